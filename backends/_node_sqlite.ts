@@ -1,0 +1,8 @@
+// node:sqlite driver, used on Deno. Only ever loaded through a dynamic import. Its
+// DatabaseSync already has the shape of SqliteDatabase.
+import type { SqliteDatabase } from "./_sqlite_driver.ts";
+import { DatabaseSync } from "node:sqlite";
+
+export function open(path: string): SqliteDatabase {
+  return new DatabaseSync(path) as unknown as SqliteDatabase;
+}

@@ -1,0 +1,35 @@
+// The small part of a synchronous SQLite driver that the SQLite backend uses. bun:sqlite and
+// node:sqlite both fit it with a thin shim; which one loads is decided at run time, lazily.
+
+/** A value SQLite can bind or return. */
+export type SqlValue = string | number | bigint | null | Uint8Array;
+
+/** A prepared statement. */
+export interface SqliteStatement {
+  /** First row; `undefined` (node:sqlite) or `null` (bun:sqlite) when there is none. */
+  get(...params: SqlValue[]): Record<string, SqlValue> | null | undefined;
+  /** Every row. */
+  all(...params: SqlValue[]): Record<string, SqlValue>[];
+  /** Runs the statement for its effects. */
+  run(...params: SqlValue[]): { changes: number | bigint };
+}
+
+/** An open database connection. */
+export interface SqliteDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): SqliteStatement;
+  close(): void;
+}
+
+interface RuntimeGlobals {
+  Bun?: unknown;
+}
+
+/** Opens `path` with bun:sqlite on Bun and node:sqlite elsewhere (Deno). */
+export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> {
+  const onBun = (globalThis as RuntimeGlobals).Bun !== undefined;
+  // A computed specifier keeps the Bun-only module out of Deno's module graph.
+  const driver = onBun ? "./_bun_sqlite.ts" : "./_node_sqlite.ts";
+  const mod: { open(path: string): SqliteDatabase } = await import(driver);
+  return mod.open(path);
+}

@@ -1,0 +1,229 @@
+/**
+ * The `"sqlite"` backend: one WAL-mode SQLite file per shard, through `bun:sqlite` on Bun and
+ * `node:sqlite` on Deno. Writes of one event-loop turn share one transaction (group commit).
+ *
+ * @module
+ */
+import {
+  BaseBackend,
+  type RangeQuery,
+  type RangeResult,
+  type Update,
+} from "../core/_base_backend.ts";
+import type { Entry, WriteOp } from "../core/_shard_backend.ts";
+import type { Durability, StorageBackend } from "../core/types.ts";
+import { CommitQueue } from "./_commit_queue.ts";
+import {
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type SqliteStatement,
+  type SqlValue,
+} from "./_sqlite_driver.ts";
+
+/** Options of {@linkcode openSqliteBackend}. */
+export interface SqliteBackendOptions {
+  /** `synchronous` level: `"relaxed"` OFF, `"normal"` NORMAL (default), `"full"` FULL. */
+  durability?: Durability;
+  /** Clock in ms used for TTLs (default `Date.now`). */
+  now?: () => number;
+  /** How long a write waits for another process's lock, in ms (default 5000). */
+  busyTimeout?: number;
+}
+
+const SYNCHRONOUS: Record<Durability, string> = {
+  relaxed: "OFF",
+  normal: "NORMAL",
+  full: "FULL",
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY NOT NULL,
+  value BLOB NOT NULL,
+  expires_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+`;
+
+/**
+ * Opens (creating if needed) one SQLite shard file.
+ *
+ * @example
+ * ```ts
+ * import { openSqliteBackend } from "@shardkv/shardkv/sqlite";
+ * const shard = await openSqliteBackend("./one-shard.sqlite", { durability: "normal" });
+ * await shard.set("a", new Uint8Array([1]));
+ * await shard.close();
+ * ```
+ */
+export async function openSqliteBackend(
+  path: string,
+  options: SqliteBackendOptions = {},
+): Promise<StorageBackend> {
+  const durability = options.durability ?? "normal";
+  if (!(durability in SYNCHRONOUS)) {
+    throw new RangeError(
+      `durability must be "relaxed", "normal" or "full", received ${JSON.stringify(durability)}`,
+    );
+  }
+  const db = await openSqliteDatabase(path);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeout ?? 5000)}`);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
+    db.exec(SCHEMA);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return new SqliteBackend(db, options.now ?? Date.now);
+}
+
+class SqliteBackend extends BaseBackend {
+  #db: SqliteDatabase;
+  #queue: CommitQueue;
+  #scans = new Map<string, SqliteStatement>();
+  #get: SqliteStatement;
+  #put: SqliteStatement;
+  #del: SqliteStatement;
+  #purge: SqliteStatement;
+  #sweep: SqliteStatement;
+
+  constructor(db: SqliteDatabase, now: () => number) {
+    super(now);
+    this.#db = db;
+    this.#get = db.prepare("SELECT value, expires_at FROM kv WHERE key = ?");
+    this.#put = db.prepare("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)");
+    this.#del = db.prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
+    this.#purge = db.prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
+    this.#sweep = db.prepare(
+      "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at <= ? LIMIT ?)",
+    );
+    const begin = db.prepare("BEGIN IMMEDIATE");
+    const commit = db.prepare("COMMIT");
+    const rollback = db.prepare("ROLLBACK");
+    this.#queue = new CommitQueue({
+      begin: () => begin.run(),
+      commit: () => commit.run(),
+      rollback: () => {
+        // SQLite may already have rolled back on its own (e.g. on a full disk).
+        try {
+          rollback.run();
+        } catch { /* no transaction left to roll back */ }
+      },
+    });
+  }
+
+  /** The stored row of `key` regardless of expiry. */
+  #row(key: string): Entry | undefined {
+    const row = this.#get.get(key);
+    if (row == null) return undefined;
+    return { value: row.value as Uint8Array, expiresAt: toExpiry(row.expires_at) };
+  }
+
+  /** The live entry of `key`; an expired row is purged in the background. */
+  #live(key: string, now: number): Entry | undefined {
+    const e = this.#row(key);
+    if (e === undefined || e.expiresAt === null || now < e.expiresAt) return e;
+    this.#queue.write(() => this.#purge.run(key, now)).catch(() => {});
+    return undefined;
+  }
+
+  protected readEntry(key: string): Promise<Entry | undefined> {
+    return this.#queue.read(() => this.#live(key, this.now()));
+  }
+
+  getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
+    return this.#queue.read(() => {
+      const now = this.now();
+      const out = new Map<string, Entry>();
+      for (const key of keys) {
+        const e = this.#live(key, now);
+        if (e !== undefined) out.set(key, e);
+      }
+      return out;
+    });
+  }
+
+  apply(ops: readonly WriteOp[]): Promise<void> {
+    this.check("write");
+    return this.#queue.write(() => {
+      for (const op of ops) {
+        if (op.value === undefined) this.#del.get(op.key);
+        else this.#put.run(op.key, op.value, op.expiresAt ?? null);
+      }
+    });
+  }
+
+  protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
+    return this.#queue.write(() => {
+      const row = this.#row(key);
+      const live = row !== undefined && (row.expiresAt === null || this.now() < row.expiresAt)
+        ? row
+        : undefined;
+      const { next, result } = fn(live);
+      if (next === null) this.#del.get(key);
+      else if (next !== undefined) this.#put.run(key, next.value, next.expiresAt);
+      return result;
+    });
+  }
+
+  protected removeAll(keys: readonly string[]): Promise<number> {
+    return this.#queue.write(() => {
+      const now = this.now();
+      let live = 0;
+      for (const key of keys) {
+        const row = this.#del.get(key);
+        if (row == null) continue;
+        const expiresAt = toExpiry(row.expires_at);
+        if (expiresAt === null || now < expiresAt) live++;
+      }
+      return live;
+    });
+  }
+
+  protected range(q: RangeQuery): Promise<RangeResult> {
+    return this.#queue.read(() => {
+      const params: SqlValue[] = [];
+      let where = "(expires_at IS NULL OR expires_at > ?)";
+      params.push(this.now());
+      if (q.lo !== undefined) {
+        where += q.loExclusive ? " AND key > ?" : " AND key >= ?";
+        params.push(q.lo);
+      }
+      if (q.hi !== undefined) {
+        where += " AND key < ?";
+        params.push(q.hi);
+      }
+      params.push(q.limit === Infinity ? -1 : q.limit);
+      const sql = `SELECT key${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY key${
+        q.reverse ? " DESC" : ""
+      } LIMIT ?`;
+      let stmt = this.#scans.get(sql);
+      if (stmt === undefined) this.#scans.set(sql, stmt = this.#db.prepare(sql));
+      const rows = stmt.all(...params);
+      const keys = new Array<string>(rows.length);
+      const values: Uint8Array[] = q.keysOnly ? [] : new Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        keys[i] = rows[i].key as string;
+        if (!q.keysOnly) values[i] = rows[i].value as Uint8Array;
+      }
+      return { keys, values };
+    });
+  }
+
+  sweep(max: number): Promise<number> {
+    this.check("sweep");
+    return this.#queue.write(() => Number(this.#sweep.run(this.now(), max).changes));
+  }
+
+  protected closeBackend(): Promise<void> {
+    this.#queue.flush();
+    this.#db.close();
+    return Promise.resolve();
+  }
+}
+
+function toExpiry(v: SqlValue): number | null {
+  return v === null ? null : Number(v);
+}

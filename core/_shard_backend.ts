@@ -1,0 +1,33 @@
+// Internal contract between the sharded store and the built-in backends. Custom
+// backends only implement StorageBackend; asShardBackend() fills in the rest.
+import type { StorageBackend } from "./types.ts";
+
+/** A stored value with its absolute expiry time (ms on the store clock), `null` for none. */
+export interface Entry {
+  value: Uint8Array;
+  expiresAt: number | null;
+}
+
+/** One write of an atomic group: a set when `value` is present, else a delete. */
+export interface WriteOp {
+  key: string;
+  value?: Uint8Array;
+  expiresAt?: number | null;
+}
+
+export const SHARD_BACKEND: unique symbol = Symbol("shardkv.shardBackend");
+
+/** What the sharded store needs beyond StorageBackend: entries with expiry, atomic groups, sweeping. */
+export interface ShardBackend extends StorageBackend {
+  readonly [SHARD_BACKEND]: true;
+  /** Live entries of `keys` (missing and expired keys are absent). */
+  getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
+  /** Applies every op, in order, as one atomic commit. Arguments are already validated. */
+  apply(ops: readonly WriteOp[]): Promise<void>;
+  /** Removes up to `max` expired rows; returns how many were removed. */
+  sweep(max: number): Promise<number>;
+}
+
+export function isShardBackend(b: StorageBackend): b is ShardBackend {
+  return (b as Partial<ShardBackend>)[SHARD_BACKEND] === true;
+}

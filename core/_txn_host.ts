@@ -1,0 +1,25 @@
+// What the transaction helpers need from a store: routing, the shard locks, the shard
+// backends and cache invalidation. Reached through a symbol so it stays out of the public API.
+import type { ShardBackend } from "./_shard_backend.ts";
+import type { ShardLock } from "./shard_lock.ts";
+
+export const TXN_HOST: unique symbol = Symbol("shardkv.txnHost");
+
+export interface TxnHost {
+  route(key: string): number;
+  lock(shard: number): ShardLock;
+  backend(shard: number): ShardBackend;
+  /** Drops cached reads of `keys` on `shard` (no-op without a cache). */
+  invalidate(shard: number, keys: readonly string[]): void;
+  now(): number;
+  /** Throws StoreClosedError when the store is closed. */
+  check(operation: string): void;
+}
+
+export interface HasTxnHost {
+  [TXN_HOST](): TxnHost;
+}
+
+export function hasTxnHost(store: unknown): store is HasTxnHost {
+  return typeof (store as Partial<HasTxnHost>)?.[TXN_HOST] === "function";
+}

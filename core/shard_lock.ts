@@ -1,0 +1,77 @@
+/**
+ * The per-shard lock. Three modes:
+ * - `"write"`: single writes and batches; they share the lock with each other,
+ * - `"read"`: read transactions; they share it with each other and see no write land,
+ * - `"exclusive"`: write transactions; nothing else holds the lock meanwhile.
+ * Plain reads take no lock. Waiters are served in arrival order, so no mode starves.
+ *
+ * @module
+ */
+
+/** A mode of {@linkcode ShardLock}. */
+export type LockMode = "read" | "write" | "exclusive";
+
+interface Waiter {
+  mode: LockMode;
+  wake: () => void;
+}
+
+/**
+ * An async lock whose holders of the same shared mode run together.
+ *
+ * @example
+ * ```ts
+ * import { ShardLock } from "@shardkv/shardkv";
+ * const lock = new ShardLock();
+ * await lock.acquire("exclusive");
+ * lock.release();
+ * ```
+ */
+export class ShardLock {
+  #mode: LockMode | undefined;
+  #holders = 0;
+  #waiters: Waiter[] = [];
+
+  /** Takes the lock without waiting when possible; `false` when the caller must `acquire`. */
+  tryAcquire(mode: LockMode): boolean {
+    if (
+      this.#holders === 0 ||
+      (this.#mode === mode && mode !== "exclusive" &&
+        this.#waiters.length === 0)
+    ) {
+      this.#mode = mode;
+      this.#holders++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Resolves once the lock is held in `mode`. */
+  acquire(mode: LockMode): Promise<void> {
+    if (this.tryAcquire(mode)) return Promise.resolve();
+    return new Promise((wake) => this.#waiters.push({ mode, wake }));
+  }
+
+  /** Releases one hold; wakes the next waiter (and every compatible one behind it). */
+  release(): void {
+    if (this.#holders === 0) throw new Error("ShardLock released while not held");
+    if (--this.#holders > 0) return;
+    this.#mode = undefined;
+    const first = this.#waiters.shift();
+    if (first === undefined) return;
+    this.#grant(first);
+    if (first.mode === "exclusive") return;
+    while (this.#waiters[0]?.mode === first.mode) this.#grant(this.#waiters.shift()!);
+  }
+
+  /** Whether anyone holds the lock. */
+  get held(): boolean {
+    return this.#holders > 0;
+  }
+
+  #grant(w: Waiter): void {
+    this.#mode = w.mode;
+    this.#holders++;
+    w.wake();
+  }
+}

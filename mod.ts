@@ -1,0 +1,63 @@
+/**
+ * shardkv: a sharded embedded key-value store for Deno and Bun.
+ *
+ * Keys are routed by FNV-1a (with Redis-style `{hash tags}`) to N independent shards, each a
+ * WAL-mode SQLite file (default), a Deno KV file, or memory. Writes issued together share
+ * one commit per shard; batches run on all shards at once; scans merge every shard in UTF-8
+ * byte order.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * const store = await openStore("./data", { shards: 16 });
+ * await store.set("user:1", new TextEncoder().encode("Ada"), { ttl: 60_000 });
+ * console.log(new TextDecoder().decode(await store.get("user:1")));
+ * await store.close();
+ * ```
+ *
+ * @module
+ */
+export {
+  type BackendFactory,
+  type BackendName,
+  DEFAULT_SHARDS,
+  openStore,
+  type StoreOptions,
+} from "./shard/open_store.ts";
+export type { Store, StoreStats } from "./shard/sharded_store.ts";
+export { fnv1a32, shardOf } from "./shard/router.ts";
+export type {
+  BatchEntries,
+  Durability,
+  ScanOptions,
+  SetOptions,
+  StorageBackend,
+} from "./core/types.ts";
+export {
+  BackendMismatchError,
+  CrossShardTransactionError,
+  InvalidKeyError,
+  InvalidValueError,
+  NotACounterError,
+  ShardCountMismatchError,
+  StoreClosedError,
+  TransactionTimeoutError,
+  ValueTooLargeError,
+} from "./core/errors.ts";
+export { decodeCounter, encodeCounter } from "./core/counter.ts";
+export { compareKeys } from "./core/key_order.ts";
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./core/validate.ts";
+export { type CacheStats, LruCache, type LruCacheOptions, type CachedRead } from "./core/lru_cache.ts";
+export { type LockMode, ShardLock } from "./core/shard_lock.ts";
+export {
+  DEFAULT_TXN_TIMEOUT,
+  deleteKey,
+  existsKey,
+  getKey,
+  readTxn,
+  type ReadTxn,
+  setKey,
+  type TxnOptions,
+  writeTxn,
+  type WriteTxn,
+} from "./core/txn.ts";

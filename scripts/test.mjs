@@ -1,0 +1,59 @@
+// Runs the test suite under Deno and under Bun, then prints one line "N passed, N failed"
+// summed over both runtimes. Exit code 1 when anything failed or a runtime did not report.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const files = process.argv.slice(2);
+
+const runs = [
+  {
+    name: "deno",
+    cmd: bin("deno"),
+    args: ["test", "-A", "--no-check", ...(files.length ? files : ["test/"])],
+    // "ok | 12 passed (3 steps) | 0 failed (4ms)"
+    parse: (out) => {
+      const m = [...out.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].at(-1);
+      return m && { passed: +m[1], failed: +m[2] };
+    },
+  },
+  {
+    name: "bun",
+    cmd: bin("bun"),
+    args: ["test", ...(files.length ? files.map((f) => `./${f}`) : ["./test/"])],
+    // " 12 pass\n 0 fail"
+    parse: (out) => {
+      const p = out.match(/^\s*(\d+) pass$/m);
+      const f = out.match(/^\s*(\d+) fail$/m);
+      return p && { passed: +p[1], failed: f ? +f[1] : 0 };
+    },
+  },
+];
+
+let passed = 0;
+let failed = 0;
+for (const run of runs) {
+  console.log(`\n=== ${run.name} ${run.args.join(" ")}`);
+  const r = spawnSync(run.cmd, run.args, {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+  process.stdout.write(out);
+  const counts = run.parse(out);
+  if (!counts) {
+    console.log(`${run.name}: no test summary found (exit ${r.status}); counting as 1 failure`);
+    failed += 1;
+    continue;
+  }
+  if (r.status !== 0 && counts.failed === 0) counts.failed = 1;
+  console.log(`${run.name}: ${counts.passed} passed, ${counts.failed} failed`);
+  passed += counts.passed;
+  failed += counts.failed;
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);

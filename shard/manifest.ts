@@ -1,0 +1,54 @@
+// The store manifest: a small JSON file naming the format version, backend, shard count and
+// hash. Written once, atomically (temp file + rename), before any shard file is created.
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export const MANIFEST_FILE = "shardkv.json";
+export const FORMAT_VERSION = 1;
+export const HASH_NAME = "fnv1a32";
+
+export interface Manifest {
+  format: number;
+  backend: string;
+  shards: number;
+  hash: string;
+}
+
+/** The manifest of the store at `dir`, or `undefined` when there is none. */
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
+  const file = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    throw e;
+  }
+  let m: Partial<Manifest>;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`Manifest ${file} is not valid JSON`, { cause: e });
+  }
+  if (
+    typeof m !== "object" || m === null || m.format !== FORMAT_VERSION ||
+    typeof m.backend !== "string" || !Number.isSafeInteger(m.shards) ||
+    m.shards! < 1 || m.shards! > 256 || m.hash !== HASH_NAME
+  ) {
+    throw new Error(
+      `Manifest ${file} is not a shardkv format ${FORMAT_VERSION} manifest, received ${
+        text.slice(0, 200)
+      }`,
+    );
+  }
+  return m as Manifest;
+}
+
+/** Creates `dir` if needed and writes its manifest atomically. */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, MANIFEST_FILE);
+  const tmp = `${file}.${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, JSON.stringify(manifest, null, 2) + "\n");
+  await rename(tmp, file);
+}

@@ -1,0 +1,173 @@
+/**
+ * `openStore`: opens (or creates) a sharded store directory.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { BackendMismatchError, ShardCountMismatchError } from "../core/errors.ts";
+import type { LruCacheOptions } from "../core/lru_cache.ts";
+import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
+import type { Durability, StorageBackend } from "../core/types.ts";
+import { describe } from "../core/validate.ts";
+import { CustomShard } from "./_custom_backend.ts";
+import { FORMAT_VERSION, HASH_NAME, readManifest, writeManifest } from "./manifest.ts";
+import { unrefScheduler } from "./_scheduler.ts";
+import { ShardedStore, type Store } from "./sharded_store.ts";
+
+/** Opens the backend of one shard: a user-supplied adapter. */
+export type BackendFactory = (shardPath: string, shardIndex: number) => Promise<StorageBackend>;
+
+/** Names of the built-in backends. */
+export type BackendName = "sqlite" | "deno-kv" | "memory";
+
+/** Options of {@linkcode openStore}. */
+export interface StoreOptions {
+  /**
+   * Shard count, 1..256. New store: default {@linkcode DEFAULT_SHARDS}. Existing store: taken
+   * from its manifest; a different value throws `ShardCountMismatchError`.
+   */
+  shards?: number;
+  /** `"sqlite"` (default for new stores), `"deno-kv"`, `"memory"`, or a factory. */
+  backend?: BackendName | BackendFactory;
+  /** `false` (default) or the limits of an LRU cache of read results. */
+  cache?: false | LruCacheOptions;
+  /** `"normal"` (default), `"relaxed"` or `"full"`; see the README for what each survives. */
+  durability?: Durability;
+  /** Clock in ms used for TTLs (default `Date.now`). */
+  now?: () => number;
+}
+
+/** Shard count of a new store when `shards` is not given. */
+export const DEFAULT_SHARDS = 16;
+
+interface BuiltinInit {
+  durability: Durability;
+  now: () => number;
+}
+
+const BUILTIN: Record<BackendName, (init: BuiltinInit) => BackendFactory> = {
+  sqlite: (init) => async (path) =>
+    (await import("../backends/sqlite.ts")).openSqliteBackend(`${path}.sqlite`, init),
+  "deno-kv": () => () => Promise.reject(new Error("deno-kv backend not available yet")),
+  memory: (init) => async () => (await import("../backends/memory.ts")).openMemoryBackend(init),
+};
+
+/**
+ * Opens the store at `path`, creating it when missing. The directory holds a manifest
+ * (`shardkv.json`) and one file per shard; the memory backend uses neither.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * const store = await openStore("./data", { shards: 16 });
+ * await store.set("user:1", new TextEncoder().encode("Ada"));
+ * await store.close();
+ * ```
+ */
+export async function openStore(path: string, options: StoreOptions = {}): Promise<Store> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Options must be an object, received ${describe(options)}`);
+  }
+  const { shards, backend, cache = false, durability = "normal", now = Date.now } = options;
+  if (shards !== undefined && (!Number.isInteger(shards) || shards < 1 || shards > 256)) {
+    throw new RangeError(`shards must be an integer from 1 to 256, received ${describe(shards)}`);
+  }
+  if (
+    backend !== undefined && typeof backend !== "function" && !Object.hasOwn(BUILTIN, backend)
+  ) {
+    throw new TypeError(
+      `backend must be "sqlite", "deno-kv", "memory" or a factory function, received ${
+        describe(backend)
+      }`,
+    );
+  }
+  if (!["relaxed", "normal", "full"].includes(durability)) {
+    throw new RangeError(
+      `durability must be "relaxed", "normal" or "full", received ${describe(durability)}`,
+    );
+  }
+  if (typeof now !== "function") {
+    throw new TypeError(`now must be a function, received ${describe(now)}`);
+  }
+  if (cache !== false && (typeof cache !== "object" || cache === null)) {
+    throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
+  }
+  const init = { durability, now };
+
+  if (backend === "memory") {
+    const count = shards ?? DEFAULT_SHARDS;
+    const factory = BUILTIN.memory(init);
+    return assemble(path, "memory", await openShards(count, () => factory("", 0), now), {
+      cache,
+      now,
+    });
+  }
+
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError(`path must be a non-empty directory path, received ${describe(path)}`);
+  }
+  const requested = typeof backend === "function" ? "custom" : backend;
+  const manifest = await readManifest(path);
+  if (manifest !== undefined) {
+    if (shards !== undefined && shards !== manifest.shards) {
+      throw new ShardCountMismatchError(path, { expected: manifest.shards, received: shards });
+    }
+    if (requested !== undefined && requested !== manifest.backend) {
+      throw new BackendMismatchError(path, { expected: manifest.backend, received: requested });
+    }
+  }
+  const name = manifest?.backend ?? requested ?? "sqlite";
+  const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
+  let factory: BackendFactory;
+  if (typeof backend === "function") factory = backend;
+  else if (Object.hasOwn(BUILTIN, name)) factory = BUILTIN[name as BackendName](init);
+  else {
+    throw new TypeError(
+      `Store at "${path}" was created with a custom backend; pass its factory as options.backend`,
+    );
+  }
+  if (manifest === undefined) {
+    await writeManifest(path, { format: FORMAT_VERSION, backend: name, shards: count, hash: HASH_NAME });
+  }
+  const opened = await openShards(
+    count,
+    (i) => factory(join(path, `shard-${String(i).padStart(3, "0")}`), i),
+    now,
+  );
+  return assemble(path, name, opened, { cache, now });
+}
+
+async function openShards(
+  count: number,
+  open: (i: number) => Promise<StorageBackend>,
+  now: () => number,
+): Promise<ShardBackend[]> {
+  const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => open(i)));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    await Promise.allSettled(
+      results.map((r) => r.status === "fulfilled" ? r.value.close() : undefined),
+    );
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return results.map((r) => {
+    const b = (r as PromiseFulfilledResult<StorageBackend>).value;
+    return isShardBackend(b) ? b : new CustomShard(b, now);
+  });
+}
+
+function assemble(
+  path: string,
+  backend: string,
+  shards: ShardBackend[],
+  options: { cache: false | LruCacheOptions; now: () => number },
+): Store {
+  return new ShardedStore({
+    path,
+    backend,
+    shards,
+    now: options.now,
+    cache: options.cache,
+    schedule: unrefScheduler,
+  });
+}
