@@ -12,13 +12,13 @@ import { describe } from "../core/validate.ts";
 import { CustomShard } from "./_custom_backend.ts";
 import { FORMAT_VERSION, HASH_NAME, readManifest, writeManifest } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
+import { BUILTIN_BACKENDS, type BackendName, isBackendName } from "./_builtin_backends.ts";
 import { ShardedStore, type Store } from "./sharded_store.ts";
+
+export type { BackendName };
 
 /** Opens the backend of one shard: a user-supplied adapter. */
 export type BackendFactory = (shardPath: string, shardIndex: number) => Promise<StorageBackend>;
-
-/** Names of the built-in backends. */
-export type BackendName = "sqlite" | "deno-kv" | "memory";
 
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {
@@ -39,18 +39,6 @@ export interface StoreOptions {
 
 /** Shard count of a new store when `shards` is not given. */
 export const DEFAULT_SHARDS = 16;
-
-interface BuiltinInit {
-  durability: Durability;
-  now: () => number;
-}
-
-const BUILTIN: Record<BackendName, (init: BuiltinInit) => BackendFactory> = {
-  sqlite: (init) => async (path) =>
-    (await import("../backends/sqlite.ts")).openSqliteBackend(`${path}.sqlite`, init),
-  "deno-kv": () => () => Promise.reject(new Error("deno-kv backend not available yet")),
-  memory: (init) => async () => (await import("../backends/memory.ts")).openMemoryBackend(init),
-};
 
 /**
  * Opens the store at `path`, creating it when missing. The directory holds a manifest
@@ -73,7 +61,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new RangeError(`shards must be an integer from 1 to 256, received ${describe(shards)}`);
   }
   if (
-    backend !== undefined && typeof backend !== "function" && !Object.hasOwn(BUILTIN, backend)
+    backend !== undefined && typeof backend !== "function" && !isBackendName(backend)
   ) {
     throw new TypeError(
       `backend must be "sqlite", "deno-kv", "memory" or a factory function, received ${
@@ -96,8 +84,8 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
 
   if (backend === "memory") {
     const count = shards ?? DEFAULT_SHARDS;
-    const factory = BUILTIN.memory(init);
-    return assemble(path, "memory", await openShards(count, () => factory("", 0), now), {
+    const opened = await openShards(count, () => BUILTIN_BACKENDS.memory("", init), now);
+    return assemble(path, "memory", opened, {
       cache,
       now,
     });
@@ -120,7 +108,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
   let factory: BackendFactory;
   if (typeof backend === "function") factory = backend;
-  else if (Object.hasOwn(BUILTIN, name)) factory = BUILTIN[name as BackendName](init);
+  else if (isBackendName(name)) factory = (shardPath) => BUILTIN_BACKENDS[name](shardPath, init);
   else {
     throw new TypeError(
       `Store at "${path}" was created with a custom backend; pass its factory as options.backend`,
