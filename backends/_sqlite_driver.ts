@@ -25,11 +25,21 @@ interface RuntimeGlobals {
   Bun?: unknown;
 }
 
+/** An open connection and what its driver can be trusted with. */
+export interface OpenedDatabase {
+  db: SqliteDatabase;
+  /**
+   * Whether TEXT columns come back whole. node:sqlite cuts them at the first NUL, so with it
+   * keys are read back as BLOBs and decoded.
+   */
+  textKeepsNul: boolean;
+}
+
 /** Opens `path` with bun:sqlite on Bun and node:sqlite elsewhere (Deno). */
-export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> {
+export async function openSqliteDatabase(path: string): Promise<OpenedDatabase> {
   const onBun = (globalThis as RuntimeGlobals).Bun !== undefined;
   // A computed specifier keeps the Bun-only module out of Deno's module graph.
   const driver = onBun ? "./_bun_sqlite.ts" : "./_node_sqlite.ts";
   const mod: { open(path: string): SqliteDatabase } = await import(driver);
-  return mod.open(path);
+  return { db: mod.open(path), textKeepsNul: onBun };
 }

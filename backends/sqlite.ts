@@ -66,7 +66,7 @@ export async function openSqliteBackend(
       `durability must be "relaxed", "normal" or "full", received ${JSON.stringify(durability)}`,
     );
   }
-  const db = await openSqliteDatabase(path);
+  const { db, textKeepsNul } = await openSqliteDatabase(path);
   try {
     db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeout ?? 5000)}`);
     db.exec("PRAGMA journal_mode = WAL");
@@ -76,7 +76,7 @@ export async function openSqliteBackend(
     db.close();
     throw e;
   }
-  return new SqliteBackend(db, options.now ?? Date.now);
+  return new SqliteBackend(db, { now: options.now ?? Date.now, textKeepsNul });
 }
 
 class SqliteBackend extends BaseBackend {
@@ -89,9 +89,13 @@ class SqliteBackend extends BaseBackend {
   #purge: SqliteStatement;
   #sweep: SqliteStatement;
 
-  constructor(db: SqliteDatabase, now: () => number) {
-    super(now);
+  /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
+  #keyColumn: string;
+
+  constructor(db: SqliteDatabase, init: { now: () => number; textKeepsNul: boolean }) {
+    super(init.now);
     this.#db = db;
+    this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#get = db.prepare("SELECT value, expires_at FROM kv WHERE key = ?");
     this.#put = db.prepare("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)");
     this.#del = db.prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
@@ -196,7 +200,7 @@ class SqliteBackend extends BaseBackend {
         params.push(q.hi);
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
-      const sql = `SELECT key${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY key${
+      const sql = `SELECT ${this.#keyColumn}${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY key${
         q.reverse ? " DESC" : ""
       } LIMIT ?`;
       let stmt = this.#scans.get(sql);
@@ -205,7 +209,8 @@ class SqliteBackend extends BaseBackend {
       const keys = new Array<string>(rows.length);
       const values: Uint8Array[] = q.keysOnly ? [] : new Array(rows.length);
       for (let i = 0; i < rows.length; i++) {
-        keys[i] = rows[i].key as string;
+        const key = rows[i].key as string | Uint8Array;
+        keys[i] = typeof key === "string" ? key : utf8.decode(key);
         if (!q.keysOnly) values[i] = rows[i].value as Uint8Array;
       }
       return { keys, values };
@@ -223,6 +228,8 @@ class SqliteBackend extends BaseBackend {
     return Promise.resolve();
   }
 }
+
+const utf8 = new TextDecoder();
 
 function toExpiry(v: SqlValue): number | null {
   return v === null ? null : Number(v);

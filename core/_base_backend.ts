@@ -1,6 +1,7 @@
 // The public StorageBackend methods, written once over a few primitives that each backend
 // provides. Validation, the closed state, TTL rules, counters and scan bounds live here.
 import { StoreClosedError } from "./errors.ts";
+import { ShardLock } from "./shard_lock.ts";
 import { nextCounter, encodeCounter } from "./counter.ts";
 import { prefixEnd, compareKeys } from "./key_order.ts";
 import {
@@ -82,7 +83,8 @@ export function rangeOf(
 
 export abstract class BaseBackend implements ShardBackend {
   readonly [SHARD_BACKEND] = true as const;
-  protected readonly now: () => number;
+  readonly lock: ShardLock = new ShardLock();
+  readonly now: () => number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -108,8 +110,13 @@ export abstract class BaseBackend implements ShardBackend {
   abstract apply(ops: readonly WriteOp[]): Promise<void>;
   abstract sweep(max: number): Promise<number>;
 
-  protected check(operation: string): void {
+  check(operation: string): void {
     if (this.#closed) throw new StoreClosedError(operation);
+  }
+
+  /** Runs a write under the shard lock, so it never lands inside a transaction. */
+  protected locked<T>(run: () => Promise<T>): Promise<T> {
+    return this.lock.with("write", run);
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -123,13 +130,13 @@ export abstract class BaseBackend implements ShardBackend {
     assertKey(key);
     assertValue(value);
     const expiresAt = expiresAtOf(options, this.now);
-    await this.apply([{ key, value, expiresAt }]);
+    await this.locked(() => this.apply([{ key, value, expiresAt }]));
   }
 
   async delete(key: string): Promise<boolean> {
     this.check("delete");
     assertKey(key);
-    return (await this.removeAll([key])) === 1;
+    return (await this.locked(() => this.removeAll([key]))) === 1;
   }
 
   async exists(key: string): Promise<boolean> {
@@ -160,13 +167,15 @@ export abstract class BaseBackend implements ShardBackend {
     this.check(op);
     assertKey(key);
     assertBy(by);
-    return await this.update(key, (current) => {
-      const n = nextCounter(key, current?.value, sign * by);
-      return {
-        next: { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null },
-        result: n,
-      };
-    });
+    return await this.locked(() =>
+      this.update(key, (current) => {
+        const n = nextCounter(key, current?.value, sign * by);
+        return {
+          next: { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null },
+          result: n,
+        };
+      })
+    );
   }
 
   async batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
@@ -174,7 +183,7 @@ export abstract class BaseBackend implements ShardBackend {
     const pairs = checkEntries(entries);
     const expiresAt = expiresAtOf(options, this.now);
     if (pairs.length === 0) return;
-    await this.apply(pairs.map(([key, value]) => ({ key, value, expiresAt })));
+    await this.locked(() => this.apply(pairs.map(([key, value]) => ({ key, value, expiresAt }))));
   }
 
   async batchGet(keys: Iterable<string>): Promise<Map<string, Uint8Array>> {
@@ -192,7 +201,7 @@ export abstract class BaseBackend implements ShardBackend {
   async batchDelete(keys: Iterable<string>): Promise<number> {
     this.check("batchDelete");
     const list = checkKeys(keys);
-    return list.length === 0 ? 0 : await this.removeAll(list);
+    return list.length === 0 ? 0 : await this.locked(() => this.removeAll(list));
   }
 
   async scan(prefix: string, options?: ScanOptions): Promise<Uint8Array[]> {

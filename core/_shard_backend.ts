@@ -1,5 +1,6 @@
 // Internal contract between the sharded store and the built-in backends. Custom
 // backends only implement StorageBackend; asShardBackend() fills in the rest.
+import type { ShardLock } from "./shard_lock.ts";
 import type { StorageBackend } from "./types.ts";
 
 /** A stored value with its absolute expiry time (ms on the store clock), `null` for none. */
@@ -20,6 +21,12 @@ export const SHARD_BACKEND: unique symbol = Symbol("shardkv.shardBackend");
 /** What the sharded store needs beyond StorageBackend: entries with expiry, atomic groups, sweeping. */
 export interface ShardBackend extends StorageBackend {
   readonly [SHARD_BACKEND]: true;
+  /** Taken in "write" mode by every write call, and by transactions on this shard. */
+  readonly lock: ShardLock;
+  /** The clock of this shard's TTLs. */
+  readonly now: () => number;
+  /** Throws StoreClosedError once closed. */
+  check(operation: string): void;
   /** Live entries of `keys` (missing and expired keys are absent). */
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
   /** Applies every op, in order, as one atomic commit. Arguments are already validated. */

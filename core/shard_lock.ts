@@ -52,6 +52,16 @@ export class ShardLock {
     return new Promise((wake) => this.#waiters.push({ mode, wake }));
   }
 
+  /** Runs `fn` while holding the lock in `mode`; waits only when the lock is taken. */
+  async with<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
+    if (!this.tryAcquire(mode)) await this.acquire(mode);
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
   /** Releases one hold; wakes the next waiter (and every compatible one behind it). */
   release(): void {
     if (this.#holders === 0) throw new Error("ShardLock released while not held");

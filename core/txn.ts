@@ -9,7 +9,7 @@
 import { CrossShardTransactionError, TransactionTimeoutError } from "./errors.ts";
 import { isLive } from "./_base_backend.ts";
 import { type Entry, isShardBackend, type WriteOp } from "./_shard_backend.ts";
-import { ShardLock, type LockMode } from "./shard_lock.ts";
+import type { LockMode } from "./shard_lock.ts";
 import { hasTxnHost, TXN_HOST, type TxnHost } from "./_txn_host.ts";
 import type { SetOptions, StorageBackend } from "./types.ts";
 import { assertKey, assertValue, describe, expiresAtOf } from "./validate.ts";
@@ -157,14 +157,13 @@ function hostOf(store: StorageBackend): TxnHost {
   }
   let host = bareHosts.get(store);
   if (host === undefined) {
-    const lock = new ShardLock();
     host = {
       route: () => 0,
-      lock: () => lock,
+      lock: () => store.lock,
       backend: () => store,
       invalidate: () => {},
-      now: Date.now,
-      check: () => {},
+      now: store.now,
+      check: (op) => store.check(op),
     };
     bareHosts.set(store, host);
   }

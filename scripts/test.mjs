@@ -42,7 +42,8 @@ for (const run of runs) {
     env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
     maxBuffer: 256 * 1024 * 1024,
   });
-  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+  // deno colours its summary even with NO_COLOR in some modes.
+  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/\x1b\[[0-9;]*m/g, "");
   process.stdout.write(out);
   const counts = run.parse(out);
   if (!counts) {

@@ -2,47 +2,49 @@
 // its public methods, so `apply` (transaction commits) is only as atomic as the backend's
 // own calls, and expired rows are left to the backend to purge.
 import { type Entry, SHARD_BACKEND, type ShardBackend, type WriteOp } from "../core/_shard_backend.ts";
+import { ShardLock } from "../core/shard_lock.ts";
 import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "../core/types.ts";
 
 export class CustomShard implements ShardBackend {
   readonly [SHARD_BACKEND] = true as const;
+  readonly lock: ShardLock = new ShardLock();
   #b: StorageBackend;
-  #now: () => number;
+  readonly now: () => number;
 
   constructor(backend: StorageBackend, now: () => number) {
     this.#b = backend;
-    this.#now = now;
+    this.now = now;
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
     return this.#b.get(key);
   }
   set(key: string, value: Uint8Array, options?: SetOptions): Promise<void> {
-    return this.#b.set(key, value, options);
+    return this.#locked(() => this.#b.set(key, value, options));
   }
   delete(key: string): Promise<boolean> {
-    return this.#b.delete(key);
+    return this.#locked(() => this.#b.delete(key));
   }
   exists(key: string): Promise<boolean> {
     return this.#b.exists(key);
   }
   incr(key: string, by?: number): Promise<number> {
-    return this.#b.incr(key, by);
+    return this.#locked(() => this.#b.incr(key, by));
   }
   decr(key: string, by?: number): Promise<number> {
-    return this.#b.decr(key, by);
+    return this.#locked(() => this.#b.decr(key, by));
   }
   ttl(key: string): Promise<number | undefined> {
     return this.#b.ttl(key);
   }
   batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
-    return this.#b.batchSet(entries, options);
+    return this.#locked(() => this.#b.batchSet(entries, options));
   }
   batchGet(keys: Iterable<string>): Promise<Map<string, Uint8Array>> {
     return this.#b.batchGet(keys);
   }
   batchDelete(keys: Iterable<string>): Promise<number> {
-    return this.#b.batchDelete(keys);
+    return this.#locked(() => this.#b.batchDelete(keys));
   }
   scan(prefix: string, options?: ScanOptions): Promise<Uint8Array[]> {
     return this.#b.scan(prefix, options);
@@ -60,12 +62,19 @@ export class CustomShard implements ShardBackend {
     return this.#b.close();
   }
 
+  /** The inner backend reports its own closed state. */
+  check(): void {}
+
+  #locked<T>(run: () => Promise<T>): Promise<T> {
+    return this.lock.with("write", run);
+  }
+
   async getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     const out = new Map<string, Entry>();
     await Promise.all(keys.map(async (key) => {
       const [value, ttl] = await Promise.all([this.#b.get(key), this.#b.ttl(key)]);
       if (value === undefined || ttl === undefined) return;
-      out.set(key, { value, expiresAt: ttl === Infinity ? null : this.#now() + ttl });
+      out.set(key, { value, expiresAt: ttl === Infinity ? null : this.now() + ttl });
     }));
     return out;
   }
@@ -74,7 +83,7 @@ export class CustomShard implements ShardBackend {
     for (const op of ops) {
       if (op.value === undefined) await this.#b.delete(op.key);
       else {
-        const ttl = op.expiresAt == null ? undefined : Math.max(1, op.expiresAt - this.#now());
+        const ttl = op.expiresAt == null ? undefined : Math.max(1, op.expiresAt - this.now());
         await this.#b.set(op.key, op.value, { ttl });
       }
     }

@@ -9,7 +9,6 @@ import { StoreClosedError } from "../core/errors.ts";
 import { type CacheStats, LruCache, type LruCacheOptions } from "../core/lru_cache.ts";
 import { mergePaged, mergeSorted } from "../core/_merge.ts";
 import type { ShardBackend } from "../core/_shard_backend.ts";
-import { ShardLock } from "../core/shard_lock.ts";
 import { TXN_HOST, type TxnHost } from "../core/_txn_host.ts";
 import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "../core/types.ts";
 import {
@@ -79,7 +78,6 @@ export class ShardedStore implements Store {
   readonly backend: string;
   readonly shards: number;
   #shards: readonly ShardBackend[];
-  #locks: ShardLock[];
   #now: () => number;
   #cache: LruCache | undefined;
   /** Bumped on every write to a shard, so a read that raced a write is not cached. */
@@ -96,14 +94,13 @@ export class ShardedStore implements Store {
     this.backend = init.backend;
     this.shards = init.shards.length;
     this.#shards = init.shards;
-    this.#locks = init.shards.map(() => new ShardLock());
     this.#epochs = init.shards.map(() => 0);
     this.#now = init.now;
     this.#cache = init.cache ? new LruCache(init.cache) : undefined;
     this.#stopSweeper = init.schedule?.(() => void this.#sweep(), init.sweepInterval ?? 1000);
     this.#host = {
       route: (key) => shardOf(key, this.shards),
-      lock: (i) => this.#locks[i],
+      lock: (i) => this.#shards[i].lock,
       backend: (i) => this.#shards[i],
       invalidate: (i, keys) => this.#invalidate(i, keys),
       now: this.#now,
@@ -133,16 +130,13 @@ export class ShardedStore implements Store {
     for (const key of keys) this.#cache.delete(key);
   }
 
-  /** Runs a write on shard `i` under its lock, dropping cached reads of `keys` around it. */
+  /** Runs a write on shard `i` (the shard takes its own lock), dropping cached reads of `keys` around it. */
   async #write<T>(i: number, keys: readonly string[], run: () => Promise<T>): Promise<T> {
-    const lock = this.#locks[i];
-    if (!lock.tryAcquire("write")) await lock.acquire("write");
     this.#invalidate(i, keys);
     try {
       return await run();
     } finally {
       this.#invalidate(i, keys);
-      lock.release();
     }
   }
 
