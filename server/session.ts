@@ -1,0 +1,83 @@
+/**
+ * One client connection's protocol state, runtime-agnostic: request bytes in, reply bytes out.
+ *
+ * @module
+ */
+import { execute, type ServerContext } from "./commands.ts";
+import { ErrorReply, ReplyWriter, RespParser, RespProtocolError } from "./resp.ts";
+
+/** The outcome of {@linkcode RespSession.feed}. */
+export interface FeedResult {
+  /** Replies to send (possibly empty), in request order. */
+  reply: Uint8Array;
+  /** Close the connection after sending `reply` (QUIT or a protocol error). */
+  close: boolean;
+}
+
+/**
+ * Parses a connection's requests and runs them one after another, so replies keep request order
+ * however the bytes were split or pipelined.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { RespSession, ScanCursors } from "@shardkv/shardkv/server";
+ * const store = await openStore("", { backend: "memory" });
+ * const ctx = { store, startedAt: Date.now(), port: 0, clients: 0, commands: 0, cursors: new ScanCursors() };
+ * const session = new RespSession(ctx);
+ * const { reply } = await session.feed(new TextEncoder().encode("PING\r\n"));
+ * new TextDecoder().decode(reply); // "+PONG\r\n"
+ * ```
+ */
+export class RespSession {
+  #ctx: ServerContext;
+  #parser = new RespParser();
+  #out = new ReplyWriter();
+  #closing = false;
+  #ended = false;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}. */
+  constructor(ctx: ServerContext) {
+    this.#ctx = ctx;
+    ctx.clients++;
+  }
+
+  /**
+   * Takes a chunk (copied at once, so the caller may reuse it) and resolves with the replies of
+   * every request it completes. Calls resolve in the order they were made.
+   */
+  feed(chunk: Uint8Array): Promise<FeedResult> {
+    if (!this.#closing) this.#parser.push(chunk);
+    const run = this.#tail.then(() => this.#drain());
+    // A failed feed must not block the ones after it.
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Marks the connection gone (idempotent). */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#ctx.clients--;
+  }
+
+  async #drain(): Promise<FeedResult> {
+    while (!this.#closing) {
+      let args: Uint8Array[] | undefined;
+      try {
+        args = this.#parser.next();
+      } catch (e) {
+        if (!(e instanceof RespProtocolError)) throw e;
+        this.#out.write(new ErrorReply(`ERR Protocol error: ${e.message}`));
+        this.#closing = true;
+        break;
+      }
+      if (args === undefined) break;
+      const { reply, quit } = await execute(this.#ctx, args);
+      this.#out.write(reply);
+      this.#closing = quit;
+    }
+    return { reply: this.#out.take(), close: this.#closing };
+  }
+}
