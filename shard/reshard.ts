@@ -94,7 +94,10 @@ export async function reshard(path: string, options: ReshardOptions): Promise<vo
   const source = await openStore(path);
   try {
     await replaceLayout(path, { shards, backend: backend ?? source.backend as "sqlite" }, {
-      fill: (target) => copyRecords(liveRecords(source, Date.now), target, { onProgress }),
+      fill: async (target) => {
+        await copyRecords(liveRecords(source, Date.now), target, { onProgress });
+        return true;
+      },
       beforeCommit: () => source.close(),
     });
   } finally {
@@ -133,14 +136,15 @@ export async function recoverReshard(path: string): Promise<void> {
 }
 
 /**
- * Builds a complete new layout of the store at `path` in a build directory, filled by `fill`,
- * then commits it in place of the current layout (if any). Internal: used by `reshard` and
+ * Builds a new layout of the store at `path` in a build directory, filled by `fill`, then
+ * commits it in place of the current layout (if any), unless `fill` returns `false` (the
+ * build is then only a staging area and is deleted). Internal: used by `reshard` and
  * `importStore`.
  */
 export async function replaceLayout(
   path: string,
   layout: StoreOptions,
-  steps: { fill: (target: Store) => Promise<unknown>; beforeCommit?: () => Promise<void> },
+  steps: { fill: (target: Store) => Promise<boolean>; beforeCommit?: () => Promise<void> },
 ): Promise<void> {
   const name = `${BUILD_PREFIX}${process.pid}-${randomUUID().slice(0, 8)}`;
   const build = join(path, name);
@@ -148,11 +152,13 @@ export async function replaceLayout(
   try {
     try {
       const target = await openStore(build, { ...layout, durability: "full" });
+      let commit: boolean;
       try {
-        await steps.fill(target);
+        commit = await steps.fill(target);
       } finally {
         await target.close();
       }
+      if (!commit) return await rm(build, { recursive: true, force: true });
       await steps.beforeCommit?.();
     } catch (e) {
       await rm(build, { recursive: true, force: true });
