@@ -47,7 +47,13 @@ export {
 export { decodeCounter, encodeCounter } from "./core/counter.ts";
 export { compareKeys } from "./core/key_order.ts";
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./core/validate.ts";
-export { type CacheStats, LruCache, type LruCacheOptions, type CachedRead } from "./core/lru_cache.ts";
+export {
+  type CachedRead,
+  type CacheStats,
+  checkLruCacheOptions,
+  LruCache,
+  type LruCacheOptions,
+} from "./core/lru_cache.ts";
 export { type LockMode, ShardLock } from "./core/shard_lock.ts";
 export {
   DEFAULT_TXN_TIMEOUT,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describe } from "./validate.ts";
 
 /** Limits of an {@linkcode LruCache}. */
 export interface LruCacheOptions {
@@ -59,12 +60,7 @@ export class LruCache {
 
   /** Creates a cache with the given limits. */
   constructor(options: LruCacheOptions = {}) {
-    const { maxEntries = 10_000, maxBytes = 64 * 1024 * 1024 } = options;
-    for (const [name, v] of [["maxEntries", maxEntries], ["maxBytes", maxBytes]] as const) {
-      if (!Number.isSafeInteger(v) || v < 1) {
-        throw new RangeError(`cache.${name} must be a positive integer, received ${String(v)}`);
-      }
-    }
+    const { maxEntries, maxBytes } = checkLruCacheOptions(options);
     this.#maxEntries = maxEntries;
     this.#maxBytes = maxBytes;
   }
@@ -121,6 +117,28 @@ export class LruCache {
       bytes: this.#bytes,
     };
   }
+}
+
+/**
+ * Checks cache limits and fills in the defaults; throws `RangeError` for a limit that is not
+ * a positive integer.
+ *
+ * @example
+ * ```ts
+ * import { checkLruCacheOptions } from "@shardkv/shardkv";
+ * checkLruCacheOptions({ maxEntries: 100 }).maxBytes; // 67108864
+ * ```
+ */
+export function checkLruCacheOptions(
+  options: LruCacheOptions,
+): { maxEntries: number; maxBytes: number } {
+  const { maxEntries = 10_000, maxBytes = 64 * 1024 * 1024 } = options;
+  for (const [name, v] of [["maxEntries", maxEntries], ["maxBytes", maxBytes]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new RangeError(`cache.${name} must be a positive integer, received ${describe(v)}`);
+    }
+  }
+  return { maxEntries, maxBytes };
 }
 
 function sizeOf(key: string, read: CachedRead): number {

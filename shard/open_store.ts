@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { BackendMismatchError, ShardCountMismatchError } from "../core/errors.ts";
-import type { LruCacheOptions } from "../core/lru_cache.ts";
+import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts";
 import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
@@ -80,6 +80,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (cache !== false && (typeof cache !== "object" || cache === null)) {
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
+  if (cache !== false) checkLruCacheOptions(cache);
   const init = { durability, now };
 
   if (backend === "memory") {
