@@ -13,6 +13,7 @@ import {
   type Store,
   writeTxn,
 } from "../mod.ts";
+import { countKeys } from "./_count_keys.ts";
 import { ErrorReply, OK, type Reply, SimpleReply } from "./resp.ts";
 
 /** A command failed with this exact Redis error reply (code included, e.g. `"ERR ..."`). */
@@ -262,18 +263,6 @@ async function scan(call: Call): Promise<Reply> {
   return [next, pattern.exact ? page.filter((k) => k === pattern.prefix) : page];
 }
 
-/** Number of live keys, counted a page at a time. */
-async function dbsize(store: Store): Promise<number> {
-  let n = 0;
-  let after: string | undefined;
-  for (;;) {
-    const page = await store.scanKeys("", { limit: 10_000, after });
-    n += page.length;
-    if (page.length < 10_000) return n;
-    after = page[page.length - 1];
-  }
-}
-
 /** The version shardkv reports as `redis_version`: the Redis 7.0 command set it answers like. */
 const REDIS_VERSION = "7.0.0";
 
@@ -312,7 +301,7 @@ async function info(call: Call): Promise<Reply> {
     ? Object.keys(sections)
     : [only];
   if (wanted.includes("keyspace")) {
-    const n = await dbsize(ctx.store);
+    const n = await countKeys(ctx.store);
     if (n > 0) sections.keyspace.push(["db0", `keys=${n},expires=0,avg_ttl=0`]);
   }
   const out: string[] = [];
@@ -342,6 +331,17 @@ function command(call: Call): Reply {
   throw new CommandError(
     `ERR unknown subcommand '${text(call.args[0]).slice(0, 128)}'. Try COMMAND HELP.`,
   );
+}
+
+/** CONFIG GET: the few settings clients probe (redis-benchmark reads `save` and `appendonly`). */
+const CONFIG: Record<string, string> = { save: "", appendonly: "no", databases: "1" };
+
+function config(call: Call): Reply {
+  if (text(call.args[0]).toUpperCase() !== "GET" || call.args.length !== 2) {
+    throw new CommandError("ERR shardkv supports only CONFIG GET parameter");
+  }
+  const name = text(call.args[1]).toLowerCase();
+  return Object.hasOwn(CONFIG, name) ? [name, CONFIG[name]] : [];
 }
 
 const READ = ["readonly", "fast"];
@@ -471,9 +471,10 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   keys: { arity: 2, flags: ["readonly"], keys: NO_KEYS, run: keys },
   scan: { arity: -2, flags: ["readonly"], keys: NO_KEYS, run: scan },
-  dbsize: { arity: 1, flags: ["readonly"], keys: NO_KEYS, run: ({ ctx }) => dbsize(ctx.store) },
+  dbsize: { arity: 1, flags: ["readonly"], keys: NO_KEYS, run: ({ ctx }) => countKeys(ctx.store) },
   info: { arity: -1, flags: [], keys: NO_KEYS, run: info },
   command: { arity: -1, flags: [], keys: NO_KEYS, run: command },
+  config: { arity: -2, flags: [], keys: NO_KEYS, run: config },
 };
 
 /** Redis's sanitising of names echoed in errors: at most 128 chars, no line breaks. */

@@ -1,0 +1,446 @@
+/**
+ * The `shardkv` command line: read and write keys, inspect, back up, restore and reshard a store
+ * directory, or serve it over the Redis protocol.
+ *
+ * ```sh
+ * deno run -A cli/mod.ts set greeting hello --dir ./data
+ * bun cli/mod.ts get greeting --dir ./data
+ * bun cli/mod.ts serve --dir ./data --port 6380
+ * ```
+ *
+ * Exit codes: 0 success, 1 error (including a missing key for `get`), 2 bad usage. Errors and
+ * progress go to stderr; data goes to stdout.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@shardkv/shardkv/cli";
+ * const code = await main(["stats", "--dir", "./data"]);
+ * ```
+ *
+ * @module
+ */
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { type BackendName, openStore, type Store } from "../mod.ts";
+import { countKeys } from "../server/_count_keys.ts";
+import { MANIFEST_FILE } from "../shard/manifest.ts";
+
+/** Bad command-line usage: exit code 2. */
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+interface Parsed {
+  positionals: string[];
+  options: Map<string, string | true>;
+}
+
+interface CommandSpec {
+  usage: string;
+  summary: string;
+  /** Options taking a value (besides the global ones). */
+  valued?: string[];
+  /** Options without a value. */
+  flags?: string[];
+  /** Positional arguments: [required count, maximum count]. */
+  args: [number, number];
+  /** The store must already exist (nothing is created by a read). */
+  existing?: boolean;
+  run(store: StoreArgs, p: Parsed): Promise<number>;
+}
+
+/** What every command gets: the store directory and how to open it. */
+interface StoreArgs {
+  dir: string;
+  shards: number | undefined;
+  backend: BackendName | undefined;
+  open(): Promise<Store>;
+}
+
+const GLOBAL_VALUED = ["dir", "shards", "backend"];
+const GLOBAL_HELP = `Global options:
+  --dir DIR         store directory (required; or the SHARDKV_DIR environment variable)
+  --shards N        shard count of a new store (an existing store keeps its own)
+  --backend NAME    sqlite (default), deno-kv or memory
+  -h, --help        show help`;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function stdout(bytes: Uint8Array | string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    process.stdout.write(bytes, (e) => (e ? reject(e) : resolve()))
+  );
+}
+
+function stderr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Reports progress on stderr at most twice a second. */
+function progress(label: string): { update: (n: number) => void; done: (n: number) => void } {
+  let last = Date.now();
+  return {
+    update(n) {
+      const now = Date.now();
+      if (now - last < 500) return;
+      last = now;
+      stderr(`shardkv: ${label} ${n} records...`);
+    },
+    done(n) {
+      stderr(`shardkv: ${label} ${n} records`);
+    },
+  };
+}
+
+async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+function readableOf(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  return new ReadableStream({
+    async pull(controller) {
+      const r = await it.next();
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
+}
+
+/** A WritableStream over a Node writable (a file or stdout). */
+function writableOf(out: NodeJS.WritableStream, end: boolean): WritableStream<Uint8Array> {
+  return new WritableStream({
+    write: (chunk) =>
+      new Promise((resolve, reject) => out.write(chunk, (e) => (e ? reject(e) : resolve()))),
+    close: () => (end ? new Promise((resolve) => out.end(resolve)) : Promise.resolve()),
+  });
+}
+
+function positiveInt(name: string, value: string | true | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value === true || !Number.isSafeInteger(n) || n < 0) {
+    throw new UsageError(`--${name} needs a non-negative integer, received ${String(value)}`);
+  }
+  return n;
+}
+
+/** Runs `fn` on the opened store and closes it afterwards. */
+async function withStore(s: StoreArgs, fn: (store: Store) => Promise<number>): Promise<number> {
+  const store = await s.open();
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const COMMANDS: Record<string, CommandSpec> = {
+  get: {
+    usage: "shardkv get KEY --dir DIR",
+    summary: "print the value of KEY (raw bytes; exit 1 when missing)",
+    args: [1, 1],
+    existing: true,
+    run: (s, p) =>
+      withStore(s, async (store) => {
+        const value = await store.get(p.positionals[0]);
+        if (value === undefined) {
+          stderr(`shardkv: key ${JSON.stringify(p.positionals[0])} not found`);
+          return 1;
+        }
+        await stdout(value);
+        // A newline only for people: piped output stays byte-exact.
+        if (process.stdout.isTTY) await stdout("\n");
+        return 0;
+      }),
+  },
+  set: {
+    usage: "shardkv set KEY [VALUE] [--ttl MS] --dir DIR",
+    summary: "store VALUE (or stdin when VALUE is omitted) under KEY",
+    valued: ["ttl"],
+    args: [1, 2],
+    run: async (s, p) => {
+      const ttl = positiveInt("ttl", p.options.get("ttl"));
+      const value = p.positionals.length === 2
+        ? encoder.encode(p.positionals[1])
+        : await readAll(process.stdin);
+      return await withStore(s, async (store) => {
+        await store.set(p.positionals[0], value, { ttl });
+        return 0;
+      });
+    },
+  },
+  del: {
+    usage: "shardkv del KEY... --dir DIR",
+    summary: "delete keys and print how many existed",
+    args: [1, Infinity],
+    existing: true,
+    run: (s, p) =>
+      withStore(s, async (store) => {
+        await stdout(`${await store.batchDelete(p.positionals)}\n`);
+        return 0;
+      }),
+  },
+  scan: {
+    usage: "shardkv scan [PREFIX] [--limit N] [--values] --dir DIR",
+    summary: "list keys starting with PREFIX, one per line (--values: KEY<TAB>VALUE as text)",
+    valued: ["limit"],
+    flags: ["values"],
+    args: [0, 1],
+    existing: true,
+    run: (s, p) =>
+      withStore(s, async (store) => {
+        const limit = positiveInt("limit", p.options.get("limit")) || undefined;
+        const values = p.options.has("values");
+        const lines: string[] = [];
+        for await (const [key, value] of store.entries(p.positionals[0] ?? "", { limit })) {
+          lines.push(values ? `${key}\t${decoder.decode(value)}\n` : `${key}\n`);
+          if (lines.length === 1000) await stdout(lines.splice(0).join(""));
+        }
+        await stdout(lines.join(""));
+        return 0;
+      }),
+  },
+  stats: {
+    usage: "shardkv stats --dir DIR",
+    summary: "print the store's layout and key count as JSON",
+    args: [0, 0],
+    existing: true,
+    run: (s) =>
+      withStore(s, async (store) => {
+        const stats = {
+          path: store.path,
+          backend: store.backend,
+          shards: store.shards,
+          keys: await countKeys(store),
+        };
+        await stdout(`${JSON.stringify(stats, null, 2)}\n`);
+        return 0;
+      }),
+  },
+  export: {
+    usage: "shardkv export [--out FILE] --dir DIR",
+    summary: "write every live record as a verified NDJSON backup to FILE or stdout",
+    valued: ["out"],
+    args: [0, 0],
+    existing: true,
+    run: async (s, p) => {
+      const { exportStore } = await import("../shard/backup.ts");
+      const file = p.options.get("out");
+      const writable = typeof file === "string"
+        ? writableOf(createWriteStream(file), true)
+        : writableOf(process.stdout, false);
+      const report = progress("exported");
+      const { records } = await exportStore(s.dir, writable, { onProgress: report.update });
+      report.done(records);
+      return 0;
+    },
+  },
+  import: {
+    usage: "shardkv import [--in FILE] --dir DIR [--shards N] [--backend NAME]",
+    summary: "load a backup written by export (from FILE or stdin) into a new store",
+    valued: ["in"],
+    args: [0, 0],
+    run: async (s, p) => {
+      const { importStore } = await import("../shard/backup.ts");
+      const file = p.options.get("in");
+      const source = typeof file === "string" ? createReadStream(file) : process.stdin;
+      const report = progress("imported");
+      const { records } = await importStore(s.dir, readableOf(source), {
+        shards: s.shards,
+        backend: s.backend,
+        onProgress: report.update,
+      });
+      report.done(records);
+      return 0;
+    },
+  },
+  reshard: {
+    usage: "shardkv reshard --shards N [--backend sqlite|deno-kv] --dir DIR",
+    summary: "move the store to N shards (crash-safe; the store must not be open elsewhere)",
+    args: [0, 0],
+    existing: true,
+    run: async (s) => {
+      if (s.shards === undefined) throw new UsageError("reshard needs --shards N");
+      if (s.backend === "memory") throw new UsageError("reshard cannot move a store to memory");
+      const { reshard } = await import("../shard/reshard.ts");
+      const report = progress("moved");
+      let moved = 0;
+      await reshard(s.dir, {
+        shards: s.shards,
+        backend: s.backend,
+        onProgress: (n) => report.update(moved = n),
+      });
+      report.done(moved);
+      return 0;
+    },
+  },
+  serve: {
+    usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES]",
+    summary: "serve the store over the Redis protocol (default 127.0.0.1:6379) until SIGINT",
+    valued: ["port", "host", "cache"],
+    args: [0, 0],
+    run: async (s, p) => {
+      const port = positiveInt("port", p.options.get("port")) ?? 6379;
+      const cacheEntries = positiveInt("cache", p.options.get("cache"));
+      const host = p.options.get("host");
+      if (host === true) throw new UsageError("--host needs an address");
+      const { serveResp } = await import("../server/mod.ts");
+      const store = await openStore(s.dir, {
+        shards: s.shards,
+        backend: s.backend,
+        cache: cacheEntries ? { maxEntries: cacheEntries } : false,
+      });
+      const server = await serveResp(store, { hostname: host, port });
+      stderr(
+        `shardkv: serving ${s.dir} (${store.backend}, ${store.shards} shards) on ` +
+          `redis://${server.hostname}:${server.port}`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      stderr("shardkv: shutting down");
+      await server.close();
+      await store.close();
+      return 0;
+    },
+  },
+};
+
+function globalUsage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `Usage: shardkv COMMAND [ARGS] --dir DIR [OPTIONS]
+
+Commands:
+${lines.join("\n")}
+
+${GLOBAL_HELP}
+
+Run "shardkv COMMAND --help" for a command's options.`;
+}
+
+function commandUsage(name: string): string {
+  const c = COMMANDS[name];
+  return `Usage: ${c.usage}\n\n${c.summary[0].toUpperCase()}${c.summary.slice(1)}.\n\n${GLOBAL_HELP}`;
+}
+
+function parse(argv: readonly string[], spec: CommandSpec | undefined): Parsed {
+  const valued = new Set([...GLOBAL_VALUED, ...(spec?.valued ?? [])]);
+  const flags = new Set(["help", ...(spec?.flags ?? [])]);
+  const positionals: string[] = [];
+  const options = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === "-h") {
+      options.set("help", true);
+    } else if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = arg.slice(2, eq === -1 ? undefined : eq);
+      if (valued.has(name)) {
+        const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+        if (value === undefined) throw new UsageError(`--${name} needs a value`);
+        options.set(name, value);
+      } else if (flags.has(name) && eq === -1) {
+        options.set(name, true);
+      } else {
+        throw new UsageError(`unknown option ${arg}`);
+      }
+    } else {
+      positionals.push(arg);
+    }
+  }
+  return { positionals, options };
+}
+
+function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {
+  const dir = p.options.get("dir") ?? process.env.SHARDKV_DIR;
+  if (typeof dir !== "string" || dir === "") throw new UsageError("--dir DIR is required");
+  const shards = positiveInt("shards", p.options.get("shards"));
+  const backend = p.options.get("backend");
+  if (backend !== undefined && !["sqlite", "deno-kv", "memory"].includes(backend as string)) {
+    throw new UsageError(
+      `--backend must be sqlite, deno-kv or memory, received ${String(backend)}`,
+    );
+  }
+  const args: StoreArgs = {
+    dir,
+    shards,
+    backend: backend as BackendName | undefined,
+    open: () => openStore(dir, { shards: args.shards, backend: args.backend }),
+  };
+  if (spec.existing && backend !== "memory" && !existsSync(join(dir, MANIFEST_FILE))) {
+    throw new Error(`no shardkv store at ${dir} (no ${MANIFEST_FILE})`);
+  }
+  return args;
+}
+
+/**
+ * Runs the CLI with `argv` (the arguments after the program name) and resolves with the exit
+ * code: 0 success, 1 error, 2 bad usage. Output goes to the process's stdout and stderr.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@shardkv/shardkv/cli";
+ * await main(["--help"]); // 0, prints the usage
+ * ```
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const name = argv[0];
+  const spec = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  try {
+    if (spec === undefined) {
+      const help = name === undefined || name === "--help" || name === "-h" || name === "help";
+      if (name === undefined) {
+        stderr(globalUsage());
+        return 2;
+      }
+      if (help) {
+        await stdout(`${globalUsage()}\n`);
+        return 0;
+      }
+      throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    }
+    const p = parse(argv.slice(1), spec);
+    if (p.options.has("help")) {
+      await stdout(`${commandUsage(name)}\n`);
+      return 0;
+    }
+    const [min, max] = spec.args;
+    if (p.positionals.length < min || p.positionals.length > max) {
+      throw new UsageError(
+        `${name} takes ${min === max ? min : `${min} to ${max}`} argument(s), received ${p.positionals.length}`,
+      );
+    }
+    return await spec.run(storeArgs(p, spec), p);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      stderr(`shardkv: ${e.message}`);
+      stderr(`Run "shardkv ${spec ? `${name} ` : ""}--help" for usage.`);
+      return 2;
+    }
+    stderr(`shardkv: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}
