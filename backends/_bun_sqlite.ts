@@ -6,8 +6,14 @@ interface BunSqliteModule {
   Database: new (path: string, options: { create: boolean }) => SqliteDatabase;
 }
 
-const { Database } = (await import("bun:sqlite" as string)) as BunSqliteModule;
+/** Bun's synchronous `import.meta.require`: it keeps `bun:` out of other runtimes' module graphs. */
+interface BunImportMeta {
+  require(id: string): unknown;
+}
 
 export function open(path: string): SqliteDatabase {
+  const { Database } = (import.meta as unknown as BunImportMeta).require(
+    "bun:sqlite",
+  ) as BunSqliteModule;
   return new Database(path, { create: true });
 }

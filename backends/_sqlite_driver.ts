@@ -38,8 +38,6 @@ export interface OpenedDatabase {
 /** Opens `path` with bun:sqlite on Bun and node:sqlite elsewhere (Deno). */
 export async function openSqliteDatabase(path: string): Promise<OpenedDatabase> {
   const onBun = (globalThis as RuntimeGlobals).Bun !== undefined;
-  // A computed specifier keeps the Bun-only module out of Deno's module graph.
-  const driver = onBun ? "./_bun_sqlite.ts" : "./_node_sqlite.ts";
-  const mod: { open(path: string): SqliteDatabase } = await import(driver);
+  const mod = onBun ? await import("./_bun_sqlite.ts") : await import("./_node_sqlite.ts");
   return { db: mod.open(path), textKeepsNul: onBun };
 }

@@ -31,7 +31,9 @@ export interface CacheStats {
 
 /** A cached read: the value (`undefined` for a cached miss) and its expiry (`null`: none). */
 export interface CachedRead {
+  /** The value read, or `undefined` for a cached miss. */
   value: Uint8Array | undefined;
+  /** Absolute expiry in ms on the store clock, or `null` for none. */
   expiresAt: number | null;
 }
 
