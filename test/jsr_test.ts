@@ -1,0 +1,30 @@
+// JSR readiness: the docs lint and the publish dry run stay clean (no errors, no warnings).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import process from "node:process";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const deno = join(root, "node_modules", ".bin", "deno");
+
+function run(args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(deno, args, { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test("jsr: deno doc --lint is clean for every entry point", () => {
+  const exports = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports as Record<string, string>;
+  const { code, out } = run(["doc", "--lint", ...Object.values(exports)]);
+  assert.equal(code, 0, out);
+  assert.doesNotMatch(out, /error|warning/i, out);
+});
+
+test("jsr: deno publish --dry-run succeeds without warnings", () => {
+  const { code, out } = run(["publish", "--dry-run", "--allow-dirty"]);
+  assert.equal(code, 0, out);
+  assert.match(out, /Success Dry run complete/);
+  assert.doesNotMatch(out, /warning/i, out);
+});
