@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { encodeCounter, openStore, type Store } from "../mod.ts";
 import {
   encodeReply,
