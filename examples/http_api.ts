@@ -69,7 +69,9 @@ function api(store: Store, shutdown: () => void): Handler {
         const value = await store.get(key);
         return value === undefined
           ? new Response("not found\n", { status: 404 })
-          : new Response(value, { headers: { "content-type": "application/octet-stream" } });
+          : new Response(value as Uint8Array<ArrayBuffer>, { // store.get returns a fresh copy
+            headers: { "content-type": "application/octet-stream" },
+          });
       }
       if (route === "kv" && request.method === "PUT") {
         const ttl = Number(url.searchParams.get("ttl") ?? 0);
