@@ -1,14 +1,17 @@
 // The built-in backends by name. Each module is imported only when its backend is used, so a
 // store on one backend never loads another's runtime-specific code.
 import type { Durability, StorageBackend } from "../core/types.ts";
+import type { RedisBackendOptions } from "../backends/_redis_client.ts";
 
 /** Names of the built-in backends. */
-export type BackendName = "sqlite" | "deno-kv" | "memory";
+export type BackendName = "sqlite" | "deno-kv" | "memory" | "redis";
 
 /** What a built-in backend is opened with. */
 export interface BuiltinInit {
   durability: Durability;
   now: () => number;
+  /** Where the redis backend connects. */
+  redis?: RedisBackendOptions;
 }
 
 /** Opens the backend of one shard at `shardPath` (the path without an extension). */
@@ -19,6 +22,9 @@ export const BUILTIN_BACKENDS: Record<BackendName, BuiltinOpener> = {
     (await import("../backends/sqlite.ts")).openSqliteBackend(`${path}.sqlite`, init),
   "deno-kv": () => Promise.reject(new Error("deno-kv backend not available yet")),
   memory: async (_path, init) => (await import("../backends/memory.ts")).openMemoryBackend(init),
+  // One shard named by its path; openStore opens a redis store's shards together instead.
+  redis: async (path, init) =>
+    (await import("../backends/redis.ts")).openRedisBackend(path, { ...init.redis, now: init.now }),
 };
 
 export function isBackendName(name: unknown): name is BackendName {

@@ -13,6 +13,7 @@ import { CustomShard } from "./_custom_backend.ts";
 import { FORMAT_VERSION, HASH_NAME, readManifest, writeManifest } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
 import { BUILTIN_BACKENDS, type BackendName, isBackendName } from "./_builtin_backends.ts";
+import type { RedisBackendOptions } from "../backends/_redis_client.ts";
 import { ShardedStore, type Store } from "./sharded_store.ts";
 
 export type { BackendName };
@@ -35,6 +36,11 @@ export interface StoreOptions {
   durability?: Durability;
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
+  /**
+   * Where the `"redis"` backend connects (`{ url }` or cluster `{ nodes }`). Its store keeps
+   * the manifest in Redis, and `path` names the store there.
+   */
+  redis?: RedisBackendOptions;
 }
 
 /** Shard count of a new store when `shards` is not given. */
@@ -64,7 +70,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     backend !== undefined && typeof backend !== "function" && !isBackendName(backend)
   ) {
     throw new TypeError(
-      `backend must be "sqlite", "deno-kv", "memory" or a factory function, received ${
+      `backend must be "sqlite", "deno-kv", "memory", "redis" or a factory function, received ${
         describe(backend)
       }`,
     );
@@ -81,7 +87,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
   if (cache !== false) checkLruCacheOptions(cache);
-  const init = { durability, now };
+  const init = { durability, now, redis: options.redis };
 
   if (backend === "memory") {
     const count = shards ?? DEFAULT_SHARDS;
@@ -90,6 +96,17 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       cache,
       now,
     });
+  }
+
+  if (backend === "redis") {
+    const { openRedisShards } = await import("../backends/_redis_backend.ts");
+    const opened = await openRedisShards(path, {
+      shards,
+      defaultShards: DEFAULT_SHARDS,
+      now,
+      redis: options.redis,
+    });
+    return assemble(path, "redis", opened, { cache, now });
   }
 
   if (typeof path !== "string" || path === "") {

@@ -1,0 +1,245 @@
+// The redis backend: each shard is one Redis hash slot. Its keys all start with the hash tag
+// `{shardkv:<store>:<i>}`, put first so no `{...}` inside a user key can move them; a Redis
+// Cluster spreads the shards over its nodes, and each script of a shard runs atomically on one.
+import { Buffer } from "node:buffer";
+import {
+  BaseBackend,
+  type RangeQuery,
+  type RangeResult,
+  type Update,
+} from "../core/_base_backend.ts";
+import type { Entry, WriteOp } from "../core/_shard_backend.ts";
+import { ShardCountMismatchError } from "../core/errors.ts";
+import { describe } from "../core/validate.ts";
+import { FORMAT_VERSION, HASH_NAME } from "../shard/manifest.ts";
+import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
+import type { ShardScript } from "./_redis_scripts.ts";
+
+/** How a store's shards are opened. */
+export interface RedisShardsInit {
+  /** Shard count asked for; an existing store keeps its own. */
+  shards: number | undefined;
+  /** Shard count of a new store when `shards` is absent. */
+  defaultShards: number;
+  now: () => number;
+  redis: RedisBackendOptions | undefined;
+}
+
+// Update attempts that may lose to writers in other processes before giving up.
+const CAS_ATTEMPTS = 1000;
+// Keys deleted per script call when a store is dropped.
+const DROP_BATCH = 1000;
+
+/** `name` with the characters that would end or confuse a hash tag escaped. */
+function escapeName(name: string): string {
+  return name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function manifestKey(name: string): string {
+  return `{shardkv:${escapeName(name)}}:manifest`;
+}
+
+function shardTag(name: string, i: number): string {
+  return `{shardkv:${escapeName(name)}:${i}}`;
+}
+
+function checkName(name: string): void {
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(`A redis store needs a non-empty name, received ${describe(name)}`);
+  }
+}
+
+/**
+ * Opens every shard of the store `name`, creating its manifest (a Redis hash) when missing.
+ * The shards share one connection, closed with the last of them.
+ */
+export async function openRedisShards(name: string, init: RedisShardsInit): Promise<RedisBackend[]> {
+  checkName(name);
+  const link = (await RedisLink.open(init.redis ?? {})).acquire();
+  try {
+    const count = await shardCount(link, name, init);
+    return Array.from(
+      { length: count },
+      (_, i) => new RedisBackend(link.acquire(), shardTag(name, i), init.now),
+    );
+  } finally {
+    await link.release();
+  }
+}
+
+async function shardCount(link: RedisLink, name: string, init: RedisShardsInit): Promise<number> {
+  const reply = await link.run("skvManifest", [manifestKey(name)], [
+    String(FORMAT_VERSION),
+    "redis",
+    String(init.shards ?? init.defaultShards),
+    HASH_NAME,
+  ]) as Array<Buffer | null>;
+  const [format, backend, shards, hash] = reply.map((b) => b?.toString());
+  const count = Number(shards);
+  if (
+    format !== String(FORMAT_VERSION) || backend !== "redis" || hash !== HASH_NAME ||
+    !Number.isInteger(count) || count < 1 || count > 256
+  ) {
+    throw new Error(
+      `Redis key ${manifestKey(name)} is not a shardkv format ${FORMAT_VERSION} manifest, received ${
+        JSON.stringify({ format, backend, shards, hash })
+      }`,
+    );
+  }
+  if (init.shards !== undefined && init.shards !== count) {
+    throw new ShardCountMismatchError(name, { expected: count, received: init.shards });
+  }
+  return count;
+}
+
+/** Deletes every key of the store `name` (its shards and manifest). */
+export async function dropRedisShards(
+  name: string,
+  redis: RedisBackendOptions | undefined,
+): Promise<void> {
+  checkName(name);
+  const link = (await RedisLink.open(redis ?? {})).acquire();
+  try {
+    // A missing store reads as one empty shard (its manifest is made, then deleted below).
+    const count = await shardCount(link, name, {
+      shards: undefined,
+      defaultShards: 1,
+      now: Date.now,
+      redis,
+    });
+    await Promise.all(Array.from({ length: count }, async (_, i) => {
+      const keys = shardKeys(shardTag(name, i));
+      const args = [String(Date.now()), keys.prefix, String(DROP_BATCH)];
+      while (await link.run("skvDrop", keys.keys, args) !== 0) { /* next batch */ }
+    }));
+    await link.del(manifestKey(name));
+  } finally {
+    await link.release();
+  }
+}
+
+function shardKeys(tag: string): { keys: [string, string]; prefix: string } {
+  return { keys: [`${tag}:i`, `${tag}:x`], prefix: `${tag}:v:` };
+}
+
+function expiryArg(expiresAt: number | null | undefined): string {
+  return expiresAt === null || expiresAt === undefined ? "" : String(expiresAt);
+}
+
+function toBytes(b: Buffer): Uint8Array {
+  return new Uint8Array(b);
+}
+
+/** One shard in Redis. */
+export class RedisBackend extends BaseBackend {
+  readonly #link: RedisLink;
+  readonly #keys: [string, string];
+  readonly #prefix: string;
+  // Updates of one key run one after another here, so only other clients make a CAS retry.
+  readonly #updates = new Map<string, Promise<unknown>>();
+
+  constructor(link: RedisLink, tag: string, now: () => number) {
+    super(now);
+    this.#link = link;
+    const { keys, prefix } = shardKeys(tag);
+    this.#keys = keys;
+    this.#prefix = prefix;
+  }
+
+  #run(script: ShardScript, args: readonly Arg[]): Promise<unknown> {
+    return this.#link.run(script, this.#keys, [String(this.now()), this.#prefix, ...args]);
+  }
+
+  protected async readEntry(key: string): Promise<Entry | undefined> {
+    return (await this.getEntries([key])).get(key);
+  }
+
+  async getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
+    const out = new Map<string, Entry>();
+    if (keys.length === 0) return out;
+    const reply = await this.#run("skvGet", keys) as Array<Buffer | null>;
+    for (let i = 0; i < keys.length; i++) {
+      const value = reply[2 * i];
+      const expiry = reply[2 * i + 1];
+      if (value !== null) {
+        out.set(keys[i], {
+          value: toBytes(value),
+          expiresAt: expiry === null ? null : Number(expiry.toString()),
+        });
+      }
+    }
+    return out;
+  }
+
+  async apply(ops: readonly WriteOp[]): Promise<void> {
+    this.check("write");
+    if (ops.length === 0) return;
+    const args: Arg[] = [];
+    for (const op of ops) {
+      if (op.value === undefined) args.push("d", op.key, "", "");
+      else args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt));
+    }
+    await this.#run("skvApply", args);
+  }
+
+  protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
+    const run = (this.#updates.get(key) ?? Promise.resolve()).then(() => this.#cas(key, fn));
+    const tail = run.then(() => {}, () => {});
+    this.#updates.set(key, tail);
+    void tail.then(() => {
+      if (this.#updates.get(key) === tail) this.#updates.delete(key);
+    });
+    return run;
+  }
+
+  async #cas<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = (await this.getEntries([key])).get(key);
+      const { next, result } = fn(current);
+      if (next === undefined) return result;
+      const written = await this.#run("skvCas", [
+        key,
+        current === undefined ? "0" : "1",
+        current === undefined ? "" : asArg(current.value),
+        expiryArg(current?.expiresAt),
+        next === null ? "d" : "s",
+        next === null ? "" : asArg(next.value),
+        expiryArg(next?.expiresAt),
+      ]);
+      if (written === 1) return result;
+    }
+    throw new Error(
+      `Update of "${key}" lost to other Redis clients ${CAS_ATTEMPTS} times in a row`,
+    );
+  }
+
+  protected async removeAll(keys: readonly string[]): Promise<number> {
+    return await this.#run("skvRemove", keys) as number;
+  }
+
+  protected async range(q: RangeQuery): Promise<RangeResult> {
+    const reply = await this.#run("skvRange", [
+      q.lo === undefined ? "-" : `${q.loExclusive ? "(" : "["}${q.lo}`,
+      q.hi === undefined ? "+" : `(${q.hi}`,
+      q.reverse ? "1" : "0",
+      String(Number.isFinite(q.limit) ? q.limit : 0),
+      q.keysOnly ? "1" : "0",
+    ]) as Buffer[];
+    const keys: string[] = [];
+    const values: Uint8Array[] = [];
+    const step = q.keysOnly ? 1 : 2;
+    for (let i = 0; i < reply.length; i += step) {
+      keys.push(reply[i].toString("utf8"));
+      if (!q.keysOnly) values.push(toBytes(reply[i + 1]));
+    }
+    return { keys, values };
+  }
+
+  async sweep(max: number): Promise<number> {
+    return await this.#run("skvSweep", [String(Number.isFinite(max) ? max : DROP_BATCH)]) as number;
+  }
+
+  protected closeBackend(): Promise<void> {
+    return this.#link.release();
+  }
+}

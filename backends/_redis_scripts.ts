@@ -1,0 +1,165 @@
+// Lua scripts of the redis backend. Every script of a shard gets KEYS[1] = the shard's index
+// (a sorted set of user keys, all scored 0, so ZRANGEBYLEX walks them in UTF-8 byte order)
+// and KEYS[2] = its expiry set (user key scored by its logical expiry time), ARGV[1] = the
+// store clock's `now` and ARGV[2] = the prefix of the shard's value keys (a string per user
+// key). All three share the shard's hash tag, so a script runs atomically on one node; value
+// keys are built inside the script from that prefix and stay in the same slot.
+
+// Redis' own expiry is only a late cleanup hint: it is set when Redis' clock agrees with the
+// store clock (a fake or skewed clock gets none), a minute after the logical expiry.
+const PRELUDE = `
+local idx, exp, now, pre = KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2]
+local clock_agrees
+local function hint_ok()
+  if clock_agrees == nil then
+    local t = redis.call('TIME')
+    local wall = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    clock_agrees = math.abs(wall - now) < 1000
+  end
+  return clock_agrees
+end
+-- The value of m when live, else false; its expiry score (a string) or false.
+local function live(m)
+  local v = redis.call('GET', pre .. m)
+  local x = redis.call('ZSCORE', exp, m)
+  if v and x and now >= tonumber(x) then return false, x end
+  return v, x
+end
+local function put(m, v, x)
+  local k = pre .. m
+  redis.call('SET', k, v)
+  redis.call('ZADD', idx, 0, m)
+  if x == '' then
+    redis.call('ZREM', exp, m)
+  else
+    redis.call('ZADD', exp, x, m)
+    if hint_ok() then redis.call('PEXPIREAT', k, string.format('%d', tonumber(x) + 60000)) end
+  end
+end
+local function del(m)
+  redis.call('DEL', pre .. m)
+  redis.call('ZREM', idx, m)
+  redis.call('ZREM', exp, m)
+end
+`;
+
+/** ARGV[3..]: keys. Returns value, expiry pairs (nil, nil for a missing or expired key). */
+const GET = `
+local out = {}
+for j = 3, #ARGV do
+  local v, x = live(ARGV[j])
+  out[#out + 1] = v
+  out[#out + 1] = (v and x) or false
+end
+return out
+`;
+
+/** ARGV[3..]: groups of op ("s" set, "d" delete), key, value, expiry ("" for none). */
+const APPLY = `
+for j = 3, #ARGV, 4 do
+  if ARGV[j] == 's' then put(ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]) else del(ARGV[j + 1]) end
+end
+return 0
+`;
+
+/** ARGV[3..]: keys. Deletes them; returns how many were live. */
+const REMOVE = `
+local n = 0
+for j = 3, #ARGV do
+  if live(ARGV[j]) then n = n + 1 end
+  del(ARGV[j])
+end
+return n
+`;
+
+/**
+ * Compare-and-set of one key. ARGV[3] key, ARGV[4] "1" when it was live, ARGV[5] its value,
+ * ARGV[6] its expiry ("" none), then the write: ARGV[7] op, ARGV[8] value, ARGV[9] expiry.
+ * Returns 1 when written, 0 when the key changed since it was read.
+ */
+const CAS = `
+local m = ARGV[3]
+local v, x = live(m)
+if ARGV[4] == '1' then
+  if not v or v ~= ARGV[5] then return 0 end
+  if (x and tonumber(x) or -1) ~= (ARGV[6] == '' and -1 or tonumber(ARGV[6])) then return 0 end
+elseif v then
+  return 0
+end
+if ARGV[7] == 's' then put(m, ARGV[8], ARGV[9]) else del(m) end
+return 1
+`;
+
+/**
+ * Live keys of a lex range. ARGV[3] min, ARGV[4] max (ZRANGEBYLEX syntax), ARGV[5] "1" for
+ * descending, ARGV[6] limit (0: none), ARGV[7] "1" for keys only. Returns keys, or
+ * key, value pairs. Index entries whose value expired (logically, or by the Redis hint)
+ * are removed on the way.
+ */
+const RANGE = `
+local min, max, rev, limit, keys_only = ARGV[3], ARGV[4], ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7] == '1'
+local out, n = {}, 0
+while limit == 0 or n < limit do
+  local want = 512
+  if limit > 0 and limit - n < want then want = limit - n end
+  local ms
+  if rev then
+    ms = redis.call('ZREVRANGEBYLEX', idx, max, min, 'LIMIT', 0, want)
+  else
+    ms = redis.call('ZRANGEBYLEX', idx, min, max, 'LIMIT', 0, want)
+  end
+  for _, m in ipairs(ms) do
+    local v = live(m)
+    if v then
+      n = n + 1
+      out[#out + 1] = m
+      if not keys_only then out[#out + 1] = v end
+    else
+      del(m)
+    end
+  end
+  if #ms < want then break end
+  if rev then max = '(' .. ms[#ms] else min = '(' .. ms[#ms] end
+end
+return out
+`;
+
+/** ARGV[3]: most keys to remove. Removes expired keys; returns how many. */
+const SWEEP = `
+local ms = redis.call('ZRANGEBYSCORE', exp, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(ms) do del(m) end
+return #ms
+`;
+
+/** ARGV[3]: most keys to remove. Deletes keys of the shard; returns how many are left. */
+const DROP = `
+local ms = redis.call('ZRANGE', idx, 0, tonumber(ARGV[3]) - 1)
+for _, m in ipairs(ms) do del(m) end
+local left = redis.call('ZCARD', idx)
+if left == 0 then redis.call('DEL', idx, exp) end
+return left
+`;
+
+/** Scripts run per shard, by name. */
+export const SHARD_SCRIPTS = {
+  skvGet: PRELUDE + GET,
+  skvApply: PRELUDE + APPLY,
+  skvRemove: PRELUDE + REMOVE,
+  skvCas: PRELUDE + CAS,
+  skvRange: PRELUDE + RANGE,
+  skvSweep: PRELUDE + SWEEP,
+  skvDrop: PRELUDE + DROP,
+} as const;
+
+export type ShardScript = keyof typeof SHARD_SCRIPTS;
+
+/**
+ * The store manifest, a hash at KEYS[1]: created from ARGV (format, backend, shards, hash)
+ * unless it exists; returns its format, backend, shards and hash.
+ */
+export const MANIFEST_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'format', ARGV[1], 'backend', ARGV[2], 'shards', ARGV[3], 'hash', ARGV[4])
+end
+return redis.call('HMGET', KEYS[1], 'format', 'backend', 'shards', 'hash')
+`;
