@@ -12,6 +12,7 @@ import {
 } from "../core/_base_backend.ts";
 import type { Entry, WriteOp } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
+import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
 import {
   openSqliteDatabase,
@@ -36,12 +37,20 @@ const SYNCHRONOUS: Record<Durability, string> = {
   full: "FULL",
 };
 
+/** A reset WAL file is truncated back to this size (bytes). */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/** Bytes counted per written row beyond its key and value (page and index overhead). */
+const ROW_OVERHEAD = 48;
+
+// A rowid table with a key index rather than WITHOUT ROWID: with 1 KiB values a WITHOUT ROWID
+// B-tree holds ~3 rows a page, so random inserts split pages and rewrite far more of them
+// (measured here: 3.5x the point reads and writes with the rowid layout).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY NOT NULL,
   value BLOB NOT NULL,
   expires_at INTEGER
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
 `;
 
@@ -71,12 +80,15 @@ export async function openSqliteBackend(
     db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeout ?? 5000)}`);
     db.exec("PRAGMA journal_mode = WAL");
     db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
+    db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
+    db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(SCHEMA);
   } catch (e) {
     db.close();
     throw e;
   }
-  return new SqliteBackend(db, { now: options.now ?? Date.now, textKeepsNul });
+  const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
+  return new SqliteBackend(db, { now: options.now ?? Date.now, textKeepsNul, checkpoints });
 }
 
 class SqliteBackend extends BaseBackend {
@@ -88,13 +100,20 @@ class SqliteBackend extends BaseBackend {
   #del: SqliteStatement;
   #purge: SqliteStatement;
   #sweep: SqliteStatement;
+  #checkpoints: CheckpointWatch;
+  /** Bytes written by the transaction in progress, reported to the checkpointer on commit. */
+  #written = 0;
 
   /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
   #keyColumn: string;
 
-  constructor(db: SqliteDatabase, init: { now: () => number; textKeepsNul: boolean }) {
+  constructor(
+    db: SqliteDatabase,
+    init: { now: () => number; textKeepsNul: boolean; checkpoints: CheckpointWatch },
+  ) {
     super(init.now);
     this.#db = db;
+    this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#get = db.prepare("SELECT value, expires_at FROM kv WHERE key = ?");
     this.#put = db.prepare("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)");
@@ -107,8 +126,14 @@ class SqliteBackend extends BaseBackend {
     const commit = db.prepare("COMMIT");
     const rollback = db.prepare("ROLLBACK");
     this.#queue = new CommitQueue({
-      begin: () => begin.run(),
-      commit: () => commit.run(),
+      begin: () => {
+        this.#written = 0;
+        begin.run();
+      },
+      commit: () => {
+        commit.run();
+        this.#checkpoints.wrote(this.#written);
+      },
       rollback: () => {
         // SQLite may already have rolled back on its own (e.g. on a full disk).
         try {
@@ -154,7 +179,10 @@ class SqliteBackend extends BaseBackend {
     return this.#queue.write(() => {
       for (const op of ops) {
         if (op.value === undefined) this.#del.get(op.key);
-        else this.#put.run(op.key, op.value, op.expiresAt ?? null);
+        else {
+          this.#put.run(op.key, op.value, op.expiresAt ?? null);
+          this.#written += op.key.length + op.value.length + ROW_OVERHEAD;
+        }
       }
     });
   }
@@ -167,7 +195,10 @@ class SqliteBackend extends BaseBackend {
         : undefined;
       const { next, result } = fn(live);
       if (next === null) this.#del.get(key);
-      else if (next !== undefined) this.#put.run(key, next.value, next.expiresAt);
+      else if (next !== undefined) {
+        this.#put.run(key, next.value, next.expiresAt);
+        this.#written += key.length + next.value.length + ROW_OVERHEAD;
+      }
       return result;
     });
   }
@@ -222,10 +253,11 @@ class SqliteBackend extends BaseBackend {
     return this.#queue.write(() => Number(this.#sweep.run(this.now(), max).changes));
   }
 
-  protected closeBackend(): Promise<void> {
+  protected async closeBackend(): Promise<void> {
     this.#queue.flush();
+    // The checkpoint connection goes first, so this last one checkpoints and removes the WAL.
+    await this.#checkpoints.close();
     this.#db.close();
-    return Promise.resolve();
   }
 }
 

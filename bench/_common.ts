@@ -1,0 +1,113 @@
+// Shared by the benchmarks: runtime and machine description, argument parsing, latency
+// recording and percentiles. Runs on Bun and Deno through node: modules only.
+import { execSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { cpus, totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+
+interface RuntimeGlobals {
+  Bun?: { version: string };
+  Deno?: { version: { deno: string; v8: string } };
+}
+
+/** `"bun"` or `"deno"`. */
+export function runtimeName(): "bun" | "deno" {
+  return (globalThis as RuntimeGlobals).Bun !== undefined ? "bun" : "deno";
+}
+
+/** Runtime name and version, e.g. `"bun 1.4.5"`. */
+export function runtimeVersion(): string {
+  const g = globalThis as RuntimeGlobals;
+  if (g.Bun !== undefined) return `bun ${g.Bun.version}`;
+  return `deno ${g.Deno!.version.deno} (v8 ${g.Deno!.version.v8})`;
+}
+
+/** What the results were measured on. */
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory: string;
+  disk: string;
+}
+
+export function machine(): Machine {
+  let cpu = cpus()[0]?.model ?? "unknown";
+  try {
+    const m = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.+)$/m);
+    if (m) cpu = m[1];
+  } catch { /* not Linux */ }
+  let cores = cpus().length;
+  let disk = "unknown";
+  try {
+    cores = Number(execSync("nproc", { encoding: "utf8" }).trim()) || cores;
+    disk = execSync(`df -h --output=fstype,size ${tmpdir()} | tail -1`, { encoding: "utf8" })
+      .trim().replace(/\s+/g, " ");
+  } catch { /* no coreutils */ }
+  return { cpu, cores, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, disk };
+}
+
+/** `--name value` / `--flag` arguments. */
+export function parseArgs(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) continue;
+    const [name, inline] = a.slice(2).split("=", 2);
+    if (inline !== undefined) out.set(name, inline);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) out.set(name, argv[++i]);
+    else out.set(name, "true");
+  }
+  return out;
+}
+
+export function args(): Map<string, string> {
+  return parseArgs(process.argv.slice(2));
+}
+
+/** A temp directory for one benchmark store, removed by `dispose`. */
+export async function benchDir(label: string): Promise<{ dir: string; dispose(): Promise<void> }> {
+  const base = process.env.SHARDKV_BENCH_DIR ?? tmpdir();
+  await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(join(base, `shardkv-bench-${label}-`));
+  return { dir, dispose: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Per-operation latencies in ms, kept in one preallocated buffer (samples past it are dropped). */
+export class Latencies {
+  #buf: Float64Array;
+  #n = 0;
+  constructor(capacity = 1 << 22) {
+    this.#buf = new Float64Array(capacity);
+  }
+  add(ms: number): void {
+    if (this.#n < this.#buf.length) this.#buf[this.#n++] = ms;
+  }
+  reset(): void {
+    this.#n = 0;
+  }
+  /** p50, p99 and p99.9 in microseconds. */
+  percentiles(): { p50: number; p99: number; p999: number } {
+    const s = this.#buf.slice(0, this.#n).sort();
+    const at = (q: number) => s.length === 0 ? NaN : round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000, 1);
+    return { p50: at(0.5), p99: at(0.99), p999: at(0.999) };
+  }
+}
+
+export function round(x: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Resident set size of this process in bytes. */
+export function rss(): number {
+  return process.memoryUsage().rss;
+}
+
+/** Runs a full GC where the runtime exposes one. */
+export function gc(): void {
+  const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
+  if (g.Bun !== undefined) g.Bun.gc(true);
+  else g.gc?.();
+}

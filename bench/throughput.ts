@@ -1,0 +1,313 @@
+/**
+ * Throughput and latency of the public API under the seed's workloads (see bench/README in
+ * RESULTS.md): W1 unique-key writes, W1r random-key writes, W2 uniform reads, W2h cached hot
+ * reads, W3 ordered prefix scans, W4 90/10 get/set, and the RSS of 64 idle shards.
+ *
+ *   bun bench/throughput.ts [--quick] [--shards 1,16,64] [--backends sqlite,memory,deno-kv]
+ *   deno run -A bench/throughput.ts [same flags]
+ *
+ * Writes bench/results/<runtime>.json. `node bench/run.mjs` runs everything on both runtimes.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { openStore, type Store, type StoreOptions } from "../mod.ts";
+import {
+  args,
+  benchDir,
+  gc,
+  Latencies,
+  machine,
+  round,
+  rss,
+  runtimeName,
+  runtimeVersion,
+} from "./_common.ts";
+
+/** One measured row. */
+export interface ThroughputRow {
+  workload: string;
+  backend: string;
+  shards: number;
+  durability: string;
+  workers: number;
+  concurrency: number;
+  opsPerSec: number;
+  ops: number;
+  errors: number;
+  /** Latency per operation in microseconds. */
+  p50: number;
+  p99: number;
+  p999: number;
+  note?: string;
+}
+
+const opt = args();
+const quick = opt.has("quick");
+const seconds = Number(opt.get("duration") ?? (quick ? 0.4 : 5));
+const shardCounts = (opt.get("shards") ?? "1,16,64").split(",").map(Number);
+const backends = (opt.get("backends") ?? "sqlite,memory,deno-kv").split(",");
+const only = opt.get("workloads")?.split(",");
+const workerCounts = (opt.get("workers") ?? "0").split(",").map(Number);
+const durabilities = (opt.get("durability") ?? "relaxed,normal,full").split(",");
+const preloadKeys = Number(opt.get("keys") ?? (quick ? 50_000 : 1_000_000));
+const CONCURRENCY = 64;
+const SCANNERS = 8;
+const HOT_KEYS = 10_000;
+const SCAN_KEYS = 1000;
+const VALUE = new Uint8Array(1024).fill(7);
+const wants = (w: string) => only === undefined || only.includes(w);
+
+const rows: ThroughputRow[] = [];
+const lat = new Latencies();
+
+/**
+ * Runs `op` from `concurrency` async workers for `ms` after a short warm-up; every call is
+ * timed on its own with performance.now().
+ */
+async function drive(
+  concurrency: number,
+  ms: number,
+  op: (worker: number, n: number) => Promise<unknown>,
+): Promise<{ opsPerSec: number; ops: number; errors: number }> {
+  const counters = Array.from({ length: concurrency }, () => 0);
+  const phase = async (phaseMs: number, record: boolean) => {
+    let stop = false;
+    let ops = 0;
+    let errors = 0;
+    const t0 = performance.now();
+    const deadline = t0 + phaseMs;
+    const worker = async (w: number) => {
+      while (!stop) {
+        const s = performance.now();
+        try {
+          await op(w, counters[w]++);
+          ops++;
+        } catch {
+          errors++;
+        }
+        const e = performance.now();
+        if (record) lat.add(e - s);
+        if (e >= deadline) stop = true;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+    return { ops, errors, secs: (performance.now() - t0) / 1000 };
+  };
+  await phase(Math.min(1000, ms / 4), false);
+  lat.reset();
+  const r = await phase(ms, true);
+  return { opsPerSec: Math.round(r.ops / r.secs), ops: r.ops, errors: r.errors };
+}
+
+function record(
+  base: Omit<ThroughputRow, "opsPerSec" | "ops" | "errors" | "p50" | "p99" | "p999">,
+  r: { opsPerSec: number; ops: number; errors: number },
+): void {
+  const row: ThroughputRow = { ...base, ...r, ...lat.percentiles() };
+  rows.push(row);
+  console.error(
+    `${row.workload.padEnd(5)} ${row.backend.padEnd(7)} shards=${String(row.shards).padEnd(2)} ` +
+      `${row.durability.padEnd(7)} workers=${row.workers} ${String(row.opsPerSec).padStart(9)} ops/s ` +
+      `p50=${row.p50}us p99=${row.p99}us p99.9=${row.p999}us${row.errors ? ` errors=${row.errors}` : ""}`,
+  );
+}
+
+const randomKey = (): string => {
+  // 16 random bytes as 16 characters from a 64-letter alphabet: cheap and uniform.
+  let s = "";
+  for (let i = 0; i < 16; i++) s += ALPHABET[(Math.random() * 64) | 0];
+  return s;
+};
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const preKey = (i: number) => `key_${String(i).padStart(8, "0")}`;
+
+async function open(
+  backend: string,
+  extra: Partial<StoreOptions>,
+): Promise<{ store: Store; dispose(): Promise<void> }> {
+  const { dir, dispose } = await benchDir(backend);
+  const store = await openStore(`${dir}/store`, {
+    backend: backend as StoreOptions["backend"],
+    ...extra,
+  });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      await dispose();
+    },
+  };
+}
+
+async function preload(store: Store, count: number, key: (i: number) => string): Promise<void> {
+  const BATCH = 10_000;
+  for (let i = 0; i < count; i += BATCH) {
+    const pairs: [string, Uint8Array][] = [];
+    for (let j = i; j < Math.min(count, i + BATCH); j++) pairs.push([key(j), VALUE]);
+    await store.batchSet(pairs);
+  }
+}
+
+async function writes(backend: string, shards: number, workers: number): Promise<void> {
+  const durs = backend === "sqlite" ? durabilities : ["normal"];
+  const ms = seconds * 1000;
+  for (const durability of durs) {
+    if (!wants("W1")) break;
+    const s = await open(backend, withWorkers({ shards, durability: durability as StoreOptions["durability"] }, workers));
+    try {
+      const r = await drive(CONCURRENCY, ms, (w, n) => s.store.set(`key_${w}_${n}`, VALUE));
+      record({ workload: "W1", backend, shards, durability, workers, concurrency: CONCURRENCY }, r);
+    } finally {
+      await s.dispose();
+    }
+  }
+  if (wants("W1r")) {
+    const s = await open(backend, withWorkers({ shards }, workers));
+    try {
+      const r = await drive(CONCURRENCY, ms, () => s.store.set(randomKey(), VALUE));
+      record({ workload: "W1r", backend, shards, durability: "normal", workers, concurrency: CONCURRENCY }, r);
+    } finally {
+      await s.dispose();
+    }
+  }
+}
+
+async function reads(backend: string, shards: number, workers: number): Promise<void> {
+  const ms = seconds * 1000;
+  const base = { backend, shards, durability: "normal", workers };
+  if (wants("W2") || wants("W3") || wants("W4")) {
+    const s = await open(backend, withWorkers({ shards }, workers));
+    try {
+      await preload(s.store, preloadKeys, preKey);
+      if (wants("W2")) {
+        const r = await drive(CONCURRENCY, ms, () => s.store.get(preKey((Math.random() * preloadKeys) | 0)));
+        record({ workload: "W2", ...base, concurrency: CONCURRENCY }, r);
+      }
+      if (wants("W3")) {
+        await preload(s.store, SCAN_KEYS, (i) => `scan:${String(i).padStart(5, "0")}`);
+        const r = await drive(SCANNERS, ms, async () => {
+          const found = await s.store.scan("scan:");
+          if (found.length !== SCAN_KEYS) throw new Error(`scan returned ${found.length}`);
+        });
+        record({ workload: "W3", ...base, concurrency: SCANNERS }, r);
+      }
+      if (wants("W4")) {
+        const r = await drive(CONCURRENCY, ms, (_w, n) => {
+          const key = preKey((Math.random() * preloadKeys) | 0);
+          return n % 10 === 9 ? s.store.set(key, VALUE) : s.store.get(key);
+        });
+        record({ workload: "W4", ...base, concurrency: CONCURRENCY }, r);
+      }
+    } finally {
+      await s.dispose();
+    }
+  }
+  if (wants("W2h")) {
+    const s = await open(backend, withWorkers({ shards, cache: { maxEntries: 2 * HOT_KEYS } }, workers));
+    try {
+      await preload(s.store, HOT_KEYS, preKey);
+      const r = await drive(CONCURRENCY, ms, () => s.store.get(preKey((Math.random() * HOT_KEYS) | 0)));
+      record({ workload: "W2h", ...base, concurrency: CONCURRENCY, note: `${HOT_KEYS} hot keys` }, r);
+    } finally {
+      await s.dispose();
+    }
+  }
+}
+
+/** Adds the `workers` option only when asked for, so the bench runs before that option exists. */
+function withWorkers(o: Partial<StoreOptions>, workers: number): Partial<StoreOptions> {
+  return workers > 0 ? { ...o, workers } as Partial<StoreOptions> : o;
+}
+
+/** Memory and open time of 64 idle shards, measured in a fresh process. */
+function idleMemory(backend: string): void {
+  const self = fileURLToPath(import.meta.url);
+  const argv = runtimeName() === "deno"
+    ? ["run", "-A", "--no-check", "--v8-flags=--expose-gc", self, "--probe", backend]
+    : [self, "--probe", backend];
+  const r = spawnSync(process.execPath, argv, { encoding: "utf8" });
+  const line = r.stdout.trim().split("\n").at(-1) ?? "";
+  try {
+    const m = JSON.parse(line) as { baseMB: number; rssMB: number; openMs: number };
+    rows.push({
+      workload: "memory", backend, shards: 64, durability: "normal", workers: 0, concurrency: 0,
+      opsPerSec: 0, ops: 0, errors: 0, p50: NaN, p99: NaN, p999: NaN,
+      note: `rss ${m.rssMB} MB (runtime alone ${m.baseMB} MB), open ${m.openMs} ms`,
+    });
+    console.error(`memory ${backend} 64 shards: rss ${m.rssMB} MB (runtime ${m.baseMB} MB), open ${m.openMs} ms`);
+  } catch {
+    console.error(`memory probe failed: ${r.stderr}`);
+  }
+}
+
+async function probe(backend: string): Promise<void> {
+  gc();
+  const base = rss();
+  const { dir, dispose } = await benchDir("probe");
+  const t0 = performance.now();
+  const store = await openStore(`${dir}/store`, { shards: 64, backend: backend as "sqlite" });
+  const openMs = performance.now() - t0;
+  await store.set("warm", VALUE);
+  await new Promise((r) => setTimeout(r, 300));
+  gc();
+  const mb = (b: number) => round(b / 2 ** 20, 1);
+  console.log(JSON.stringify({ baseMB: mb(base), rssMB: mb(rss()), openMs: round(openMs, 1) }));
+  await store.close();
+  await dispose();
+}
+
+async function main(): Promise<void> {
+  if (opt.has("probe")) return await probe(opt.get("probe")!);
+  const started = new Date().toISOString();
+  for (const backend of backends) {
+    if (backend === "deno-kv") {
+      try {
+        const s = await open(backend, { shards: 1 });
+        await s.store.set("probe", VALUE);
+        await s.dispose();
+      } catch (e) {
+        console.error(`deno-kv skipped: ${(e as Error).message}`);
+        rows.push({
+          workload: "all", backend, shards: 0, durability: "", workers: 0, concurrency: 0,
+          opsPerSec: 0, ops: 0, errors: 0, p50: NaN, p99: NaN, p999: NaN,
+          note: `skipped: ${(e as Error).message}`,
+        });
+        continue;
+      }
+    }
+    for (const workers of workerCounts) {
+      if (workers > 0 && backend === "memory") continue;
+      for (const shards of shardCounts) {
+        await writes(backend, shards, workers);
+        await reads(backend, shards, workers);
+      }
+    }
+    if (wants("memory") && backend !== "memory") idleMemory(backend);
+  }
+  const out = fileURLToPath(new URL(`./results/${opt.get("out") ?? runtimeName()}.json`, import.meta.url));
+  await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true });
+  await writeFile(
+    out,
+    JSON.stringify(
+      {
+        bench: "throughput",
+        mode: quick ? "quick" : "full",
+        seconds,
+        preloadKeys,
+        started,
+        runtime: runtimeVersion(),
+        machine: machine(),
+        rows,
+      },
+      null,
+      1,
+    ) + "\n",
+  );
+  console.error(`wrote ${out}`);
+}
+
+await main();
