@@ -14,7 +14,7 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import { open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { describe } from "../core/validate.ts";
@@ -41,6 +41,7 @@ export interface LiveRecord {
 }
 
 const BUILD_PREFIX = ".reshard-";
+const LOCK_FILE = ".shardkv-reshard.lock";
 /** A shard's files as a backend names them: `shard-007.sqlite`, `shard-007.sqlite-wal`, `shard-007/`. */
 const SHARD_ENTRY = /^shard-\d+(?:[.-].*)?$/;
 const PAGE = 256;
@@ -127,12 +128,33 @@ export async function recoverReshard(path: string): Promise<void> {
     throw e;
   }
   const pending = await pendingMove(path);
-  if (pending !== undefined) return await rollForward(path, pending);
-  for (const name of names) {
-    if (!name.startsWith(BUILD_PREFIX) || activeBuilds.has(join(path, name))) continue;
-    if (isAlive(Number(name.slice(BUILD_PREFIX.length).split("-")[0]))) continue;
-    await rm(join(path, name), { recursive: true, force: true });
+  if (pending !== undefined) {
+    // Its own process is moving it in right now: racing it could delete moved files.
+    if (isRunning(join(path, pending.from))) {
+      throw new Error(
+        `Store at "${path}" is being resharded by process ${pidOf(pending.from)}; open it when that finishes`,
+      );
+    }
+    return await rollForward(path, pending);
   }
+  for (const name of names) {
+    if (name.startsWith(BUILD_PREFIX) && !isRunning(join(path, name))) {
+      await rm(join(path, name), { recursive: true, force: true });
+    }
+  }
+}
+
+/** The id of the process that made the build directory `name`. */
+function pidOf(name: string): number {
+  return Number(name.slice(BUILD_PREFIX.length).split("-")[0]);
+}
+
+/** Whether the build at `build` belongs to a reshard that is still running. */
+function isRunning(build: string): boolean {
+  if (activeBuilds.has(build)) return true;
+  const pid = pidOf(build.slice(build.lastIndexOf(BUILD_PREFIX)));
+  // One of ours that is not in activeBuilds was abandoned.
+  return pid !== process.pid && isAlive(pid);
 }
 
 /**
@@ -148,6 +170,8 @@ export async function replaceLayout(
 ): Promise<void> {
   const name = `${BUILD_PREFIX}${process.pid}-${randomUUID().slice(0, 8)}`;
   const build = join(path, name);
+  await mkdir(path, { recursive: true });
+  const release = await lockLayout(path);
   activeBuilds.add(build);
   try {
     try {
@@ -176,6 +200,28 @@ export async function replaceLayout(
     await rollForward(path, move);
   } finally {
     activeBuilds.delete(build);
+    await release();
+  }
+}
+
+/**
+ * Takes the store's reshard lock (a file holding the owner's pid, created exclusively), so
+ * two reshards or imports of one store cannot interleave; a dead owner's lock is taken over.
+ */
+async function lockLayout(path: string): Promise<() => Promise<void>> {
+  const file = join(path, LOCK_FILE);
+  for (let attempt = 0;; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: "wx" });
+      return () => rm(file, { force: true });
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST" || attempt > 0) throw e;
+    }
+    const owner = Number(await readFile(file, "utf8").catch(() => ""));
+    if (isAlive(owner)) {
+      throw new Error(`Store at "${path}" is being resharded or imported by process ${owner}`);
+    }
+    await rm(file, { force: true });
   }
 }
 
