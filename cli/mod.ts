@@ -47,6 +47,8 @@ interface CommandSpec {
   args: [number, number];
   /** The store must already exist (nothing is created by a read). */
   existing?: boolean;
+  /** Usage checks beyond the argument count, run before the store is looked at. */
+  check?(store: StoreArgs): void;
   run(store: StoreArgs, p: Parsed): Promise<number>;
 }
 
@@ -273,9 +275,11 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: "move the store to N shards (crash-safe; the store must not be open elsewhere)",
     args: [0, 0],
     existing: true,
-    run: async (s) => {
+    check(s) {
       if (s.shards === undefined) throw new UsageError("reshard needs --shards N");
       if (s.backend === "memory") throw new UsageError("reshard cannot move a store to memory");
+    },
+    run: async (s) => {
       const { reshard } = await import("../shard/reshard.ts");
       const report = progress("moved");
       let moved = 0;
@@ -316,6 +320,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       stderr("shardkv: shutting down");
       await server.close();
       await store.close();
+      stderr("shardkv: stopped");
       return 0;
     },
   },
@@ -386,6 +391,7 @@ function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {
     backend: backend as BackendName | undefined,
     open: () => openStore(dir, { shards: args.shards, backend: args.backend }),
   };
+  spec.check?.(args);
   if (spec.existing && backend !== "memory" && !existsSync(join(dir, MANIFEST_FILE))) {
     throw new Error(`no shardkv store at ${dir} (no ${MANIFEST_FILE})`);
   }

@@ -2,25 +2,12 @@
 // checks what it prints; the HTTP example is driven with fetch and stopped through its API.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { runOn, type RUNTIMES, startOn } from "./_runtimes.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = (name: string): string => join(root, "node_modules", ".bin", name);
-const RUNTIMES: Record<string, (file: string) => [string, string[]]> = {
-  deno: (file) => [bin("deno"), ["run", "-A", "--no-check", file]],
-  bun: (file) => [bin("bun"), [file]],
-};
-
-function runExample(runtime: string, name: string, args: string[] = []): Promise<string> {
-  const [cmd, argv] = RUNTIMES[runtime](join(root, "examples", name));
-  return new Promise((resolve, reject) => {
-    execFile(cmd, [...argv, ...args], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${runtime} ${name} failed: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
+async function runExample(runtime: keyof typeof RUNTIMES, name: string, args: string[] = []): Promise<string> {
+  const r = await runOn(runtime, `examples/${name}`, args);
+  assert.equal(r.code, 0, `${runtime} ${name} exited with ${r.code}:\n${r.stderr}`);
+  return r.stdout.toString("utf8");
 }
 
 /** Every line of `expected` must appear in `out`, in that order. */
@@ -34,7 +21,7 @@ function assertLines(out: string, expected: (string | RegExp)[]): void {
   }
 }
 
-for (const runtime of Object.keys(RUNTIMES)) {
+for (const runtime of ["deno", "bun"] as const) {
   test(`examples/batches.ts on ${runtime}`, async () => {
     assertLines(await runExample(runtime, "batches.ts"), [
       "wrote 1000 orders in one batchSet",
@@ -96,17 +83,10 @@ for (const runtime of Object.keys(RUNTIMES)) {
   });
 
   test(`examples/http_api.ts on ${runtime}: fetch against it, then POST /shutdown`, async () => {
-    const [cmd, argv] = RUNTIMES[runtime](join(root, "examples", "http_api.ts"));
     // --seconds bounds the run should the shutdown request never arrive.
-    const child = spawn(cmd, [...argv, "--port", "0", "--seconds", "60"], { cwd: root });
-    let out = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (s: string) => out += s);
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const server = startOn(runtime, "examples/http_api.ts", ["--port", "0", "--seconds", "60"], "stdout");
     try {
-      for (let i = 0; i < 1000 && !out.includes("\n"); i++) await new Promise((r) => setTimeout(r, 10));
-      const port = out.match(/^listening on http:\/\/127\.0\.0\.1:(\d+)$/m)?.[1];
-      assert.ok(port, `no listening line in ${JSON.stringify(out)}`);
+      const [, port] = await server.waitFor(/^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
       const base = `http://127.0.0.1:${port}`;
       assert.equal((await fetch(`${base}/kv/greeting`, { method: "PUT", body: "hello" })).status, 204);
       const got = await fetch(`${base}/kv/greeting`);
@@ -122,10 +102,10 @@ for (const runtime of Object.keys(RUNTIMES)) {
       assert.equal(gone.status, 404);
       await gone.body?.cancel();
       assert.equal(await (await fetch(`${base}/shutdown`, { method: "POST" })).text(), "bye\n");
-      assert.equal(await exited, 0);
-      assert.match(out, /\nstopped\n$/);
+      assert.equal(await server.exited, 0);
+      assert.match(server.output(), /\nstopped\n$/);
     } finally {
-      child.kill();
+      server.child.kill();
     }
   });
 }

@@ -1,0 +1,146 @@
+// The shardkv CLI (cli/mod.ts), run as a child process on Deno and on Bun: help and exit codes,
+// get/set/del/scan/stats, export -> import -> reshard, and serve driven by redis-cli.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { runOn, startOn } from "./_runtimes.ts";
+import { withTempDir } from "./_helpers.ts";
+
+const CLI = "cli/mod.ts";
+
+for (const runtime of ["deno", "bun"] as const) {
+  const cli = (args: string[], input?: Uint8Array | string) => runOn(runtime, CLI, args, input);
+
+  test(`cli on ${runtime}: help, usage errors (exit 2) and errors (exit 1) on stderr`, async () => {
+    const help = await cli(["--help"]);
+    assert.equal(help.code, 0);
+    for (const name of ["get", "set", "del", "scan", "stats", "export", "import", "reshard", "serve"]) {
+      assert.match(help.stdout.toString(), new RegExp(`^  ${name} `, "m"));
+    }
+    const getHelp = await cli(["get", "--help"]);
+    assert.equal(getHelp.code, 0);
+    assert.match(getHelp.stdout.toString(), /^Usage: shardkv get KEY --dir DIR/);
+
+    const none = await cli([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^Usage: shardkv COMMAND/);
+    for (
+      const [args, message] of [
+        [["frobnicate"], /unknown command "frobnicate"/],
+        [["get", "k"], /--dir DIR is required/],
+        [["get", "--dir", "x"], /get takes 1 argument\(s\), received 0/],
+        [["get", "k", "--dir", "x", "--bogus"], /unknown option --bogus/],
+        [["set", "k", "v", "--dir", "x", "--ttl", "soon"], /--ttl needs a non-negative integer/],
+        [["set", "k", "v", "--dir", "x", "--backend", "floppy"], /--backend must be sqlite, deno-kv or memory/],
+        [["reshard", "--dir", "x"], /reshard needs --shards N/],
+      ] as const
+    ) {
+      const r = await cli([...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout.length, 0);
+    }
+    await withTempDir(async (dir) => {
+      const missing = await cli(["get", "k", "--dir", join(dir, "none")]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /no shardkv store at/);
+    });
+  });
+
+  test(`cli on ${runtime}: set, get (byte-exact), del, scan, stats`, async () => {
+    await withTempDir(async (dir) => {
+      const d = ["--dir", dir, "--shards", "4"];
+      assert.equal((await cli(["set", "user:1", "Ada", ...d])).code, 0);
+      assert.equal((await cli(["set", "user:2", "Grace", "--ttl", "60000", ...d])).code, 0);
+      const binary = new Uint8Array([0, 1, 2, 255, 10, 13]);
+      assert.equal((await cli(["set", "blob", ...d], binary)).code, 0, "value from stdin");
+      const got = await cli(["get", "blob", ...d]);
+      assert.equal(got.code, 0);
+      assert.deepEqual(new Uint8Array(got.stdout), binary);
+      assert.equal((await cli(["get", "user:1", ...d])).stdout.toString(), "Ada");
+
+      const missing = await cli(["get", "user:9", ...d]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /key "user:9" not found/);
+
+      assert.equal((await cli(["scan", "user:", ...d])).stdout.toString(), "user:1\nuser:2\n");
+      assert.equal((await cli(["scan", "user:", "--values", "--limit", "1", ...d])).stdout.toString(), "user:1\tAda\n");
+      assert.equal((await cli(["scan", ...d])).stdout.toString(), "blob\nuser:1\nuser:2\n");
+
+      const stats = JSON.parse((await cli(["stats", "--dir", dir])).stdout.toString());
+      assert.deepEqual(stats, { path: dir, backend: "sqlite", shards: 4, keys: 3 });
+
+      const del = await cli(["del", "user:1", "nope", "blob", ...d]);
+      assert.equal(del.stdout.toString(), "2\n");
+      assert.equal((await cli(["scan", ...d])).stdout.toString(), "user:2\n");
+
+      const mismatch = await cli(["get", "user:2", "--dir", dir, "--shards", "8"]);
+      assert.equal(mismatch.code, 1);
+      assert.match(mismatch.stderr, /ShardCountMismatchError/);
+    });
+  });
+
+  test(`cli on ${runtime}: export, import into a new store, reshard`, async () => {
+    await withTempDir(async (dir) => {
+      const src = join(dir, "src");
+      const copy = join(dir, "copy");
+      const backup = join(dir, "backup.ndjson");
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await cli(["set", `k:${String(i).padStart(2, "0")}`, `v${i}`, "--dir", src])).code, 0);
+      }
+      const exported = await cli(["export", "--out", backup, "--dir", src]);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.match(exported.stderr, /exported 20 records\n$/);
+
+      const toStdout = await cli(["export", "--dir", src]);
+      assert.match(toStdout.stdout.toString(), /"k":"k:19"/);
+
+      const imported = await cli(["import", "--in", backup, "--dir", copy, "--shards", "2"]);
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.match(imported.stderr, /imported 20 records\n$/);
+      assert.equal((await cli(["get", "k:07", "--dir", copy])).stdout.toString(), "v7");
+
+      const fromStdin = await cli(["import", "--dir", join(dir, "piped")], toStdout.stdout);
+      assert.equal(fromStdin.code, 0, fromStdin.stderr);
+
+      const resharded = await cli(["reshard", "--shards", "8", "--dir", copy]);
+      assert.equal(resharded.code, 0, resharded.stderr);
+      assert.match(resharded.stderr, /moved 20 records\n$/);
+      const stats = JSON.parse((await cli(["stats", "--dir", copy])).stdout.toString());
+      assert.equal(stats.shards, 8);
+      assert.equal(stats.keys, 20);
+      assert.equal((await cli(["get", "k:19", "--dir", copy])).stdout.toString(), "v19");
+
+      const corrupt = await cli(["import", "--dir", join(dir, "bad")], "not a backup\n");
+      assert.equal(corrupt.code, 1);
+      assert.match(corrupt.stderr, /^shardkv: \w+Error: /);
+    });
+  });
+
+  test(`cli on ${runtime}: serve answers redis-cli and stops cleanly on SIGTERM`, async () => {
+    await withTempDir(async (dir) => {
+      const server = startOn(runtime, CLI, ["serve", "--dir", dir, "--port", "0", "--shards", "2"], "stderr");
+      try {
+        const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
+        const redis = (...args: string[]) =>
+          new Promise<string>((resolve, reject) =>
+            execFile("redis-cli", ["-p", port, ...args], (e, out) => (e ? reject(e) : resolve(out)))
+          );
+        assert.equal(await redis("SET", "served", "yes"), "OK\n");
+        assert.equal(await redis("GET", "served"), "yes\n");
+        assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n/);
+        server.child.kill("SIGTERM");
+        const code = await server.exited;
+        // Deno's node:child_process reports a child it signalled as killed (null) even when the
+        // child handled the signal and exited 0; the "stopped" line shows the clean exit.
+        assert.ok(code === 0 || code === null, `exit code ${code}`);
+        assert.match(server.output(), /shutting down\nshardkv: stopped\n$/);
+      } finally {
+        server.child.kill();
+      }
+      // The data outlives the server.
+      assert.equal((await cli(["get", "served", "--dir", dir])).stdout.toString(), "yes");
+    });
+  });
+}
