@@ -20,7 +20,8 @@ export type BuiltinOpener = (shardPath: string, init: BuiltinInit) => Promise<St
 export const BUILTIN_BACKENDS: Record<BackendName, BuiltinOpener> = {
   sqlite: async (path, init) =>
     (await import("../backends/sqlite.ts")).openSqliteBackend(`${path}.sqlite`, init),
-  "deno-kv": () => Promise.reject(new Error("deno-kv backend not available yet")),
+  "deno-kv": async (path, init) =>
+    (await import("../backends/deno_kv.ts")).openDenoKvBackend(`${path}.kv`, init),
   memory: async (_path, init) => (await import("../backends/memory.ts")).openMemoryBackend(init),
   // One shard named by its path; openStore opens a redis store's shards together instead.
   redis: async (path, init) =>

@@ -1,0 +1,94 @@
+// The small part of the Deno KV API the deno-kv backend uses, described structurally so no global
+// Deno types are needed. Deno provides it as Deno.openKv; Bun gets it from the npm package
+// @deno/kv, which is imported lazily and only on Bun.
+
+/** One part of a Deno KV key; the backend only uses these three kinds. */
+export type KvKeyPart = Uint8Array | string | number;
+/** A Deno KV key: parts compared in order, a shorter key first when it is a prefix. */
+export type KvKey = readonly KvKeyPart[];
+
+/** The result of a point read; `versionstamp` is `null` when the key is missing. */
+export interface KvMaybeEntry {
+  key: KvKey;
+  value: unknown;
+  versionstamp: string | null;
+}
+
+/** An entry of a list() result. */
+export interface KvEntry {
+  key: KvKey;
+  value: unknown;
+  versionstamp: string;
+}
+
+/** Range of a list(): `start` inclusive, `end` exclusive. */
+export interface KvRangeSelector {
+  start: KvKey;
+  end: KvKey;
+}
+
+/** Options of list(). */
+export interface KvListOptions {
+  limit?: number;
+  reverse?: boolean;
+  batchSize?: number;
+}
+
+/** An atomic operation: checks and mutations committed together (or not at all). */
+export interface KvAtomic {
+  check(...checks: { key: KvKey; versionstamp: string | null }[]): KvAtomic;
+  set(key: KvKey, value: Uint8Array): KvAtomic;
+  delete(key: KvKey): KvAtomic;
+  /** `ok: false` when a check failed and nothing was written. */
+  commit(): Promise<{ ok: boolean }>;
+}
+
+/** An open Deno KV database. */
+export interface DenoKv {
+  get(key: KvKey): Promise<KvMaybeEntry>;
+  /** At most 10 keys per call. */
+  getMany(keys: KvKey[]): Promise<KvMaybeEntry[]>;
+  list(selector: KvRangeSelector, options?: KvListOptions): AsyncIterable<KvEntry>;
+  atomic(): KvAtomic;
+  close(): void;
+}
+
+interface RuntimeGlobals {
+  Deno?: { openKv?: (path: string) => Promise<DenoKv> };
+  Bun?: unknown;
+}
+
+interface DenoKvNpm {
+  openKv(
+    path: string,
+    options: { encodeV8: (v: unknown) => Uint8Array; decodeV8: (b: Uint8Array) => unknown },
+  ): Promise<DenoKv>;
+}
+
+interface NodeV8 {
+  serialize(value: unknown): Uint8Array;
+  deserialize(bytes: Uint8Array): unknown;
+}
+
+/** Opens the Deno KV file at `path`: Deno.openKv on Deno, @deno/kv on Bun. */
+export async function openKv(path: string): Promise<DenoKv> {
+  const g = globalThis as RuntimeGlobals;
+  if (g.Bun === undefined) {
+    if (typeof g.Deno?.openKv !== "function") {
+      throw new Error(
+        'The "deno-kv" backend needs Deno.openKv (run with Deno and the "kv" unstable flag) ' +
+          "or Bun with the npm package @deno/kv",
+      );
+    }
+    return await g.Deno.openKv(path);
+  }
+  // Computed specifiers keep these out of Deno's module graph.
+  const npmName = "@deno/kv";
+  const v8Name = "node:v8";
+  const [npm, v8] = await Promise.all([
+    import(npmName) as Promise<DenoKvNpm>,
+    import(v8Name) as Promise<NodeV8>,
+  ]);
+  // Without encodeV8/decodeV8 @deno/kv refuses to start outside Node.
+  return await npm.openKv(path, { encodeV8: v8.serialize, decodeV8: v8.deserialize });
+}

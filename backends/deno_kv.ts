@@ -1,0 +1,42 @@
+/**
+ * The `"deno-kv"` backend: one Deno KV database file per shard, through `Deno.openKv` on Deno
+ * and the npm package `@deno/kv` on Bun. Keys are stored as their UTF-8 bytes, so Deno KV's
+ * order is the store's order. Values up to 16 MiB are split into chunks behind a head record
+ * that only changes once every chunk is written; TTLs are kept in the head and hidden on read.
+ *
+ * @module
+ */
+import type { StorageBackend } from "../core/types.ts";
+import { openKv } from "./_deno_kv_api.ts";
+import { createDenoKvBackend } from "./_deno_kv_backend.ts";
+
+/** Options of {@linkcode openDenoKvBackend}. */
+export interface DenoKvBackendOptions {
+  /** Clock in ms used for TTLs (default `Date.now`). */
+  now?: () => number;
+}
+
+/**
+ * Opens (creating if needed) one Deno KV shard file. On Deno this needs the `kv` unstable
+ * feature; on Bun it needs the npm package `@deno/kv`.
+ *
+ * @example
+ * ```ts
+ * import { openDenoKvBackend } from "@shardkv/shardkv/deno-kv";
+ * const shard = await openDenoKvBackend("./one-shard.kv");
+ * await shard.set("a", new Uint8Array([1]));
+ * await shard.close();
+ * ```
+ */
+export async function openDenoKvBackend(
+  path: string,
+  options: DenoKvBackendOptions = {},
+): Promise<StorageBackend> {
+  const kv = await openKv(path);
+  try {
+    return await createDenoKvBackend(kv, { now: options.now ?? Date.now });
+  } catch (e) {
+    kv.close();
+    throw e;
+  }
+}
