@@ -25,6 +25,8 @@ import process from "node:process";
 import { type BackendName, openStore, type Store } from "../mod.ts";
 import { countKeys } from "../server/_count_keys.ts";
 import { MANIFEST_FILE } from "../shard/manifest.ts";
+import { BUILTIN_BACKENDS, isBackendName } from "../shard/_builtin_backends.ts";
+import type { ReshardOptions } from "../shard/reshard.ts";
 
 /** Bad command-line usage: exit code 2. */
 class UsageError extends Error {
@@ -60,11 +62,14 @@ interface StoreArgs {
   open(): Promise<Store>;
 }
 
+/** Backends `reshard` can build a new layout on (see shard/reshard.ts). */
+const RESHARD_BACKENDS: readonly string[] = ["sqlite", "deno-kv"] satisfies ReshardOptions["backend"][];
+
 const GLOBAL_VALUED = ["dir", "shards", "backend"];
 const GLOBAL_HELP = `Global options:
   --dir DIR         store directory (required; or the SHARDKV_DIR environment variable)
   --shards N        shard count of a new store (an existing store keeps its own)
-  --backend NAME    sqlite (default), deno-kv or memory
+  --backend NAME    ${Object.keys(BUILTIN_BACKENDS).join(", ")} (default: sqlite)
   -h, --help        show help`;
 
 const encoder = new TextEncoder();
@@ -277,15 +282,17 @@ const COMMANDS: Record<string, CommandSpec> = {
     existing: true,
     check(s) {
       if (s.shards === undefined) throw new UsageError("reshard needs --shards N");
-      if (s.backend === "memory") throw new UsageError("reshard cannot move a store to memory");
+      if (s.backend !== undefined && !RESHARD_BACKENDS.includes(s.backend)) {
+        throw new UsageError(`reshard can move a store to sqlite or deno-kv, not ${s.backend}`);
+      }
     },
     run: async (s) => {
       const { reshard } = await import("../shard/reshard.ts");
       const report = progress("moved");
       let moved = 0;
       await reshard(s.dir, {
-        shards: s.shards,
-        backend: s.backend,
+        shards: s.shards!,
+        backend: s.backend as ReshardOptions["backend"],
         onProgress: (n) => report.update(moved = n),
       });
       report.done(moved);
@@ -380,15 +387,15 @@ function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {
   if (typeof dir !== "string" || dir === "") throw new UsageError("--dir DIR is required");
   const shards = positiveInt("shards", p.options.get("shards"));
   const backend = p.options.get("backend");
-  if (backend !== undefined && !["sqlite", "deno-kv", "memory"].includes(backend as string)) {
+  if (backend !== undefined && !isBackendName(backend)) {
     throw new UsageError(
-      `--backend must be sqlite, deno-kv or memory, received ${String(backend)}`,
+      `--backend must be one of ${Object.keys(BUILTIN_BACKENDS).join(", ")}, received ${String(backend)}`,
     );
   }
   const args: StoreArgs = {
     dir,
     shards,
-    backend: backend as BackendName | undefined,
+    backend,
     open: () => openStore(dir, { shards: args.shards, backend: args.backend }),
   };
   spec.check?.(args);

@@ -32,7 +32,8 @@ for (const runtime of ["deno", "bun"] as const) {
         [["get", "--dir", "x"], /get takes 1 argument\(s\), received 0/],
         [["get", "k", "--dir", "x", "--bogus"], /unknown option --bogus/],
         [["set", "k", "v", "--dir", "x", "--ttl", "soon"], /--ttl needs a non-negative integer/],
-        [["set", "k", "v", "--dir", "x", "--backend", "floppy"], /--backend must be sqlite, deno-kv or memory/],
+        [["set", "k", "v", "--dir", "x", "--backend", "floppy"], /--backend must be one of sqlite, /],
+        [["reshard", "--dir", "x", "--shards", "2", "--backend", "memory"], /reshard can move a store to sqlite or deno-kv, not memory/],
         [["reshard", "--dir", "x"], /reshard needs --shards N/],
       ] as const
     ) {
