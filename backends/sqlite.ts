@@ -39,6 +39,8 @@ const SYNCHRONOUS: Record<Durability, string> = {
 
 /** A reset WAL file is truncated back to this size (bytes). */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/** Reads map the database file (address space only; pages load as they are touched). */
+const MMAP_SIZE = 1024 * 1024 * 1024;
 /** Bytes counted per written row beyond its key and value (page and index overhead). */
 const ROW_OVERHEAD = 48;
 
@@ -82,6 +84,7 @@ export async function openSqliteBackend(
     db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
     db.exec(SCHEMA);
   } catch (e) {
     db.close();

@@ -1,0 +1,155 @@
+// The group-commit queue of the SQLite backend, over a fake engine that logs its transactions
+// and keeps staged writes apart from committed ones, so rollbacks are visible.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CommitQueue, type Transactor } from "../backends/_commit_queue.ts";
+
+/** A toy engine: `data` is committed state, `staged` the open transaction's writes. */
+class FakeEngine implements Transactor {
+  data = new Map<string, string>();
+  staged: Map<string, string> | undefined;
+  log: string[] = [];
+  failCommits = 0;
+
+  begin(): void {
+    assert.equal(this.staged, undefined, "nested begin");
+    this.staged = new Map(this.data);
+    this.log.push("begin");
+  }
+  commit(): void {
+    if (this.failCommits > 0) {
+      this.failCommits--;
+      throw new Error("disk full");
+    }
+    this.data = this.staged!;
+    this.staged = undefined;
+    this.log.push("commit");
+  }
+  rollback(): void {
+    this.staged = undefined;
+    this.log.push("rollback");
+  }
+  put(key: string, value: string): void {
+    this.staged!.set(key, value);
+  }
+  read(key: string): string | undefined {
+    return (this.staged ?? this.data).get(key);
+  }
+  transactions(): number {
+    return this.log.filter((l) => l === "commit").length;
+  }
+}
+
+test("commit queue: writes of one turn share one transaction", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  const done = Array.from({ length: 100 }, (_, i) => q.write(() => engine.put(`k${i}`, `v${i}`)));
+  assert.equal(engine.transactions(), 0, "nothing commits before the turn ends");
+  await Promise.all(done);
+  assert.equal(engine.transactions(), 1);
+  assert.equal(engine.data.size, 100);
+});
+
+test("commit queue: writes of later turns get transactions of their own", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  await q.write(() => engine.put("a", "1"));
+  await q.write(() => engine.put("b", "2"));
+  await Promise.all([q.write(() => engine.put("c", "3")), q.write(() => engine.put("d", "4"))]);
+  assert.equal(engine.transactions(), 3);
+});
+
+test("commit queue: a caller resolves only after its commit, with its job's result", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  const result = await q.write(() => {
+    engine.put("a", "1");
+    return 42;
+  });
+  assert.equal(result, 42);
+  assert.equal(engine.data.get("a"), "1");
+  assert.deepEqual(engine.log, ["begin", "commit"]);
+});
+
+test("commit queue: jobs run in the order they were issued, reads included", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  const seen: string[] = [];
+  const calls = [
+    q.write(() => engine.put("k", "1")),
+    q.read(() => seen.push(`read ${engine.read("k")}`)),
+    q.write(() => engine.put("k", "2")),
+    q.read(() => seen.push(`read ${engine.read("k")}`)),
+  ];
+  await Promise.all(calls);
+  assert.deepEqual(seen, ["read 1", "read 2"]);
+  assert.equal(engine.data.get("k"), "2");
+});
+
+test("commit queue: a read with nothing queued runs at once, outside any transaction", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  engine.data.set("k", "v");
+  let ran = false;
+  const p = q.read(() => {
+    ran = true;
+    return engine.read("k");
+  });
+  assert.equal(ran, true);
+  assert.equal(await p, "v");
+  assert.deepEqual(engine.log, []);
+});
+
+test("commit queue: a failing job rejects only its own caller; the others commit", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  const ok1 = q.write(() => engine.put("a", "1"));
+  const bad = q.write(() => {
+    engine.put("b", "partial");
+    throw new Error("boom");
+  });
+  const ok2 = q.write(() => engine.put("c", "3"));
+  await ok1;
+  await assert.rejects(bad, /boom/);
+  await ok2;
+  assert.equal(engine.data.get("a"), "1");
+  assert.equal(engine.data.get("b"), undefined, "the failed job's write is rolled back");
+  assert.equal(engine.data.get("c"), "3");
+});
+
+test("commit queue: a failed commit is retried job by job", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  engine.failCommits = 1;
+  const results = await Promise.allSettled([
+    q.write(() => engine.put("a", "1")),
+    q.write(() => engine.put("b", "2")),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled"]);
+  assert.equal(engine.data.get("a"), "1");
+  assert.equal(engine.data.get("b"), "2");
+});
+
+test("commit queue: a read that throws rejects its caller only", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  const w = q.write(() => engine.put("a", "1"));
+  const r = q.read(() => {
+    throw new RangeError("bad read");
+  });
+  await w;
+  await assert.rejects(r, RangeError);
+  await assert.rejects(q.read(() => {
+    throw new TypeError("idle read");
+  }), TypeError);
+});
+
+test("commit queue: flush runs queued jobs at once (as close does)", async () => {
+  const engine = new FakeEngine();
+  const q = new CommitQueue(engine);
+  const p = q.write(() => engine.put("a", "1"));
+  q.flush();
+  assert.equal(engine.data.get("a"), "1");
+  await p;
+  assert.equal(engine.transactions(), 1);
+});
