@@ -307,6 +307,7 @@ export class DenoKvBackend extends BaseBackend {
         flip.push({ key: garbageKey(before.chunks.id), value: encodeRecord(before.chunks.count, 0) });
       }
     }
+    if (flip.length === 0) return true;
     for (const group of packCommits(staging)) await this.#atomic(group);
     const checks = checked
       ? [...old.values()].map((s) => ({ key: s.hk.kvKey, versionstamp: s.versionstamp }))
