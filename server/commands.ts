@@ -527,3 +527,73 @@ export async function execute(
     return { reply: new ErrorReply(message), quit: false };
   }
 }
+
+/** A pipelined command that can join a batch: plain `SET key value` or `GET key`. */
+function batchKind(args: Uint8Array[]): "set" | "get" | undefined {
+  if (args.length === 3 && text(args[0]).toLowerCase() === "set") return "set";
+  if (args.length === 2 && text(args[0]).toLowerCase() === "get") return "get";
+  return undefined;
+}
+
+/** Replies of a run of same-kind batchable commands, or `undefined` to run them one by one. */
+async function runBatch(
+  ctx: ServerContext,
+  kind: "set" | "get",
+  run: Uint8Array[][],
+): Promise<Reply[] | undefined> {
+  try {
+    const keys = run.map((args) => keyOf(args[1]));
+    if (kind === "set") {
+      // Duplicate keys: the last one wins, as if the SETs ran in order.
+      await ctx.store.batchSet(keys.map((key, i) => [key, run[i][2]] as const));
+      return run.map(() => OK);
+    }
+    const found = await ctx.store.batchGet(keys);
+    return keys.map((key) => found.get(key) ?? null);
+  } catch {
+    // A rejected batch changes nothing; one by one, each command gets its own error reply.
+    return undefined;
+  }
+}
+
+/**
+ * Runs pipelined commands in order and passes each reply to `reply`. A run of two or more
+ * consecutive plain SETs becomes one `batchSet` (one commit per shard), and a run of GETs one
+ * `batchGet`: the replies and the final state are those of running them one by one, and the
+ * connection sees no state in between. Resolves `true` when a QUIT ended the list.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { executeAll, ScanCursors } from "@shardkv/shardkv/server";
+ * const store = await openStore("", { backend: "memory" });
+ * const ctx = { store, startedAt: Date.now(), port: 0, clients: 0, commands: 0, cursors: new ScanCursors() };
+ * const b = (s: string) => new TextEncoder().encode(s);
+ * await executeAll(ctx, [[b("SET"), b("a"), b("1")], [b("GET"), b("a")]], console.log);
+ * ```
+ */
+export async function executeAll(
+  ctx: ServerContext,
+  commands: Uint8Array[][],
+  reply: (reply: Reply) => void,
+): Promise<boolean> {
+  let i = 0;
+  while (i < commands.length) {
+    const kind = batchKind(commands[i]);
+    let end = i + 1;
+    while (kind !== undefined && end < commands.length && batchKind(commands[end]) === kind) end++;
+    const replies = end - i > 1 ? await runBatch(ctx, kind!, commands.slice(i, end)) : undefined;
+    if (replies !== undefined) {
+      ctx.commands += replies.length;
+      replies.forEach(reply);
+      i = end;
+      continue;
+    }
+    for (; i < end; i++) {
+      const result = await execute(ctx, commands[i]);
+      reply(result.reply);
+      if (result.quit) return true;
+    }
+  }
+  return false;
+}

@@ -22,7 +22,13 @@ import { type ServerContext, ScanCursors } from "./commands.ts";
 import type { Listen } from "./_listener.ts";
 import { RespSession } from "./session.ts";
 
-export { CommandError, execute, ScanCursors, type ServerContext } from "./commands.ts";
+export {
+  CommandError,
+  execute,
+  executeAll,
+  ScanCursors,
+  type ServerContext,
+} from "./commands.ts";
 export {
   encodeReply,
   ErrorReply,

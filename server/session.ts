@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { execute, type ServerContext } from "./commands.ts";
+import { executeAll, type ServerContext } from "./commands.ts";
 import { ErrorReply, ReplyWriter, RespParser, RespProtocolError } from "./resp.ts";
 
 /** The outcome of {@linkcode RespSession.feed}. */
@@ -63,21 +63,23 @@ export class RespSession {
   }
 
   async #drain(): Promise<FeedResult> {
-    while (!this.#closing) {
-      let args: Uint8Array[] | undefined;
-      try {
-        args = this.#parser.next();
-      } catch (e) {
-        if (!(e instanceof RespProtocolError)) throw e;
-        this.#out.write(new ErrorReply(`ERR Protocol error: ${e.message}`));
-        this.#closing = true;
-        break;
+    if (this.#closing) return { reply: new Uint8Array(0), close: true };
+    // Everything complete so far runs as one pipeline; a protocol error answers after it.
+    const commands: Uint8Array[][] = [];
+    let broken: RespProtocolError | undefined;
+    try {
+      for (let args = this.#parser.next(); args !== undefined; args = this.#parser.next()) {
+        commands.push(args);
       }
-      if (args === undefined) break;
-      const { reply, quit } = await execute(this.#ctx, args);
-      this.#out.write(reply);
-      this.#closing = quit;
+    } catch (e) {
+      if (!(e instanceof RespProtocolError)) throw e;
+      broken = e;
     }
+    const quit = await executeAll(this.#ctx, commands, (reply) => this.#out.write(reply));
+    if (broken !== undefined && !quit) {
+      this.#out.write(new ErrorReply(`ERR Protocol error: ${broken.message}`));
+    }
+    this.#closing = quit || broken !== undefined;
     return { reply: this.#out.take(), close: this.#closing };
   }
 }

@@ -298,6 +298,43 @@ test("session: pipelined and split requests reply in order; QUIT and protocol er
   }
 });
 
+test("session: runs of pipelined SETs and GETs give the replies of running them one by one", async () => {
+  const store = await openStore("", { backend: "memory", shards: 4 });
+  const ctx = context(store);
+  const session = new RespSession(ctx);
+  try {
+    await store.set("ttl", enc("old"), { ttl: 60_000 });
+    const pipeline = concat([
+      cmd("SET", "a", "1"),
+      cmd("SET", "a", "2"),
+      cmd("SET", "ttl", "new"),
+      cmd("SET", "b", "x"),
+      cmd("GET", "a"),
+      cmd("GET", "nope"),
+      cmd("GET", "b"),
+      cmd("SET", "a", "3", "NX"),
+      cmd("SET", "c", "1"),
+      cmd("SET", "", "bad key"),
+      cmd("SET", "d", "1"),
+      cmd("GET", "c"),
+      cmd("GET", new Uint8Array([0xc3])),
+      cmd("GET", "d"),
+    ]);
+    const { reply } = await session.feed(pipeline);
+    assert.equal(
+      dec(reply),
+      "+OK\r\n+OK\r\n+OK\r\n+OK\r\n$1\r\n2\r\n$-1\r\n$1\r\nx\r\n$-1\r\n+OK\r\n" +
+        "-ERR Key must not be empty, received an empty string\r\n" +
+        "+OK\r\n$1\r\n1\r\n-ERR invalid key: not valid UTF-8 (shardkv keys are strings)\r\n$1\r\n1\r\n",
+    );
+    assert.equal(await store.ttl("ttl"), Infinity, "a batched SET clears the TTL like a single one");
+    assert.equal(ctx.commands, 14);
+  } finally {
+    session.end();
+    await store.close();
+  }
+});
+
 /** A server on a free port over a store in a temp dir (SQLite). */
 async function withServer(fn: (port: number, store: Store) => Promise<void>): Promise<void> {
   await withTempDir(async (dir) => {
