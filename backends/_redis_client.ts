@@ -125,7 +125,10 @@ function parseNode(node: string): { host: string; port: number } {
   return { host: m[1], port: Number(m[2]) };
 }
 
-/** A view of `bytes` that ioredis sends as binary (it stringifies a plain Uint8Array). */
+/**
+ * A copy of `bytes` that ioredis sends as binary (it stringifies a plain Uint8Array). A copy,
+ * because a command may wait in ioredis' queue (reconnecting) after the caller reuses its buffer.
+ */
 export function asArg(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Buffer.from(bytes);
 }

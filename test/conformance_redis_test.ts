@@ -3,15 +3,7 @@
 import { openStore } from "../mod.ts";
 import { dropRedisStore, openRedisBackend, type RedisBackendOptions } from "../backends/redis.ts";
 import { conformance, type OpenTarget } from "./conformance.ts";
-
-const url = process.env.SHARDKV_REDIS_URL ?? "redis://127.0.0.1:16379";
-const nodes = (process.env.SHARDKV_REDIS_CLUSTER_NODES ??
-  "127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003").split(",");
-
-let stores = 0;
-/** A name no other store of this run (or an earlier one) uses. */
-const freshName = (label: string): string =>
-  `test:${label}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2)}:${stores++}`;
+import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
 
 function target(redis: RedisBackendOptions, shards: number): OpenTarget {
   return async ({ now, cache }) => {

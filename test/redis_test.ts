@@ -12,14 +12,7 @@ import { openStore, ShardCountMismatchError, shardOf, type Store } from "../mod.
 import type { ShardBackend } from "../core/_shard_backend.ts";
 import { dropRedisStore, openRedisBackend } from "../backends/redis.ts";
 import { Clock, dec, enc, tempDir } from "./_helpers.ts";
-
-const url = process.env.SHARDKV_REDIS_URL ?? "redis://127.0.0.1:16379";
-const nodes = (process.env.SHARDKV_REDIS_CLUSTER_NODES ??
-  "127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003").split(",");
-
-let stores = 0;
-const freshName = (label: string): string =>
-  `test:${label}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2)}:${stores++}`;
+import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
 
 /** Raw clients to the standalone server, or to each cluster node. */
 async function rawClients(targets: string[]): Promise<Redis[]> {
