@@ -68,6 +68,8 @@ interface Chunks {
 }
 
 const EMPTY = new Uint8Array(0);
+/** How long a commit keeps retrying while another handle holds the database's write lock. */
+const BUSY_TIMEOUT_MS = 5000;
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
@@ -334,13 +336,23 @@ export class DenoKvBackend extends BaseBackend {
   }
 
   async #atomic(mutations: readonly Mutation[], checks: { key: KvKey; versionstamp: string | null }[] = []): Promise<boolean> {
-    const op = this.#kv.atomic();
-    if (checks.length > 0) op.check(...checks);
-    for (const m of mutations) {
-      if (m.value === undefined) op.delete(m.key);
-      else op.set(m.key, m.value);
+    for (let waited = 0;;) {
+      const op = this.#kv.atomic();
+      if (checks.length > 0) op.check(...checks);
+      for (const m of mutations) {
+        if (m.value === undefined) op.delete(m.key);
+        else op.set(m.key, m.value);
+      }
+      try {
+        return (await op.commit()).ok;
+      } catch (e) {
+        // Deno KV does not wait for another handle's write lock; nothing was written, so retry.
+        if (!/database is locked/.test(String(e)) || waited >= BUSY_TIMEOUT_MS) throw e;
+        const pause = Math.min(50, 1 + waited / 10);
+        await new Promise((r) => setTimeout(r, pause));
+        waited += pause;
+      }
     }
-    return (await op.commit()).ok;
   }
 
   /** A flip too large for one atomic(): the redo log commits atomically, then is applied. */

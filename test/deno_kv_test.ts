@@ -268,3 +268,12 @@ withPath("update retries when another handle changes the key between its read an
   await s.close();
   await other.close();
 });
+
+withPath("two handles on one file: concurrent counters stay exact (lock waits and checks)", async (path) => {
+  const a = await openDenoKvBackend(path);
+  const b = await openDenoKvBackend(path);
+  await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).incr("n")));
+  assert.equal(decodeCounter((await a.get("n"))!), 40);
+  await a.close();
+  await b.close();
+});
