@@ -1,7 +1,7 @@
 // The redis backend: each shard is one Redis hash slot. Its keys all start with the hash tag
 // `{shardkv:<store>:<i>}`, put first so no `{...}` inside a user key can move them; a Redis
 // Cluster spreads the shards over its nodes, and each script of a shard runs atomically on one.
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import {
   BaseBackend,
   type RangeQuery,

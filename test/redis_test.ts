@@ -4,7 +4,10 @@
 // redis-server on PATH for the restart test); fails when they are missing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
 import { connect, createServer } from "node:net";
 import { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
@@ -306,5 +309,44 @@ test("redis: SIGKILL of the server and a restart lose no acknowledged write", as
   } finally {
     await kill9(server);
     await dispose();
+  }
+});
+
+test("redis: SIGKILL of a cluster node and its restart lose no acknowledged write", async () => {
+  // The node's pid file, where scripts/redis_servers.sh keeps it.
+  const dir = process.env.SHARDKV_REDIS_DIR ?? join(process.env.TMPDIR ?? "/tmp", "shardkv-redis");
+  const port = Number(nodes[1].split(":").at(-1));
+  const name = freshName("cluster-kill");
+  const store = await openStore(name, { backend: "redis", redis: { nodes }, shards: 16 });
+  try {
+    const acked: string[] = [];
+    let stop = false;
+    const writers = Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await store.set(`w${w}:${i}`, enc("v"));
+          acked.push(`w${w}:${i}`);
+        } catch {
+          // In flight when the node died: neither acknowledged nor required.
+        }
+      }
+    });
+    while (acked.length < 600) await new Promise((r) => setTimeout(r, 5));
+    process.kill(Number(readFileSync(join(dir, String(port), "redis.pid"), "utf8")), "SIGKILL");
+    const atKill = acked.length;
+    const restart = spawnSync("bash", [
+      new URL("../scripts/redis_servers.sh", import.meta.url).pathname,
+      "start",
+    ], { encoding: "utf8" });
+    assert.equal(restart.status, 0, restart.stderr);
+    while (acked.length < atKill + 600) await new Promise((r) => setTimeout(r, 5));
+    stop = true;
+    await Promise.all(writers);
+    const found = await store.batchGet(acked);
+    const lost = acked.filter((k) => !found.has(k));
+    assert.deepEqual(lost, [], `${lost.length} of ${acked.length} acknowledged writes lost`);
+  } finally {
+    await store.close();
+    await dropRedisStore(name, { nodes });
   }
 });
