@@ -3,6 +3,7 @@
 // ...; Bun: bun bench/soak.ts ...):
 //   --cycles <n>       kill cycles (default 200)
 //   --shards <list>    comma-separated shard counts, one store each (default 1,16)
+//   --backend <b>      sqlite or deno-kv (default sqlite)
 //   --durability <d>   normal, relaxed, full or mixed (default mixed: alternates normal/relaxed)
 //   --min-delay <ms>   shortest time a writer runs before the kill (default 20)
 //   --max-delay <ms>   longest (default 500)
@@ -24,13 +25,14 @@ function arg(name: string, fallback: string): string {
 const cycles = Number(arg("cycles", "200"));
 const shardCounts = arg("shards", "1,16").split(",").map(Number);
 const durability = arg("durability", "mixed");
+const backend = arg("backend", "sqlite");
 const minDelay = Number(arg("min-delay", "20"));
 const maxDelay = Number(arg("max-delay", "500"));
 const seed = Number(arg("seed", String(Date.now() % 1_000_000_000)));
 const given = process.argv.includes("--dir");
 const root = given ? arg("dir", "") : await mkdtemp(join(tmpdir(), "shardkv-soak-"));
 const random = prng(seed);
-console.log(`soak: ${cycles} cycles x shards ${shardCounts.join(",")}, seed ${seed}, in ${root}`);
+console.log(`soak: ${backend}, ${cycles} cycles x shards ${shardCounts.join(",")}, seed ${seed}, in ${root}`);
 
 let failed = false;
 try {
@@ -42,7 +44,7 @@ try {
     for (let run = 0; run < cycles; run++) {
       const level = durability === "mixed" ? (run % 2 === 0 ? "normal" : "relaxed") : durability;
       const delayMs = minDelay + Math.floor(random() * (maxDelay - minDelay));
-      const acks = await killWriter(dir, { shards, run, durability: level, delayMs });
+      const acks = await killWriter(dir, { shards, run, durability: level, delayMs, backend });
       acked += acks.single + 1 + acks.batch + acks.txn;
       counter = await verifyRun(dir, { shards, run, acks, counterBefore: counter });
       if ((run + 1) % 10 === 0 || run + 1 === cycles) {

@@ -1,6 +1,6 @@
 // A child process for the kill and multi-process tests. Usage:
-//   _child_writer.ts crash <dir> <shards> <run> <durability>   writes forever, printing each
-//                                                  acknowledged write; keys are namespaced by <run>
+//   _child_writer.ts crash <dir> <shards> <run> <durability> <backend>   writes forever, printing
+//                                                  each acknowledged write; keys are namespaced by <run>
 //   _child_writer.ts multi <dir> <id> <count>      writes <count> keys and counter increments, then exits
 //   _child_writer.ts reshard <dir> <shards>        reshards <dir>, printing progress
 // Output lines: "S n" single set, "B g" batch generation, "T t" transaction, "C v" counter value,
@@ -10,13 +10,17 @@ import { openStore, setKey, writeTxn } from "../mod.ts";
 import { reshard } from "../shard/reshard.ts";
 import { BATCH_KEYS, enc } from "./_helpers.ts";
 
-const [mode, dir, a, b, c] = process.argv.slice(2);
+const [mode, dir, a, b, c, d] = process.argv.slice(2);
 const out = (line: string): void => {
   process.stdout.write(line + "\n");
 };
 
 if (mode === "crash") {
-  const store = await openStore(dir, { shards: Number(a), durability: c as "normal" });
+  const store = await openStore(dir, {
+    shards: Number(a),
+    durability: c as "normal",
+    backend: d as "sqlite",
+  });
   const run = b;
   out("READY");
   const singles = async (): Promise<never> => {

@@ -15,7 +15,7 @@ export interface Acks {
 /** Starts a writer, kills it after `delayMs` of writing, and returns its acknowledgements. */
 export async function killWriter(
   dir: string,
-  options: { shards: number; run: number; durability: string; delayMs: number },
+  options: { shards: number; run: number; durability: string; delayMs: number; backend: string },
 ): Promise<Acks> {
   const acks: Acks = { single: -1, batch: 0, txn: 0, counter: 0 };
   const child = spawnChild("./_child_writer.ts", [
@@ -24,6 +24,7 @@ export async function killWriter(
     String(options.shards),
     String(options.run),
     options.durability,
+    options.backend,
   ]);
   const done = readLines(child, (line) => {
     const [tag, n] = line.split(" ");
