@@ -59,7 +59,15 @@ async function snapshot(store: Store): Promise<Map<string, string>> {
   return out;
 }
 
-for (const [from, to] of [["sqlite/16", "sqlite/1"], ["memory/1", "sqlite/16"], ["sqlite/1", "memory/16"]]) {
+for (
+  const [from, to] of [
+    ["sqlite/16", "sqlite/1"],
+    ["memory/1", "sqlite/16"],
+    ["sqlite/1", "memory/16"],
+    ["deno-kv/4", "sqlite/2"],
+    ["memory/4", "deno-kv/1"],
+  ]
+) {
   test(`export ${from} -> import ${to}: every key, value and TTL round-trips`, async () => {
     await withTempDir(async (dir) => {
       const clock = new Clock();
@@ -85,8 +93,12 @@ for (const [from, to] of [["sqlite/16", "sqlite/1"], ["memory/1", "sqlite/16"], 
         b = await open(to, "b");
         assert.deepEqual(await importStore(b, source(bytes), { now: clock.now }), { records });
       } else {
-        const [, shards] = to.split("/");
-        await importStore(join(dir, "b"), source(bytes), { shards: Number(shards), now: clock.now });
+        const [backend, shards] = to.split("/");
+        await importStore(join(dir, "b"), source(bytes), {
+          backend: backend as "sqlite",
+          shards: Number(shards),
+          now: clock.now,
+        });
         b = await open(to, "b");
       }
       const after = await snapshot(b);

@@ -57,6 +57,24 @@ test("reshard 4 -> 16 -> 1 keeps every key, value and remaining TTL", async () =
   });
 });
 
+test("reshard moves a store from sqlite to deno-kv and back, keeping everything", async () => {
+  await withTempDir(async (dir) => {
+    const store = await openStore(dir, { shards: 2 });
+    const expected = await fill(store, 200);
+    await store.close();
+    for (const [backend, shards] of [["deno-kv", 8], ["sqlite", 3]] as const) {
+      await reshard(dir, { shards, backend });
+      const s = await openStore(dir);
+      assert.equal(s.backend, backend);
+      assert.equal(s.shards, shards);
+      assert.deepEqual(await contents(s), expected);
+      await s.close();
+    }
+    const names = (await readdir(dir)).filter((n) => /^shard-\d+\.(sqlite|kv)$/.test(n)).sort();
+    assert.deepEqual(names, ["shard-000.sqlite", "shard-001.sqlite", "shard-002.sqlite"]);
+  });
+});
+
 test("reshard rejects bad arguments and a missing store, touching nothing", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(reshard(dir, { shards: 4 }), /No shardkv store/);
