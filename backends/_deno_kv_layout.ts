@@ -47,6 +47,7 @@ export interface HeadKey {
   longKey: Uint8Array | undefined;
 }
 
+/** Where the head of `key` lives. */
 export function headKeyOf(key: string): HeadKey {
   const bytes = utf8.encode(key);
   if (bytes.length <= SHORT_KEY) return { kvKey: [bytes], longKey: undefined };
@@ -59,10 +60,12 @@ export function isLongHeadKey(kvKey: KvKey): boolean {
   return kvKey.length === 2;
 }
 
+/** A fresh id for the chunks of one staged value or redo log. */
 export function newId(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(ID_BYTES));
 }
 
+/** Keys of the non-head keyspaces (see the top of this file). */
 export const chunkKey = (id: Uint8Array, i: number): KvKey => ["c", id, i];
 export const pendingKey = (id: Uint8Array): KvKey => ["p", id];
 export const garbageKey = (id: Uint8Array): KvKey => ["g", id];
@@ -115,6 +118,7 @@ export function encodeHead(head: Head): Uint8Array {
   return out;
 }
 
+/** Reads a head record; inline values come back as plain Uint8Array views. */
 export function decodeHead(record: unknown): Head {
   if (!(record instanceof Uint8Array) || record.length === 0) {
     throw new Error(`deno-kv: corrupt head record (${describeRecord(record)})`);
@@ -164,6 +168,7 @@ export function encodeRecord(count: number, extra: number): Uint8Array {
   return out;
 }
 
+/** Reads what encodeRecord wrote. */
 export function decodeRecord(record: unknown): { count: number; extra: number } {
   const b = record as Uint8Array;
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -222,6 +227,7 @@ const PART_BYTES = 0;
 const PART_STRING = 1;
 const PART_NUMBER = 2;
 
+/** The bytes of a redo log. */
 export function encodeLog(mutations: readonly Mutation[]): Uint8Array {
   const pieces: Uint8Array[] = [];
   let total = 0;
@@ -263,6 +269,7 @@ export function encodeLog(mutations: readonly Mutation[]): Uint8Array {
   return out;
 }
 
+/** The mutations of a redo log. */
 export function decodeLog(bytes: Uint8Array): Mutation[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = new TextDecoder();
