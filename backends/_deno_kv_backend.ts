@@ -89,6 +89,8 @@ export async function createDenoKvBackend(
 export class DenoKvBackend extends BaseBackend {
   #kv: DenoKv;
   #staleStagingMs: number;
+  /** False while the database holds no chunks (checked on open); writes then skip reads. */
+  #mayHaveChunks = true;
   /** Tail of the chain that runs this shard's writes one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
 
@@ -238,7 +240,9 @@ export class DenoKvBackend extends BaseBackend {
   apply(ops: readonly WriteOp[]): Promise<void> {
     this.check("write");
     return this.#serial(async () => {
-      await this.#write(ops);
+      // Without chunked values there is nothing to collect, so the old heads need no read.
+      if (this.#mayHaveChunks) await this.#write(ops);
+      else await this.#commit(ops, undefined, false);
     });
   }
 
@@ -275,8 +279,15 @@ export class DenoKvBackend extends BaseBackend {
     }
   }
 
-  /** Stages, flips and collects; `false` (nothing visible changed) when a check failed. */
-  async #commit(ops: readonly WriteOp[], old: Map<string, Stored>, checked: boolean): Promise<boolean> {
+  /**
+   * Stages, flips and collects; `false` (nothing visible changed) when a check failed. Without
+   * `old` (the heads being replaced) deletes are unconditional and nothing is collected.
+   */
+  async #commit(
+    ops: readonly WriteOp[],
+    old: Map<string, Stored> | undefined,
+    checked: boolean,
+  ): Promise<boolean> {
     const last = new Map<string, WriteOp>();
     for (const op of ops) {
       last.delete(op.key);
@@ -287,9 +298,11 @@ export class DenoKvBackend extends BaseBackend {
     const flip: Mutation[] = [];
     const garbage: Chunks[] = [];
     for (const op of last.values()) {
-      const { hk, head: before } = old.get(op.key)!;
+      const stored = old?.get(op.key);
+      const hk = stored?.hk ?? headKeyOf(op.key);
+      const before = stored?.head;
       if (op.value === undefined) {
-        if (before === undefined) continue;
+        if (old !== undefined && before === undefined) continue;
         flip.push({ key: hk.kvKey });
       } else {
         const expiresAt = op.expiresAt ?? null;
@@ -311,7 +324,7 @@ export class DenoKvBackend extends BaseBackend {
     }
     if (flip.length === 0) return true;
     for (const group of packCommits(staging)) await this.#atomic(group);
-    const checks = checked
+    const checks = checked && old !== undefined
       ? [...old.values()].map((s) => ({ key: s.hk.kvKey, versionstamp: s.versionstamp }))
       : [];
     const flips = packCommits(flip);
@@ -328,6 +341,7 @@ export class DenoKvBackend extends BaseBackend {
 
   /** Adds the "p" record and the chunks of `value` to `staging`. */
   #stage(value: Uint8Array, staging: Mutation[]): Chunks {
+    this.#mayHaveChunks = true;
     const id = newId();
     const pieces = splitChunks(value);
     staging.push({ key: pendingKey(id), value: encodeRecord(pieces.length, Date.now()) });
@@ -404,6 +418,8 @@ export class DenoKvBackend extends BaseBackend {
         await this.#replay(log, decodeLog(bytes));
       }
       await this.#reclaim();
+      for await (const _ of this.#kv.list({ start: ["c"], end: ["c", ""] }, { limit: 1 })) return;
+      this.#mayHaveChunks = false;
     });
   }
 
