@@ -215,8 +215,11 @@ withPath("readers never see a mix of two chunked values while they are overwritt
   await s.set("v", filled(size, 0));
   let writing = true;
   const writer = (async () => {
-    for (let i = 1; i <= 12; i++) await s.set("v", filled(size, i));
-    writing = false;
+    try {
+      for (let i = 1; i <= 12; i++) await s.set("v", filled(size, i));
+    } finally {
+      writing = false;
+    }
   })();
   let reads = 0;
   while (writing) {
