@@ -1,7 +1,7 @@
 // Long model-based run: compares the store with the in-memory model over many seeded random
 // sequences. Usage (Deno: deno run -A bench/model_long.ts ...; Bun: bun bench/model_long.ts ...):
 //   --ops <n>        operations per backend and shard count (default 1000000)
-//   --backend <b>    memory, sqlite or both (default both)
+//   --backend <b>    memory, sqlite, deno-kv or both (memory and sqlite; the default)
 //   --shards <list>  comma-separated shard counts (default 1,16)
 //   --seed <n>       first seed (default: time based; printed so a failure can be replayed)
 //   --length <n>     operations per sequence (default 20000; each sequence gets a fresh store)
@@ -21,7 +21,9 @@ const shardCounts = arg("shards", "1,16").split(",").map(Number);
 let seed = Number(arg("seed", String(Date.now() % 1_000_000_000)));
 
 for (const backend of backends) {
-  if (backend !== "memory" && backend !== "sqlite") throw new TypeError(`unknown backend ${backend}`);
+  if (backend !== "memory" && backend !== "sqlite" && backend !== "deno-kv") {
+    throw new TypeError(`unknown backend ${backend}`);
+  }
   for (const shards of shardCounts) {
     const open = opener(backend, shards);
     const started = performance.now();

@@ -53,7 +53,7 @@ const backends = (opt.get("backends") ?? "sqlite,memory,deno-kv").split(",");
 const only = opt.get("workloads")?.split(",");
 const workerCounts = (opt.get("workers") ?? "0").split(",").map(Number);
 const durabilities = (opt.get("durability") ?? "relaxed,normal,full").split(",");
-const preloadKeys = Number(opt.get("keys") ?? (quick ? 50_000 : 1_000_000));
+const keysToLoad = Number(opt.get("keys") ?? (quick ? 50_000 : 1_000_000));
 const CONCURRENCY = 64;
 const SCANNERS = 8;
 const HOT_KEYS = 10_000;
@@ -178,6 +178,8 @@ async function writes(backend: string, shards: number, workers: number): Promise
 
 async function reads(backend: string, shards: number, workers: number): Promise<void> {
   const ms = seconds * 1000;
+  // Deno KV loads ~10K keys/s: a million would take minutes a run.
+  const preloadKeys = backend === "deno-kv" ? Math.min(keysToLoad, 100_000) : keysToLoad;
   const base = { backend, shards, durability: "normal", workers };
   if (wants("W2") || wants("W3") || wants("W4")) {
     const s = await open(backend, withWorkers({ shards }, workers));
@@ -185,7 +187,7 @@ async function reads(backend: string, shards: number, workers: number): Promise<
       await preload(s.store, preloadKeys, preKey);
       if (wants("W2")) {
         const r = await drive(CONCURRENCY, ms, () => s.store.get(preKey((Math.random() * preloadKeys) | 0)));
-        record({ workload: "W2", ...base, concurrency: CONCURRENCY }, r);
+        record({ workload: "W2", ...base, concurrency: CONCURRENCY, note: `${preloadKeys} keys` }, r);
       }
       if (wants("W3")) {
         await preload(s.store, SCAN_KEYS, (i) => `scan:${String(i).padStart(5, "0")}`);
@@ -223,33 +225,42 @@ function withWorkers(o: Partial<StoreOptions>, workers: number): Partial<StoreOp
   return workers > 0 ? { ...o, workers } as Partial<StoreOptions> : o;
 }
 
-/** Memory and open time of 64 idle shards, measured in a fresh process. */
-function idleMemory(backend: string): void {
+/**
+ * Memory and open time of 64 idle shards: the store is created here, then reopened and
+ * measured in a fresh process.
+ */
+async function idleMemory(backend: string): Promise<void> {
+  const { dir, dispose } = await benchDir("probe");
+  const t0 = performance.now();
+  const created = await openStore(`${dir}/store`, { shards: 64, backend: backend as "sqlite" });
+  const createMs = round(performance.now() - t0, 1);
+  await created.close();
   const self = fileURLToPath(import.meta.url);
   const argv = runtimeName() === "deno"
-    ? ["run", "-A", "--no-check", "--v8-flags=--expose-gc", self, "--probe", backend]
-    : [self, "--probe", backend];
+    ? ["run", "-A", "--no-check", "--v8-flags=--expose-gc", self, "--probe", `${dir}/store`]
+    : [self, "--probe", `${dir}/store`];
   const r = spawnSync(process.execPath, argv, { encoding: "utf8" });
+  await dispose();
   const line = r.stdout.trim().split("\n").at(-1) ?? "";
   try {
     const m = JSON.parse(line) as { baseMB: number; rssMB: number; openMs: number };
     rows.push({
       workload: "memory", backend, shards: 64, durability: "normal", workers: 0, concurrency: 0,
       opsPerSec: 0, ops: 0, errors: 0, p50: NaN, p99: NaN, p999: NaN,
-      note: `rss ${m.rssMB} MB (runtime alone ${m.baseMB} MB), open ${m.openMs} ms`,
+      note: `rss ${m.rssMB} MB (runtime alone ${m.baseMB} MB), open ${m.openMs} ms (create ${createMs} ms)`,
     });
-    console.error(`memory ${backend} 64 shards: rss ${m.rssMB} MB (runtime ${m.baseMB} MB), open ${m.openMs} ms`);
+    console.error(`memory ${backend} 64 shards: ${rows.at(-1)!.note}`);
   } catch {
     console.error(`memory probe failed: ${r.stderr}`);
   }
 }
 
-async function probe(backend: string): Promise<void> {
+/** Child side of idleMemory: opens the existing store at `path` and reports RSS. */
+async function probe(path: string): Promise<void> {
   gc();
   const base = rss();
-  const { dir, dispose } = await benchDir("probe");
   const t0 = performance.now();
-  const store = await openStore(`${dir}/store`, { shards: 64, backend: backend as "sqlite" });
+  const store = await openStore(path);
   const openMs = performance.now() - t0;
   await store.set("warm", VALUE);
   await new Promise((r) => setTimeout(r, 300));
@@ -257,7 +268,6 @@ async function probe(backend: string): Promise<void> {
   const mb = (b: number) => round(b / 2 ** 20, 1);
   console.log(JSON.stringify({ baseMB: mb(base), rssMB: mb(rss()), openMs: round(openMs, 1) }));
   await store.close();
-  await dispose();
 }
 
 async function main(): Promise<void> {
@@ -286,7 +296,7 @@ async function main(): Promise<void> {
         await reads(backend, shards, workers);
       }
     }
-    if (wants("memory") && backend !== "memory") idleMemory(backend);
+    if (wants("memory") && backend !== "memory") await idleMemory(backend);
   }
   const out = fileURLToPath(new URL(`./results/${opt.get("out") ?? runtimeName()}.json`, import.meta.url));
   await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true });
@@ -297,7 +307,7 @@ async function main(): Promise<void> {
         bench: "throughput",
         mode: quick ? "quick" : "full",
         seconds,
-        preloadKeys,
+        preloadKeys: keysToLoad,
         started,
         runtime: runtimeVersion(),
         machine: machine(),
