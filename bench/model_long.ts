@@ -4,6 +4,7 @@
 //   --backend <b>    memory, sqlite, deno-kv or both (memory and sqlite; the default)
 //   --shards <list>  comma-separated shard counts (default 1,16)
 //   --seed <n>       first seed (default: time based; printed so a failure can be replayed)
+//   --cache          open the stores with a small read cache
 //   --length <n>     operations per sequence (default 20000; each sequence gets a fresh store)
 // Exit code 1 on the first mismatch, after printing the seed and a shrunk failing sequence.
 import process from "node:process";
@@ -25,7 +26,7 @@ for (const backend of backends) {
     throw new TypeError(`unknown backend ${backend}`);
   }
   for (const shards of shardCounts) {
-    const open = opener(backend, shards);
+    const open = opener(backend, shards, { cache: process.argv.includes("--cache") });
     const started = performance.now();
     for (let done = 0; done < total; done += length, seed++) {
       const ops = generate(seed, Math.min(length, total - done));

@@ -339,14 +339,23 @@ export interface Mismatch {
 /** Opens a fresh empty store driven by `now`; `dispose` removes what it left on disk. */
 export type OpenFresh = (now: () => number) => Promise<{ store: Store; dispose(): Promise<void> }>;
 
-/** Opens a fresh store of `backend` with `shards`, removed again by `dispose`. */
-export function opener(backend: "memory" | "sqlite", shards: number): OpenFresh {
+/** Opens a fresh store of `backend` with `shards` (and a read cache when `cache`), removed again by `dispose`. */
+export function opener(
+  backend: "memory" | "sqlite" | "deno-kv",
+  shards: number,
+  options: { cache?: boolean } = {},
+): OpenFresh {
+  // A small cache, so that entries are also evicted.
+  const cache = options.cache ? { maxEntries: 8 } : false;
   return async (now) => {
     if (backend === "memory") {
-      return { store: await openStore("", { backend, shards, now }), dispose: async () => {} };
+      return { store: await openStore("", { backend, shards, now, cache }), dispose: async () => {} };
     }
     const { dir, dispose } = await tempDir("model");
-    return { store: await openStore(dir, { backend, shards, now, durability: "relaxed" }), dispose };
+    return {
+      store: await openStore(dir, { backend, shards, now, cache, durability: "relaxed" }),
+      dispose,
+    };
   };
 }
 
