@@ -21,6 +21,17 @@ async function fill(store: Store, n: number): Promise<Map<string, string>> {
   return expected;
 }
 
+/** Opens the store at `dir` and checks its shard count and some of its keys. */
+async function assertStore(dir: string, shards: number, keys: Record<string, string>): Promise<void> {
+  const s = await openStore(dir);
+  try {
+    assert.equal(s.shards, shards);
+    for (const [k, v] of Object.entries(keys)) assert.equal(dec(await s.get(k)), v, `key ${k}`);
+  } finally {
+    await s.close();
+  }
+}
+
 async function contents(store: Store): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for await (const [k, v] of store.entries("")) out.set(k, dec(v)!);
@@ -86,10 +97,7 @@ test("reshard rejects bad arguments and a missing store, touching nothing", asyn
     await assert.rejects(reshard(dir, { shards: 4, backend: "memory" as "sqlite" }), (e: Error) => e instanceof TypeError && /"memory"/.test(e.message));
     await assert.rejects(reshard("", { shards: 4 }), TypeError);
     await assert.rejects(reshard(dir, null as unknown as { shards: number }), TypeError);
-    const s = await openStore(dir);
-    assert.equal(s.shards, 2);
-    assert.equal(dec(await s.get("k")), "v");
-    await s.close();
+    await assertStore(dir, 2, { k: "v" });
   });
 });
 
@@ -103,10 +111,7 @@ test("recoverReshard deletes the build directory of a reshard that did not commi
     await writeFile(join(dir, ".reshard-999999999-dead", "shard-000.sqlite"), "partial");
     await recoverReshard(dir);
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(".reshard")), []);
-    const s = await openStore(dir);
-    assert.equal(s.shards, 2);
-    assert.equal(dec(await s.get("k")), "v");
-    await s.close();
+    await assertStore(dir, 2, { k: "v" });
   });
 });
 
@@ -134,11 +139,7 @@ test("recoverReshard rolls a committed reshard forward (idempotently)", async ()
     await interruptedAfterCommit(dir);
     await recoverReshard(dir);
     await recoverReshard(dir);
-    const s = await openStore(dir);
-    assert.equal(s.shards, 3);
-    assert.equal(dec(await s.get("k")), "new");
-    assert.equal(dec(await s.get("only-new")), "1");
-    await s.close();
+    await assertStore(dir, 3, { k: "new", "only-new": "1" });
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(".reshard")), []);
   });
 });
@@ -148,10 +149,7 @@ test("recoverReshard rolls a committed reshard forward (idempotently)", async ()
 test("openStore finishes an interrupted reshard by itself", async () => {
   await withTempDir(async (dir) => {
     await interruptedAfterCommit(dir);
-    const s = await openStore(dir);
-    assert.equal(s.shards, 3);
-    assert.equal(dec(await s.get("k")), "new");
-    await s.close();
+    await assertStore(dir, 3, { k: "new", "only-new": "1" });
   });
 });
 
