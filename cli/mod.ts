@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -104,13 +105,7 @@ function progress(label: string): { update: (n: number) => void; done: (n: numbe
 async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of source) chunks.push(chunk);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
+  return Buffer.concat(chunks);
 }
 
 function readableOf(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {

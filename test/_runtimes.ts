@@ -6,6 +6,10 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
+/** Options of a test that runs child processes: on a loaded machine they can outlast Bun's 5 s
+ * default timeout (bunfig.toml's `[test] timeout` does not reach node:test tests). */
+export const SLOW: { timeout: number } = { timeout: 120_000 };
+
 const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
 
 /** Command and arguments that run `file` (relative to the repo root) on each runtime. */

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { runOn, startOn } from "./_runtimes.ts";
+import { runOn, SLOW, startOn } from "./_runtimes.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const CLI = "cli/mod.ts";
@@ -12,7 +12,7 @@ const CLI = "cli/mod.ts";
 for (const runtime of ["deno", "bun"] as const) {
   const cli = (args: string[], input?: Uint8Array | string) => runOn(runtime, CLI, args, input);
 
-  test(`cli on ${runtime}: help, usage errors (exit 2) and errors (exit 1) on stderr`, async () => {
+  test(`cli on ${runtime}: help, usage errors (exit 2) and errors (exit 1) on stderr`, SLOW, async () => {
     const help = await cli(["--help"]);
     assert.equal(help.code, 0);
     for (const name of ["get", "set", "del", "scan", "stats", "export", "import", "reshard", "serve"]) {
@@ -49,7 +49,7 @@ for (const runtime of ["deno", "bun"] as const) {
     });
   });
 
-  test(`cli on ${runtime}: set, get (byte-exact), del, scan, stats`, async () => {
+  test(`cli on ${runtime}: set, get (byte-exact), del, scan, stats`, SLOW, async () => {
     await withTempDir(async (dir) => {
       const d = ["--dir", dir, "--shards", "4"];
       assert.equal((await cli(["set", "user:1", "Ada", ...d])).code, 0);
@@ -82,7 +82,7 @@ for (const runtime of ["deno", "bun"] as const) {
     });
   });
 
-  test(`cli on ${runtime}: export, import into a new store, reshard`, async () => {
+  test(`cli on ${runtime}: export, import into a new store, reshard`, SLOW, async () => {
     await withTempDir(async (dir) => {
       const src = join(dir, "src");
       const copy = join(dir, "copy");
@@ -119,7 +119,7 @@ for (const runtime of ["deno", "bun"] as const) {
     });
   });
 
-  test(`cli on ${runtime}: serve answers redis-cli and stops cleanly on SIGTERM`, async () => {
+  test(`cli on ${runtime}: serve answers redis-cli and stops cleanly on SIGTERM`, SLOW, async () => {
     await withTempDir(async (dir) => {
       const server = startOn(runtime, CLI, ["serve", "--dir", dir, "--port", "0", "--shards", "2"], "stderr");
       try {

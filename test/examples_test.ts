@@ -2,7 +2,7 @@
 // checks what it prints; the HTTP example is driven with fetch and stopped through its API.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runOn, type RUNTIMES, startOn } from "./_runtimes.ts";
+import { runOn, type RUNTIMES, SLOW, startOn } from "./_runtimes.ts";
 
 async function runExample(runtime: keyof typeof RUNTIMES, name: string, args: string[] = []): Promise<string> {
   const r = await runOn(runtime, `examples/${name}`, args);
@@ -22,7 +22,7 @@ function assertLines(out: string, expected: (string | RegExp)[]): void {
 }
 
 for (const runtime of ["deno", "bun"] as const) {
-  test(`examples/batches.ts on ${runtime}`, async () => {
+  test(`examples/batches.ts on ${runtime}`, SLOW, async () => {
     assertLines(await runExample(runtime, "batches.ts"), [
       "wrote 1000 orders in one batchSet",
       "order:0007 = total=70",
@@ -36,7 +36,7 @@ for (const runtime of ["deno", "bun"] as const) {
     ]);
   });
 
-  test(`examples/transactions.ts on ${runtime}`, async () => {
+  test(`examples/transactions.ts on ${runtime}`, SLOW, async () => {
     assertLines(await runExample(runtime, "transactions.ts"), [
       /^\{user:1\}:checking and \{user:1\}:savings share shard (\d+) = \1$/,
       "transfers that succeeded: 3 of 10",
@@ -49,7 +49,7 @@ for (const runtime of ["deno", "bun"] as const) {
     ]);
   });
 
-  test(`examples/cache.ts on ${runtime}`, async () => {
+  test(`examples/cache.ts on ${runtime}`, SLOW, async () => {
     assertLines(await runExample(runtime, "cache.ts"), [
       "after 100 reads: hits=90 misses=10 entries=10",
       'product:3 = {"price":99}',
@@ -59,7 +59,7 @@ for (const runtime of ["deno", "bun"] as const) {
     ]);
   });
 
-  test(`examples/choosing_backend.ts on ${runtime}`, async () => {
+  test(`examples/choosing_backend.ts on ${runtime}`, SLOW, async () => {
     const out = await runExample(runtime, "choosing_backend.ts");
     assertLines(out, [
       "sqlite: theme=dark keys=config:theme,stats:visits",
@@ -70,7 +70,7 @@ for (const runtime of ["deno", "bun"] as const) {
     ]);
   });
 
-  test(`examples/backend_comparison.ts on ${runtime}`, async () => {
+  test(`examples/backend_comparison.ts on ${runtime}`, SLOW, async () => {
     const out = await runExample(runtime, "backend_comparison.ts", ["300"]);
     const rate = String.raw`[\d,]+`;
     assertLines(out, [
@@ -82,7 +82,7 @@ for (const runtime of ["deno", "bun"] as const) {
     ]);
   });
 
-  test(`examples/http_api.ts on ${runtime}: fetch against it, then POST /shutdown`, async () => {
+  test(`examples/http_api.ts on ${runtime}: fetch against it, then POST /shutdown`, SLOW, async () => {
     // --seconds bounds the run should the shutdown request never arrive.
     const server = startOn(runtime, "examples/http_api.ts", ["--port", "0", "--seconds", "60"], "stdout");
     try {

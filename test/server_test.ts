@@ -2,6 +2,7 @@
 // clients over TCP: redis-cli (a child process), ioredis, and raw node:net sockets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
@@ -19,6 +20,7 @@ import {
   SimpleReply,
 } from "../server/mod.ts";
 import { dec, enc, withTempDir } from "./_helpers.ts";
+import { SLOW } from "./_runtimes.ts";
 
 /** A multibulk request. */
 function cmd(...args: (string | Uint8Array)[]): Uint8Array {
@@ -31,13 +33,7 @@ function cmd(...args: (string | Uint8Array)[]): Uint8Array {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return Buffer.concat(parts);
 }
 
 function context(store: Store): ServerContext {
@@ -361,7 +357,7 @@ function redisCli(port: number, args: string[], input?: string): Promise<string>
   });
 }
 
-test("redis-cli: commands, errors, --scan and piped input against a live server", async () => {
+test("redis-cli: commands, errors, --scan and piped input against a live server", SLOW, async () => {
   await withServer(async (port, store) => {
     assert.equal(await redisCli(port, ["PING"]), "PONG\n");
     assert.equal(await redisCli(port, ["SET", "greeting", "hello world"]), "OK\n");
@@ -387,7 +383,7 @@ test("redis-cli: commands, errors, --scan and piped input against a live server"
   });
 });
 
-test("ioredis: commands, pipeline, binary values, TTLs and scanStream", async () => {
+test("ioredis: commands, pipeline, binary values, TTLs and scanStream", SLOW, async () => {
   await withServer(async (port) => {
     const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0 });
     try {
@@ -446,7 +442,7 @@ function write(socket: Socket, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => socket.write(bytes, (e) => (e ? reject(e) : resolve())));
 }
 
-test("raw TCP: 500 pipelined commands in one write get 500 replies in order", async () => {
+test("raw TCP: 500 pipelined commands in one write get 500 replies in order", SLOW, async () => {
   await withServer(async (port) => {
     const c = rawClient(port);
     const parts: Uint8Array[] = [];
@@ -463,7 +459,7 @@ test("raw TCP: 500 pipelined commands in one write get 500 replies in order", as
   });
 });
 
-test("raw TCP: a command split byte by byte across writes, then an inline one", async () => {
+test("raw TCP: a command split byte by byte across writes, then an inline one", SLOW, async () => {
   await withServer(async (port) => {
     const c = rawClient(port);
     const bytes = concat([cmd("SET", "split", "a\r\nb"), cmd("GET", "split"), enc("ECHO \"x y\"\r\n")]);
@@ -480,7 +476,7 @@ test("raw TCP: a command split byte by byte across writes, then an inline one", 
   });
 });
 
-test("raw TCP: garbage gets a protocol error and a disconnect; other clients keep working", async () => {
+test("raw TCP: garbage gets a protocol error and a disconnect; other clients keep working", SLOW, async () => {
   await withServer(async (port) => {
     const good = rawClient(port);
     await write(good.socket, cmd("SET", "x", "1"));
