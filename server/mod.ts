@@ -40,6 +40,7 @@ export {
   SimpleReply,
 } from "./resp.ts";
 export { type FeedResult, RespSession } from "./session.ts";
+export type { Store } from "../mod.ts";
 
 /** Options of {@linkcode serveResp}. */
 export interface ServeOptions {
