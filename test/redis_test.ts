@@ -14,6 +14,7 @@ import { Redis } from "ioredis";
 import { openStore, ShardCountMismatchError, shardOf, type Store } from "../mod.ts";
 import type { ShardBackend } from "../core/_shard_backend.ts";
 import { dropRedisStore, openRedisBackend } from "../backends/redis.ts";
+import { exportStore, importStore } from "../shard/backup.ts";
 import { Clock, dec, enc, tempDir } from "./_helpers.ts";
 import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
 
@@ -348,5 +349,36 @@ test("redis: SIGKILL of a cluster node and its restart lose no acknowledged writ
   } finally {
     await store.close();
     await dropRedisStore(name, { nodes });
+  }
+});
+
+test("redis: a SQLite store moves into Redis by export and import, TTLs and counters kept", async () => {
+  const { dir, dispose } = await tempDir("redis-migrate");
+  const clock = new Clock();
+  const src = await openStore(join(dir, "src"), { shards: 4, now: clock.now });
+  const name = freshName("migrate");
+  const dst = await openStore(name, { backend: "redis", redis: { url }, shards: 16, now: clock.now });
+  try {
+    await src.batchSet(Array.from({ length: 300 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
+    await src.set("t", enc("x"), { ttl: 5000 });
+    await src.incr("{c}:n", 7);
+    const chunks: Uint8Array[] = [];
+    await exportStore(src, new WritableStream({ write: (c) => void chunks.push(c) }), { now: clock.now });
+    const backup = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const chunk of chunks) c.enqueue(chunk);
+        c.close();
+      },
+    });
+    assert.equal((await importStore(dst, backup, { now: clock.now })).records, 302);
+    assert.deepEqual(await dst.scanKeys(""), await src.scanKeys(""));
+    assert.equal(dec(await dst.get("k299")), "v299");
+    assert.equal(await dst.ttl("t"), 5000);
+    assert.equal(await dst.incr("{c}:n"), 8);
+  } finally {
+    await src.close();
+    await dst.close();
+    await dropRedisStore(name, { url });
+    await dispose();
   }
 });
