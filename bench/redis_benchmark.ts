@@ -73,9 +73,13 @@ function shardkv(runtime: "bun" | "deno", backend: "sqlite" | "memory"): Target 
       const bin = join(ROOT, "node_modules", ".bin", runtime);
       const script = join(ROOT, "cli", "mod.ts");
       const args = ["serve", "--dir", dir, "--port", String(port), "--backend", backend];
-      const child = spawn(bin, runtime === "deno" ? ["run", "-A", script, ...args] : [script, ...args], {
-        stdio: "ignore",
-      });
+      const child = spawn(
+        bin,
+        runtime === "deno" ? ["run", "-A", script, ...args] : [script, ...args],
+        {
+          stdio: "ignore",
+        },
+      );
       return ready(port, child);
     },
   };
@@ -87,7 +91,18 @@ const redisServer: Target = {
     // No persistence, like a cache: the most favourable setting for redis-server.
     const child = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+      ],
       { stdio: "ignore" },
     );
     return ready(port, child);
@@ -111,7 +126,17 @@ async function measure(target: Target): Promise<Row[]> {
   try {
     const rows: Row[] = [];
     for (const pipeline of PIPELINES) {
-      const args = ["-h", "127.0.0.1", "-p", String(port), "-t", "set,get", "-n", String(REQUESTS), "--csv"];
+      const args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-t",
+        "set,get",
+        "-n",
+        String(REQUESTS),
+        "--csv",
+      ];
       if (pipeline > 1) args.push("-P", String(pipeline));
       const results = parseCsv(await run("redis-benchmark", args));
       const set = results.get("SET")!;
@@ -144,7 +169,8 @@ const targets = [
 const rows: Row[] = [];
 for (const target of targets) rows.push(...(await measure(target)));
 
-const baseline = (pipeline: number): Row => rows.find((r) => r.target === "redis-server" && r.pipeline === pipeline)!;
+const baseline = (pipeline: number): Row =>
+  rows.find((r) => r.target === "redis-server" && r.pipeline === pipeline)!;
 const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
 const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
 const lines = [
@@ -154,9 +180,11 @@ const lines = [
   "|---|---:|---:|---:|---:|---:|---:|---:|",
   ...rows.map((r) => {
     const b = baseline(r.pipeline);
-    return `| ${r.target} | ${r.pipeline} | ${fmt(r.setRps)} | ${fmt(r.getRps)} | ${r.setP50Ms} | ${r.getP50Ms} | ${
-      ratio(r.setRps, b.setRps)
-    } | ${ratio(r.getRps, b.getRps)} |`;
+    return `| ${r.target} | ${r.pipeline} | ${fmt(r.setRps)} | ${
+      fmt(r.getRps)
+    } | ${r.setP50Ms} | ${r.getP50Ms} | ${ratio(r.setRps, b.setRps)} | ${
+      ratio(r.getRps, b.getRps)
+    } |`;
   }),
 ];
 console.log(lines.join("\n"));
@@ -175,7 +203,8 @@ await writeFile(
         redis: redisVersion,
         cpus: cpus().length,
         cpu: cpus()[0]?.model,
-        notes: "redis-server without persistence; shardkv sqlite: 16 shards, durability normal (WAL, " +
+        notes:
+          "redis-server without persistence; shardkv sqlite: 16 shards, durability normal (WAL, " +
           "synchronous=NORMAL). Without -r every request uses the one key key:__rand_int__.",
         rows,
         table: lines.join("\n"),

@@ -64,7 +64,10 @@ interface StoreArgs {
 }
 
 /** Backends `reshard` can build a new layout on (see shard/reshard.ts). */
-const RESHARD_BACKENDS: readonly string[] = ["sqlite", "deno-kv"] satisfies ReshardOptions["backend"][];
+const RESHARD_BACKENDS: readonly string[] = [
+  "sqlite",
+  "deno-kv",
+] satisfies ReshardOptions["backend"][];
 
 const GLOBAL_VALUED = ["dir", "shards", "backend"];
 const GLOBAL_HELP = `Global options:
@@ -342,7 +345,9 @@ Run "shardkv COMMAND --help" for a command's options.`;
 
 function commandUsage(name: string): string {
   const c = COMMANDS[name];
-  return `Usage: ${c.usage}\n\n${c.summary[0].toUpperCase()}${c.summary.slice(1)}.\n\n${GLOBAL_HELP}`;
+  return `Usage: ${c.usage}\n\n${c.summary[0].toUpperCase()}${
+    c.summary.slice(1)
+  }.\n\n${GLOBAL_HELP}`;
 }
 
 function parse(argv: readonly string[], spec: CommandSpec | undefined): Parsed {
@@ -384,7 +389,9 @@ function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {
   const backend = p.options.get("backend");
   if (backend !== undefined && !isBackendName(backend)) {
     throw new UsageError(
-      `--backend must be one of ${Object.keys(BUILTIN_BACKENDS).join(", ")}, received ${String(backend)}`,
+      `--backend must be one of ${Object.keys(BUILTIN_BACKENDS).join(", ")}, received ${
+        String(backend)
+      }`,
     );
   }
   const args: StoreArgs = {
@@ -434,7 +441,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [min, max] = spec.args;
     if (p.positionals.length < min || p.positionals.length > max) {
       throw new UsageError(
-        `${name} takes ${min === max ? min : `${min} to ${max}`} argument(s), received ${p.positionals.length}`,
+        `${name} takes ${
+          min === max ? min : `${min} to ${max}`
+        } argument(s), received ${p.positionals.length}`,
       );
     }
     return await spec.run(storeArgs(p, spec), p);

@@ -29,7 +29,10 @@ async function workload(store: Store): Promise<number[]> {
     // Issued together, so writes to a shard can share a commit.
     await rate(n, () => Promise.all(Array.from({ length: n }, (_, i) => store.set(key(i), value)))),
     await rate(n, () => Promise.all(Array.from({ length: n }, (_, i) => store.get(key(i))))),
-    await rate(n, () => store.batchSet(Array.from({ length: n }, (_, i) => [key(n + i), value] as const))),
+    await rate(
+      n,
+      () => store.batchSet(Array.from({ length: n }, (_, i) => [key(n + i), value] as const)),
+    ),
     await rate(2 * n, () => store.scanKeys("item:")),
   ];
 }
@@ -49,7 +52,9 @@ for (const backend of backends) {
     }
     try {
       const rates = await workload(store);
-      console.log(`| ${backend} | ${rates.map((r) => Math.round(r).toLocaleString("en-US")).join(" | ")} |`);
+      console.log(
+        `| ${backend} | ${rates.map((r) => Math.round(r).toLocaleString("en-US")).join(" | ")} |`,
+      );
     } finally {
       await store.close();
     }

@@ -37,7 +37,9 @@ try {
   console.log(`next page: ${page2.join(", ")}`);
 
   // Batched TTLs: every entry of this batch expires in 60 s.
-  await store.batchSet({ "session:a": enc.encode("x"), "session:b": enc.encode("y") }, { ttl: 60_000 });
+  await store.batchSet({ "session:a": enc.encode("x"), "session:b": enc.encode("y") }, {
+    ttl: 60_000,
+  });
   console.log(`session:a expires in about ${Math.round((await store.ttl("session:a"))! / 1000)} s`);
 
   const removed = await store.batchDelete(entries.slice(0, 500).map(([key]) => key));

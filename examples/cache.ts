@@ -22,7 +22,9 @@ try {
     for (let i = 0; i < 10; i++) await store.get(`product:${i}`);
   }
   let cache = store.stats().cache!;
-  console.log(`after 100 reads: hits=${cache.hits} misses=${cache.misses} entries=${cache.entries}`);
+  console.log(
+    `after 100 reads: hits=${cache.hits} misses=${cache.misses} entries=${cache.entries}`,
+  );
 
   // A write through the store invalidates the key, so the next read sees the new value.
   await store.set("product:3", enc.encode(`{"price":99}`));

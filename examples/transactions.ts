@@ -20,8 +20,8 @@ import {
   readTxn,
   setKey,
   shardOf,
-  writeTxn,
   type WriteTxn,
+  writeTxn,
 } from "../mod.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "shardkv-txn-"));
@@ -64,7 +64,9 @@ try {
     await setKey(txn, "{user:1}:checking", encodeCounter(1_000_000));
     throw new Error("changed my mind");
   }).catch((e) => console.log(`rolled back: ${e.message}`));
-  console.log(`checking after rollback = ${decodeCounter((await store.get("{user:1}:checking"))!)}`);
+  console.log(
+    `checking after rollback = ${decodeCounter((await store.get("{user:1}:checking"))!)}`,
+  );
 
   // Keys without a shared tag usually live on different shards.
   let other = 2;

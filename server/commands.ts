@@ -5,11 +5,11 @@
  */
 import {
   decodeCounter,
+  deleteKey,
   encodeCounter,
   existsKey,
   getKey,
   setKey,
-  deleteKey,
   type Store,
   writeTxn,
 } from "../mod.ts";
@@ -114,7 +114,9 @@ function keyOf(bytes: Uint8Array): string {
 function int(bytes: Uint8Array): number {
   const s = text(bytes);
   const n = /^(0|-?[1-9]\d{0,18})$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n)) throw new CommandError("ERR value is not an integer or out of range");
+  if (!Number.isSafeInteger(n)) {
+    throw new CommandError("ERR value is not an integer or out of range");
+  }
   return n;
 }
 
@@ -384,7 +386,9 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: ["fast"],
     keys: NO_KEYS,
     run: ({ args }) => {
-      if (args.length > 1) throw new CommandError("ERR wrong number of arguments for 'ping' command");
+      if (args.length > 1) {
+        throw new CommandError("ERR wrong number of arguments for 'ping' command");
+      }
       return args.length === 1 ? args[0] : PONG;
     },
   },
@@ -451,8 +455,18 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   ttl: ttl(1000),
   pttl: ttl(1),
-  expire: { arity: -3, flags: ["write", "fast"], keys: ONE_KEY, run: (c) => expire(c, "expire", 1000) },
-  pexpire: { arity: -3, flags: ["write", "fast"], keys: ONE_KEY, run: (c) => expire(c, "pexpire", 1) },
+  expire: {
+    arity: -3,
+    flags: ["write", "fast"],
+    keys: ONE_KEY,
+    run: (c) => expire(c, "expire", 1000),
+  },
+  pexpire: {
+    arity: -3,
+    flags: ["write", "fast"],
+    keys: ONE_KEY,
+    run: (c) => expire(c, "pexpire", 1),
+  },
   persist: {
     arity: 2,
     flags: ["write", "fast"],

@@ -18,17 +18,11 @@
  * @module
  */
 import type { Store } from "../mod.ts";
-import { type ServerContext, ScanCursors } from "./commands.ts";
+import { ScanCursors, type ServerContext } from "./commands.ts";
 import type { Listen } from "./_listener.ts";
 import { RespSession } from "./session.ts";
 
-export {
-  CommandError,
-  execute,
-  executeAll,
-  ScanCursors,
-  type ServerContext,
-} from "./commands.ts";
+export { CommandError, execute, executeAll, ScanCursors, type ServerContext } from "./commands.ts";
 export {
   encodeReply,
   ErrorReply,
@@ -40,7 +34,15 @@ export {
   SimpleReply,
 } from "./resp.ts";
 export { type FeedResult, RespSession } from "./session.ts";
-export type { Store } from "../mod.ts";
+export type {
+  BatchEntries,
+  CacheStats,
+  ScanOptions,
+  SetOptions,
+  StorageBackend,
+  Store,
+  StoreStats,
+} from "../mod.ts";
 
 /** Options of {@linkcode serveResp}. */
 export interface ServeOptions {

@@ -96,9 +96,7 @@ export class RespParser {
    */
   next(): Uint8Array[] | undefined {
     while (this.#start < this.#end) {
-      const parsed = this.#buf[this.#start] === 0x2a /* '*' */
-        ? this.#multibulk()
-        : this.#inline();
+      const parsed = this.#buf[this.#start] === 0x2a /* '*' */ ? this.#multibulk() : this.#inline();
       if (parsed === undefined) return undefined;
       this.#start = parsed.end;
       if (this.#start === this.#end) this.#start = this.#end = 0;

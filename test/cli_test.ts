@@ -12,42 +12,54 @@ const CLI = "cli/mod.ts";
 for (const runtime of ["deno", "bun"] as const) {
   const cli = (args: string[], input?: Uint8Array | string) => runOn(runtime, CLI, args, input);
 
-  test(`cli on ${runtime}: help, usage errors (exit 2) and errors (exit 1) on stderr`, SLOW, async () => {
-    const help = await cli(["--help"]);
-    assert.equal(help.code, 0);
-    for (const name of ["get", "set", "del", "scan", "stats", "export", "import", "reshard", "serve"]) {
-      assert.match(help.stdout.toString(), new RegExp(`^  ${name} `, "m"));
-    }
-    const getHelp = await cli(["get", "--help"]);
-    assert.equal(getHelp.code, 0);
-    assert.match(getHelp.stdout.toString(), /^Usage: shardkv get KEY --dir DIR/);
+  test(
+    `cli on ${runtime}: help, usage errors (exit 2) and errors (exit 1) on stderr`,
+    SLOW,
+    async () => {
+      const help = await cli(["--help"]);
+      assert.equal(help.code, 0);
+      for (
+        const name of ["get", "set", "del", "scan", "stats", "export", "import", "reshard", "serve"]
+      ) {
+        assert.match(help.stdout.toString(), new RegExp(`^  ${name} `, "m"));
+      }
+      const getHelp = await cli(["get", "--help"]);
+      assert.equal(getHelp.code, 0);
+      assert.match(getHelp.stdout.toString(), /^Usage: shardkv get KEY --dir DIR/);
 
-    const none = await cli([]);
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /^Usage: shardkv COMMAND/);
-    for (
-      const [args, message] of [
-        [["frobnicate"], /unknown command "frobnicate"/],
-        [["get", "k"], /--dir DIR is required/],
-        [["get", "--dir", "x"], /get takes 1 argument\(s\), received 0/],
-        [["get", "k", "--dir", "x", "--bogus"], /unknown option --bogus/],
-        [["set", "k", "v", "--dir", "x", "--ttl", "soon"], /--ttl needs a non-negative integer/],
-        [["set", "k", "v", "--dir", "x", "--backend", "floppy"], /--backend must be one of sqlite, /],
-        [["reshard", "--dir", "x", "--shards", "2", "--backend", "memory"], /reshard can move a store to sqlite or deno-kv, not memory/],
-        [["reshard", "--dir", "x"], /reshard needs --shards N/],
-      ] as const
-    ) {
-      const r = await cli([...args]);
-      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
-      assert.match(r.stderr, message);
-      assert.equal(r.stdout.length, 0);
-    }
-    await withTempDir(async (dir) => {
-      const missing = await cli(["get", "k", "--dir", join(dir, "none")]);
-      assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /no shardkv store at/);
-    });
-  });
+      const none = await cli([]);
+      assert.equal(none.code, 2);
+      assert.match(none.stderr, /^Usage: shardkv COMMAND/);
+      for (
+        const [args, message] of [
+          [["frobnicate"], /unknown command "frobnicate"/],
+          [["get", "k"], /--dir DIR is required/],
+          [["get", "--dir", "x"], /get takes 1 argument\(s\), received 0/],
+          [["get", "k", "--dir", "x", "--bogus"], /unknown option --bogus/],
+          [["set", "k", "v", "--dir", "x", "--ttl", "soon"], /--ttl needs a non-negative integer/],
+          [
+            ["set", "k", "v", "--dir", "x", "--backend", "floppy"],
+            /--backend must be one of sqlite, /,
+          ],
+          [
+            ["reshard", "--dir", "x", "--shards", "2", "--backend", "memory"],
+            /reshard can move a store to sqlite or deno-kv, not memory/,
+          ],
+          [["reshard", "--dir", "x"], /reshard needs --shards N/],
+        ] as const
+      ) {
+        const r = await cli([...args]);
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stdout.length, 0);
+      }
+      await withTempDir(async (dir) => {
+        const missing = await cli(["get", "k", "--dir", join(dir, "none")]);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /no shardkv store at/);
+      });
+    },
+  );
 
   test(`cli on ${runtime}: set, get (byte-exact), del, scan, stats`, SLOW, async () => {
     await withTempDir(async (dir) => {
@@ -66,7 +78,10 @@ for (const runtime of ["deno", "bun"] as const) {
       assert.match(missing.stderr, /key "user:9" not found/);
 
       assert.equal((await cli(["scan", "user:", ...d])).stdout.toString(), "user:1\nuser:2\n");
-      assert.equal((await cli(["scan", "user:", "--values", "--limit", "1", ...d])).stdout.toString(), "user:1\tAda\n");
+      assert.equal(
+        (await cli(["scan", "user:", "--values", "--limit", "1", ...d])).stdout.toString(),
+        "user:1\tAda\n",
+      );
       assert.equal((await cli(["scan", ...d])).stdout.toString(), "blob\nuser:1\nuser:2\n");
 
       const stats = JSON.parse((await cli(["stats", "--dir", dir])).stdout.toString());
@@ -88,7 +103,10 @@ for (const runtime of ["deno", "bun"] as const) {
       const copy = join(dir, "copy");
       const backup = join(dir, "backup.ndjson");
       for (let i = 0; i < 20; i++) {
-        assert.equal((await cli(["set", `k:${String(i).padStart(2, "0")}`, `v${i}`, "--dir", src])).code, 0);
+        assert.equal(
+          (await cli(["set", `k:${String(i).padStart(2, "0")}`, `v${i}`, "--dir", src])).code,
+          0,
+        );
       }
       const exported = await cli(["export", "--out", backup, "--dir", src]);
       assert.equal(exported.code, 0, exported.stderr);
@@ -119,29 +137,45 @@ for (const runtime of ["deno", "bun"] as const) {
     });
   });
 
-  test(`cli on ${runtime}: serve answers redis-cli and stops cleanly on SIGTERM`, SLOW, async () => {
-    await withTempDir(async (dir) => {
-      const server = startOn(runtime, CLI, ["serve", "--dir", dir, "--port", "0", "--shards", "2"], "stderr");
-      try {
-        const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
-        const redis = (...args: string[]) =>
-          new Promise<string>((resolve, reject) =>
-            execFile("redis-cli", ["-p", port, ...args], (e, out) => (e ? reject(e) : resolve(out)))
-          );
-        assert.equal(await redis("SET", "served", "yes"), "OK\n");
-        assert.equal(await redis("GET", "served"), "yes\n");
-        assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n/);
-        server.child.kill("SIGTERM");
-        const code = await server.exited;
-        // Deno's node:child_process reports a child it signalled as killed (null) even when the
-        // child handled the signal and exited 0; the "stopped" line shows the clean exit.
-        assert.ok(code === 0 || code === null, `exit code ${code}`);
-        assert.match(server.output(), /shutting down\nshardkv: stopped\n$/);
-      } finally {
-        server.child.kill();
-      }
-      // The data outlives the server.
-      assert.equal((await cli(["get", "served", "--dir", dir])).stdout.toString(), "yes");
-    });
-  });
+  test(
+    `cli on ${runtime}: serve answers redis-cli and stops cleanly on SIGTERM`,
+    SLOW,
+    async () => {
+      await withTempDir(async (dir) => {
+        const server = startOn(runtime, CLI, [
+          "serve",
+          "--dir",
+          dir,
+          "--port",
+          "0",
+          "--shards",
+          "2",
+        ], "stderr");
+        try {
+          const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
+          const redis = (...args: string[]) =>
+            new Promise<string>((resolve, reject) =>
+              execFile(
+                "redis-cli",
+                ["-p", port, ...args],
+                (e, out) => (e ? reject(e) : resolve(out)),
+              )
+            );
+          assert.equal(await redis("SET", "served", "yes"), "OK\n");
+          assert.equal(await redis("GET", "served"), "yes\n");
+          assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n/);
+          server.child.kill("SIGTERM");
+          const code = await server.exited;
+          // Deno's node:child_process reports a child it signalled as killed (null) even when the
+          // child handled the signal and exited 0; the "stopped" line shows the clean exit.
+          assert.ok(code === 0 || code === null, `exit code ${code}`);
+          assert.match(server.output(), /shutting down\nshardkv: stopped\n$/);
+        } finally {
+          server.child.kill();
+        }
+        // The data outlives the server.
+        assert.equal((await cli(["get", "served", "--dir", dir])).stdout.toString(), "yes");
+      });
+    },
+  );
 }

@@ -4,7 +4,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runOn, type RUNTIMES, SLOW, startOn } from "./_runtimes.ts";
 
-async function runExample(runtime: keyof typeof RUNTIMES, name: string, args: string[] = []): Promise<string> {
+async function runExample(
+  runtime: keyof typeof RUNTIMES,
+  name: string,
+  args: string[] = [],
+): Promise<string> {
   const r = await runOn(runtime, `examples/${name}`, args);
   assert.equal(r.code, 0, `${runtime} ${name} exited with ${r.code}:\n${r.stderr}`);
   return r.stdout.toString("utf8");
@@ -15,7 +19,9 @@ function assertLines(out: string, expected: (string | RegExp)[]): void {
   const lines = out.split("\n");
   let at = 0;
   for (const want of expected) {
-    const found = lines.findIndex((l, i) => i >= at && (typeof want === "string" ? l === want : want.test(l)));
+    const found = lines.findIndex((l, i) =>
+      i >= at && (typeof want === "string" ? l === want : want.test(l))
+    );
     assert.notEqual(found, -1, `missing ${want} after line ${at} in:\n${out}`);
     at = found + 1;
   }
@@ -82,30 +88,45 @@ for (const runtime of ["deno", "bun"] as const) {
     ]);
   });
 
-  test(`examples/http_api.ts on ${runtime}: fetch against it, then POST /shutdown`, SLOW, async () => {
-    // --seconds bounds the run should the shutdown request never arrive.
-    const server = startOn(runtime, "examples/http_api.ts", ["--port", "0", "--seconds", "60"], "stdout");
-    try {
-      const [, port] = await server.waitFor(/^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
-      const base = `http://127.0.0.1:${port}`;
-      assert.equal((await fetch(`${base}/kv/greeting`, { method: "PUT", body: "hello" })).status, 204);
-      const got = await fetch(`${base}/kv/greeting`);
-      assert.equal(got.status, 200);
-      assert.equal(await got.text(), "hello");
-      assert.deepEqual(await (await fetch(`${base}/incr/hits`, { method: "POST" })).json(), { key: "hits", value: 1 });
-      assert.deepEqual(await (await fetch(`${base}/kv?prefix=g`)).json(), ["greeting"]);
-      const bad = await fetch(`${base}/kv/x?ttl=-5`, { method: "PUT", body: "x" });
-      assert.equal(bad.status, 400);
-      assert.match(await bad.text(), /^RangeError/);
-      assert.equal((await fetch(`${base}/kv/greeting`, { method: "DELETE" })).status, 204);
-      const gone = await fetch(`${base}/kv/greeting`);
-      assert.equal(gone.status, 404);
-      await gone.body?.cancel();
-      assert.equal(await (await fetch(`${base}/shutdown`, { method: "POST" })).text(), "bye\n");
-      assert.equal(await server.exited, 0);
-      assert.match(server.output(), /\nstopped\n$/);
-    } finally {
-      server.child.kill();
-    }
-  });
+  test(
+    `examples/http_api.ts on ${runtime}: fetch against it, then POST /shutdown`,
+    SLOW,
+    async () => {
+      // --seconds bounds the run should the shutdown request never arrive.
+      const server = startOn(
+        runtime,
+        "examples/http_api.ts",
+        ["--port", "0", "--seconds", "60"],
+        "stdout",
+      );
+      try {
+        const [, port] = await server.waitFor(/^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
+        const base = `http://127.0.0.1:${port}`;
+        assert.equal(
+          (await fetch(`${base}/kv/greeting`, { method: "PUT", body: "hello" })).status,
+          204,
+        );
+        const got = await fetch(`${base}/kv/greeting`);
+        assert.equal(got.status, 200);
+        assert.equal(await got.text(), "hello");
+        assert.deepEqual(await (await fetch(`${base}/incr/hits`, { method: "POST" })).json(), {
+          key: "hits",
+          value: 1,
+        });
+        assert.deepEqual(await (await fetch(`${base}/kv?prefix=g`)).json(), ["greeting"]);
+        const bad = await fetch(`${base}/kv/x?ttl=-5`, { method: "PUT", body: "x" });
+        assert.equal(bad.status, 400);
+        assert.match(await bad.text(), /^RangeError/);
+        assert.equal((await fetch(`${base}/kv/greeting`, { method: "DELETE" })).status, 204);
+        const gone = await fetch(`${base}/kv/greeting`);
+        assert.equal(gone.status, 404);
+        await gone.body?.cancel();
+        assert.equal(await (await fetch(`${base}/shutdown`, { method: "POST" })).text(), "bye\n");
+        assert.equal(await server.exited, 0);
+        assert.match(server.output(), /\nstopped\n$/);
+      } finally {
+        server.child.kill();
+      }
+    },
+  );
 }

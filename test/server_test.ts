@@ -37,12 +37,22 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 function context(store: Store): ServerContext {
-  return { store, startedAt: Date.now(), port: 0, clients: 0, commands: 0, cursors: new ScanCursors() };
+  return {
+    store,
+    startedAt: Date.now(),
+    port: 0,
+    clients: 0,
+    commands: 0,
+    cursors: new ScanCursors(),
+  };
 }
 
 /** A session on a fresh memory store with a manual clock; `send` returns the reply text. */
 async function withSession(
-  fn: (send: (...args: (string | Uint8Array)[]) => Promise<string>, clock: { now: number }) => Promise<void>,
+  fn: (
+    send: (...args: (string | Uint8Array)[]) => Promise<string>,
+    clock: { now: number },
+  ) => Promise<void>,
 ): Promise<void> {
   const clock = { now: 1_000_000 };
   const store = await openStore("", { backend: "memory", shards: 4, now: () => clock.now });
@@ -98,7 +108,14 @@ test("parser: inline commands split on whitespace, honour quotes and skip empty 
 
 test("parser: malformed input throws RespProtocolError", () => {
   for (
-    const bad of ["*2\r\n+OK\r\n", "*1\r\n$x\r\n", "*1\r\n$-5\r\n", "*abc\r\n", "SET \"k v\r\n", "*1\r\n$1\r\nabc\r\n"]
+    const bad of [
+      "*2\r\n+OK\r\n",
+      "*1\r\n$x\r\n",
+      "*1\r\n$-5\r\n",
+      "*abc\r\n",
+      'SET "k v\r\n',
+      "*1\r\n$1\r\nabc\r\n",
+    ]
   ) {
     const parser = new RespParser();
     parser.push(enc(bad));
@@ -112,7 +129,10 @@ test("encoder: every reply type", () => {
   assert.equal(dec(encodeReply(-3)), ":-3\r\n");
   assert.equal(dec(encodeReply(null)), "$-1\r\n");
   assert.equal(dec(encodeReply("é")), "$2\r\né\r\n");
-  assert.equal(dec(encodeReply([new SimpleReply("x"), [1], new Uint8Array([0])])), "*3\r\n+x\r\n*1\r\n:1\r\n$1\r\n\0\r\n");
+  assert.equal(
+    dec(encodeReply([new SimpleReply("x"), [1], new Uint8Array([0])])),
+    "*3\r\n+x\r\n*1\r\n:1\r\n$1\r\n\0\r\n",
+  );
 });
 
 test("commands: PING, ECHO, GET/SET, binary values, DEL, EXISTS, MGET, MSET", async () => {
@@ -125,7 +145,10 @@ test("commands: PING, ECHO, GET/SET, binary values, DEL, EXISTS, MGET, MSET", as
     assert.equal(await send("SET", "a", binary), "+OK\r\n");
     assert.equal(await send("GET", "a"), `$5\r\n${dec(binary)}\r\n`);
     assert.equal(await send("MSET", "b", "2", "c", "3"), "+OK\r\n");
-    assert.equal(await send("MGET", "a", "nope", "c"), `*3\r\n$5\r\n${dec(binary)}\r\n$-1\r\n$1\r\n3\r\n`);
+    assert.equal(
+      await send("MGET", "a", "nope", "c"),
+      `*3\r\n$5\r\n${dec(binary)}\r\n$-1\r\n$1\r\n3\r\n`,
+    );
     assert.equal(await send("EXISTS", "a", "a", "nope", "b"), ":3\r\n");
     assert.equal(await send("DEL", "a", "b", "nope"), ":2\r\n");
     assert.equal(await send("DBSIZE"), ":1\r\n");
@@ -141,13 +164,28 @@ test("commands: standard errors for unknown commands, bad arity and bad keys", a
     assert.equal(await send("nope"), "-ERR unknown command 'nope', with args beginning with: \r\n");
     assert.equal(await send("GET"), "-ERR wrong number of arguments for 'get' command\r\n");
     assert.equal(await send("SET", "k"), "-ERR wrong number of arguments for 'set' command\r\n");
-    assert.equal(await send("MSET", "a", "1", "b"), "-ERR wrong number of arguments for 'mset' command\r\n");
-    assert.equal(await send("PING", "a", "b"), "-ERR wrong number of arguments for 'ping' command\r\n");
-    assert.match(await send("GET", new Uint8Array([0xff, 0xfe])), /^-ERR invalid key: not valid UTF-8/);
+    assert.equal(
+      await send("MSET", "a", "1", "b"),
+      "-ERR wrong number of arguments for 'mset' command\r\n",
+    );
+    assert.equal(
+      await send("PING", "a", "b"),
+      "-ERR wrong number of arguments for 'ping' command\r\n",
+    );
+    assert.match(
+      await send("GET", new Uint8Array([0xff, 0xfe])),
+      /^-ERR invalid key: not valid UTF-8/,
+    );
     assert.match(await send("SET", "", "v"), /^-ERR .*key/i);
     assert.equal(await send("SET", "k", "v", "BOGUS"), "-ERR syntax error\r\n");
-    assert.equal(await send("SET", "k", "v", "EX", "0"), "-ERR invalid expire time in 'set' command\r\n");
-    assert.equal(await send("SET", "k", "v", "EX", "1.5"), "-ERR value is not an integer or out of range\r\n");
+    assert.equal(
+      await send("SET", "k", "v", "EX", "0"),
+      "-ERR invalid expire time in 'set' command\r\n",
+    );
+    assert.equal(
+      await send("SET", "k", "v", "EX", "1.5"),
+      "-ERR value is not an integer or out of range\r\n",
+    );
     assert.equal(await send("GET", "k"), "$-1\r\n", "a rejected SET stores nothing");
   });
 });
@@ -197,7 +235,10 @@ test("commands: counters store decimal strings, keep TTLs and accept library cou
     assert.equal(await send("INCR", "t"), "-ERR value is not an integer or out of range\r\n");
     assert.equal(await send("SET", "t", "007"), "+OK\r\n");
     assert.equal(await send("INCR", "t"), "-ERR value is not an integer or out of range\r\n");
-    assert.equal(await send("INCRBY", "n", "x"), "-ERR value is not an integer or out of range\r\n");
+    assert.equal(
+      await send("INCRBY", "n", "x"),
+      "-ERR value is not an integer or out of range\r\n",
+    );
     assert.equal(await send("SET", "max", String(Number.MAX_SAFE_INTEGER)), "+OK\r\n");
     assert.equal(await send("INCR", "max"), "-ERR increment or decrement would overflow\r\n");
     // An 8-byte counter written by store.incr stays in that format.
@@ -243,7 +284,10 @@ test("commands: KEYS and SCAN with prefix* MATCH, COUNT and numeric cursors", as
       pages++;
     } while (cursor !== "0");
     assert.equal(pages, 3);
-    assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => `user:${String(i).padStart(2, "0")}`));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 25 }, (_, i) => `user:${String(i).padStart(2, "0")}`),
+    );
     assert.equal(await send("SCAN", "999"), "-ERR invalid cursor\r\n");
     assert.equal(await send("SCAN", "0", "COUNT", "0"), "-ERR syntax error\r\n");
   });
@@ -263,9 +307,15 @@ test("commands: INFO, COMMAND COUNT/DOCS/INFO, CONFIG GET, SELECT", async () => 
     assert.ok(count >= 25, `COMMAND COUNT ${count}`);
     assert.match(await send("COMMAND"), new RegExp(`^\\*${count}\\r\\n`));
     assert.equal(await send("COMMAND", "DOCS"), "*0\r\n");
-    assert.equal(await send("COMMAND", "INFO", "get", "nope"), "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n$-1\r\n");
+    assert.equal(
+      await send("COMMAND", "INFO", "get", "nope"),
+      "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n$-1\r\n",
+    );
     assert.match(await send("COMMAND", "BOGUS"), /^-ERR unknown subcommand 'BOGUS'/);
-    assert.equal(await send("CONFIG", "GET", "appendonly"), "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
+    assert.equal(
+      await send("CONFIG", "GET", "appendonly"),
+      "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
+    );
     assert.equal(await send("SELECT", "0"), "+OK\r\n");
     assert.equal(await send("SELECT", "1"), "-ERR DB index is out of range\r\n");
   });
@@ -276,8 +326,15 @@ test("session: pipelined and split requests reply in order; QUIT and protocol er
   const ctx = context(store);
   try {
     const session = new RespSession(ctx);
-    const bytes = concat([cmd("SET", "a", "1"), cmd("INCR", "a"), cmd("GET", "a"), enc("PING\r\n")]);
-    const replies = await Promise.all(Array.from(bytes, (_, i) => session.feed(bytes.subarray(i, i + 1))));
+    const bytes = concat([
+      cmd("SET", "a", "1"),
+      cmd("INCR", "a"),
+      cmd("GET", "a"),
+      enc("PING\r\n"),
+    ]);
+    const replies = await Promise.all(
+      Array.from(bytes, (_, i) => session.feed(bytes.subarray(i, i + 1))),
+    );
     assert.equal(replies.map((r) => dec(r.reply)).join(""), "+OK\r\n:2\r\n$1\r\n2\r\n+PONG\r\n");
     const quit = await session.feed(concat([cmd("QUIT"), cmd("PING")]));
     assert.deepEqual([dec(quit.reply), quit.close], ["+OK\r\n", true]);
@@ -323,7 +380,11 @@ test("session: runs of pipelined SETs and GETs give the replies of running them 
         "-ERR Key must not be empty, received an empty string\r\n" +
         "+OK\r\n$1\r\n1\r\n-ERR invalid key: not valid UTF-8 (shardkv keys are strings)\r\n$1\r\n1\r\n",
     );
-    assert.equal(await store.ttl("ttl"), Infinity, "a batched SET clears the TTL like a single one");
+    assert.equal(
+      await store.ttl("ttl"),
+      Infinity,
+      "a batched SET clears the TTL like a single one",
+    );
     assert.equal(ctx.commands, 14);
   } finally {
     session.end();
@@ -357,35 +418,44 @@ function redisCli(port: number, args: string[], input?: string): Promise<string>
   });
 }
 
-test("redis-cli: commands, errors, --scan and piped input against a live server", SLOW, async () => {
-  await withServer(async (port, store) => {
-    assert.equal(await redisCli(port, ["PING"]), "PONG\n");
-    assert.equal(await redisCli(port, ["SET", "greeting", "hello world"]), "OK\n");
-    assert.equal(await redisCli(port, ["GET", "greeting"]), "hello world\n");
-    assert.equal(dec(await store.get("greeting")), "hello world");
-    assert.equal(await redisCli(port, ["INCRBY", "hits", "5"]), "5\n");
-    assert.equal(await redisCli(port, ["SET", "tmp", "x", "EX", "100"]), "OK\n");
-    assert.equal(await redisCli(port, ["TTL", "tmp"]), "100\n");
-    assert.equal(await redisCli(port, ["MGET", "greeting", "nope"]), "hello world\n\n");
-    assert.equal(
-      (await redisCli(port, ["FOO", "bar"])).trimEnd(),
-      "ERR unknown command 'FOO', with args beginning with: 'bar'",
-    );
-    for (let i = 0; i < 30; i++) await store.set(`user:${i}`, enc("x"));
-    const scanned = (await redisCli(port, ["--scan", "--pattern", "user:*"]))
-      .trim().split("\n").sort();
-    assert.equal(scanned.length, 30);
-    assert.equal(new Set(scanned).size, 30);
-    assert.equal(await redisCli(port, ["DBSIZE"]), "33\n");
-    assert.equal(await redisCli(port, ["COMMAND", "COUNT"]).then((s) => Number(s) > 20), true);
-    // Several commands on stdin: one connection, replies in order.
-    assert.equal(await redisCli(port, [], "SET a 1\nINCR a\nGET a\nDEL a\n"), "OK\n2\n2\n1\n");
-  });
-});
+test(
+  "redis-cli: commands, errors, --scan and piped input against a live server",
+  SLOW,
+  async () => {
+    await withServer(async (port, store) => {
+      assert.equal(await redisCli(port, ["PING"]), "PONG\n");
+      assert.equal(await redisCli(port, ["SET", "greeting", "hello world"]), "OK\n");
+      assert.equal(await redisCli(port, ["GET", "greeting"]), "hello world\n");
+      assert.equal(dec(await store.get("greeting")), "hello world");
+      assert.equal(await redisCli(port, ["INCRBY", "hits", "5"]), "5\n");
+      assert.equal(await redisCli(port, ["SET", "tmp", "x", "EX", "100"]), "OK\n");
+      assert.equal(await redisCli(port, ["TTL", "tmp"]), "100\n");
+      assert.equal(await redisCli(port, ["MGET", "greeting", "nope"]), "hello world\n\n");
+      assert.equal(
+        (await redisCli(port, ["FOO", "bar"])).trimEnd(),
+        "ERR unknown command 'FOO', with args beginning with: 'bar'",
+      );
+      for (let i = 0; i < 30; i++) await store.set(`user:${i}`, enc("x"));
+      const scanned = (await redisCli(port, ["--scan", "--pattern", "user:*"]))
+        .trim().split("\n").sort();
+      assert.equal(scanned.length, 30);
+      assert.equal(new Set(scanned).size, 30);
+      assert.equal(await redisCli(port, ["DBSIZE"]), "33\n");
+      assert.equal(await redisCli(port, ["COMMAND", "COUNT"]).then((s) => Number(s) > 20), true);
+      // Several commands on stdin: one connection, replies in order.
+      assert.equal(await redisCli(port, [], "SET a 1\nINCR a\nGET a\nDEL a\n"), "OK\n2\n2\n1\n");
+    });
+  },
+);
 
 test("ioredis: commands, pipeline, binary values, TTLs and scanStream", SLOW, async () => {
   await withServer(async (port) => {
-    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0 });
+    const client = new Redis({
+      port,
+      host: "127.0.0.1",
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
     try {
       await client.connect();
       assert.equal(await client.set("k", "v"), "OK");
@@ -422,7 +492,9 @@ test("ioredis: commands, pipeline, binary values, TTLs and scanStream", SLOW, as
 });
 
 /** A raw TCP client that collects everything the server sends until it closes. */
-function rawClient(port: number): { socket: Socket; received: () => string; closed: Promise<void> } {
+function rawClient(
+  port: number,
+): { socket: Socket; received: () => string; closed: Promise<void> } {
   const socket = connect(port, "127.0.0.1");
   socket.setNoDelay(true);
   let data = "";
@@ -462,7 +534,11 @@ test("raw TCP: 500 pipelined commands in one write get 500 replies in order", SL
 test("raw TCP: a command split byte by byte across writes, then an inline one", SLOW, async () => {
   await withServer(async (port) => {
     const c = rawClient(port);
-    const bytes = concat([cmd("SET", "split", "a\r\nb"), cmd("GET", "split"), enc("ECHO \"x y\"\r\n")]);
+    const bytes = concat([
+      cmd("SET", "split", "a\r\nb"),
+      cmd("GET", "split"),
+      enc('ECHO "x y"\r\n'),
+    ]);
     for (let i = 0; i < bytes.byteLength; i++) {
       await write(c.socket, bytes.subarray(i, i + 1));
       // Let each byte reach the server as its own read.
@@ -476,23 +552,27 @@ test("raw TCP: a command split byte by byte across writes, then an inline one", 
   });
 });
 
-test("raw TCP: garbage gets a protocol error and a disconnect; other clients keep working", SLOW, async () => {
-  await withServer(async (port) => {
-    const good = rawClient(port);
-    await write(good.socket, cmd("SET", "x", "1"));
-    await until(() => good.received() === "+OK\r\n", "the first reply");
-    const bad = rawClient(port);
-    await write(bad.socket, concat([cmd("PING"), enc("*2\r\n$3\r\nGET\r\n:1\r\n")]));
-    await bad.closed;
-    assert.equal(bad.received(), "+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n");
-    await write(good.socket, cmd("GET", "x"));
-    await until(() => good.received().length >= 12, "the second reply");
-    assert.equal(good.received(), "+OK\r\n$1\r\n1\r\n");
-    const quitter = rawClient(port);
-    await write(quitter.socket, enc("QUIT\r\n"));
-    await quitter.closed;
-    assert.equal(quitter.received(), "+OK\r\n");
-    good.socket.end();
-    await good.closed;
-  });
-});
+test(
+  "raw TCP: garbage gets a protocol error and a disconnect; other clients keep working",
+  SLOW,
+  async () => {
+    await withServer(async (port) => {
+      const good = rawClient(port);
+      await write(good.socket, cmd("SET", "x", "1"));
+      await until(() => good.received() === "+OK\r\n", "the first reply");
+      const bad = rawClient(port);
+      await write(bad.socket, concat([cmd("PING"), enc("*2\r\n$3\r\nGET\r\n:1\r\n")]));
+      await bad.closed;
+      assert.equal(bad.received(), "+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n");
+      await write(good.socket, cmd("GET", "x"));
+      await until(() => good.received().length >= 12, "the second reply");
+      assert.equal(good.received(), "+OK\r\n$1\r\n1\r\n");
+      const quitter = rawClient(port);
+      await write(quitter.socket, enc("QUIT\r\n"));
+      await quitter.closed;
+      assert.equal(quitter.received(), "+OK\r\n");
+      good.socket.end();
+      await good.closed;
+    });
+  },
+);
