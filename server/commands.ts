@@ -299,8 +299,13 @@ async function info(call: Call): Promise<Reply> {
     ],
     keyspace: [],
   };
-  const wanted = only === undefined || only === "all" || only === "everything" || only === "default"
-    ? Object.keys(sections)
+  // Counting keys scans the whole store, and clients such as ioredis send INFO on every
+  // connect, so the Keyspace section comes only when asked for by name or with "all".
+  const all = Object.keys(sections);
+  const wanted = only === undefined || only === "default"
+    ? all.filter((name) => name !== "keyspace")
+    : only === "all" || only === "everything"
+    ? all
     : [only];
   if (wanted.includes("keyspace")) {
     const n = await countKeys(ctx.store);

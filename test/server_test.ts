@@ -301,7 +301,9 @@ test("commands: INFO, COMMAND COUNT/DOCS/INFO, CONFIG GET, SELECT", async () => 
     assert.match(info, /loading:0\r\n/);
     assert.match(info, /connected_clients:1\r\n/);
     assert.match(info, /backend:memory\r\nshards:4\r\n/);
-    assert.match(info, /db0:keys=1,/);
+    assert.doesNotMatch(info, /Keyspace/, "no key count unless asked for");
+    assert.match(await send("INFO", "keyspace"), /^\$\d+\r\n# Keyspace\r\ndb0:keys=1,/);
+    assert.match(await send("INFO", "all"), /# Shardkv\r\n[^]*# Keyspace\r\ndb0:keys=1,/);
     assert.doesNotMatch(await send("INFO", "server"), /Keyspace/);
     const count = Number((await send("COMMAND", "COUNT")).slice(1, -2));
     assert.ok(count >= 25, `COMMAND COUNT ${count}`);
