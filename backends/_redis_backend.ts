@@ -53,7 +53,10 @@ function checkName(name: string): void {
  * Opens every shard of the store `name`, creating its manifest (a Redis hash) when missing.
  * The shards share one connection, closed with the last of them.
  */
-export async function openRedisShards(name: string, init: RedisShardsInit): Promise<RedisBackend[]> {
+export async function openRedisShards(
+  name: string,
+  init: RedisShardsInit,
+): Promise<RedisBackend[]> {
   checkName(name);
   const link = (await RedisLink.open(init.redis ?? {})).acquire();
   try {
@@ -81,7 +84,9 @@ async function shardCount(link: RedisLink, name: string, init: RedisShardsInit):
     !Number.isInteger(count) || count < 1 || count > 256
   ) {
     throw new Error(
-      `Redis key ${manifestKey(name)} is not a shardkv format ${FORMAT_VERSION} manifest, received ${
+      `Redis key ${
+        manifestKey(name)
+      } is not a shardkv format ${FORMAT_VERSION} manifest, received ${
         JSON.stringify({ format, backend, shards, hash })
       }`,
     );

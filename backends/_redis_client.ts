@@ -89,7 +89,11 @@ export class RedisLink {
   }
 
   /** Runs a script with binary replies. */
-  run(script: ShardScript | "skvManifest", keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+  run(
+    script: ShardScript | "skvManifest",
+    keys: readonly string[],
+    args: readonly Arg[],
+  ): Promise<unknown> {
     const call = (this.#client as unknown as Record<string, (...a: Arg[]) => Promise<unknown>>)[
       `${script}Buffer`
     ];

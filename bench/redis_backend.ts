@@ -80,7 +80,10 @@ for (const name of targets) {
     console.log(`| ${name} | W1 writes | ${w1} |`);
     for (let i = 0; i < preload; i += 1000) {
       await store.batchSet(
-        Array.from({ length: Math.min(1000, preload - i) }, (_, j) => [`k:${i + j}`, value] as const),
+        Array.from(
+          { length: Math.min(1000, preload - i) },
+          (_, j) => [`k:${i + j}`, value] as const,
+        ),
       );
     }
     const w2 = await measure(() => store.get(`k:${Math.floor(Math.random() * preload)}`));

@@ -13,5 +13,7 @@ let stores = 0;
 
 /** A store name no other store of this run (or an earlier one) uses. */
 export function freshName(label: string): string {
-  return `test:${label}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2)}:${stores++}`;
+  return `test:${label}:${Date.now().toString(36)}:${
+    Math.random().toString(36).slice(2)
+  }:${stores++}`;
 }

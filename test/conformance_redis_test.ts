@@ -8,7 +8,13 @@ import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.
 function target(redis: RedisBackendOptions, shards: number): OpenTarget {
   return async ({ now, cache }) => {
     const name = freshName(`conf-${shards}`);
-    const store = await openStore(name, { backend: "redis", redis, shards, now, cache: cache ?? false });
+    const store = await openStore(name, {
+      backend: "redis",
+      redis,
+      shards,
+      now,
+      cache: cache ?? false,
+    });
     return { store, dispose: () => dropRedisStore(name, redis) };
   };
 }

@@ -170,7 +170,9 @@ test("redis: sweep removes expired keys from Redis; drop removes every key", asy
   const name = freshName("sweep");
   const shard = await openRedisBackend(name, { url, now: clock.now }) as ShardBackend;
   try {
-    await shard.batchSet(Array.from({ length: 10 }, (_, i) => [`t${i}`, enc("v")] as const), { ttl: 100 });
+    await shard.batchSet(Array.from({ length: 10 }, (_, i) => [`t${i}`, enc("v")] as const), {
+      ttl: 100,
+    });
     await shard.set("keep", enc("v"));
     clock.advance(100);
     assert.equal(await shard.sweep(4), 4);
@@ -178,7 +180,11 @@ test("redis: sweep removes expired keys from Redis; drop removes every key", asy
     assert.equal(await shard.sweep(100), 0);
     assert.deepEqual(await shard.scanKeys(""), ["keep"]);
     const [keys] = await keysOf([raw], name);
-    assert.deepEqual(keys.sort(), [`{shardkv:${name}:0}:i`, `{shardkv:${name}:0}:v:keep`, `{shardkv:${name}}:manifest`]);
+    assert.deepEqual(keys.sort(), [
+      `{shardkv:${name}:0}:i`,
+      `{shardkv:${name}:0}:v:keep`,
+      `{shardkv:${name}}:manifest`,
+    ]);
   } finally {
     await shard.close();
     await dropRedisStore(name, { url });
@@ -228,8 +234,18 @@ async function freePort(): Promise<number> {
 
 function startServer(dir: string, port: number): ChildProcess {
   return spawn("redis-server", [
-    "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-    "--appendonly", "yes", "--appendfsync", "always",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
   ], { stdio: "ignore" });
 }
 
@@ -357,13 +373,20 @@ test("redis: a SQLite store moves into Redis by export and import, TTLs and coun
   const clock = new Clock();
   const src = await openStore(join(dir, "src"), { shards: 4, now: clock.now });
   const name = freshName("migrate");
-  const dst = await openStore(name, { backend: "redis", redis: { url }, shards: 16, now: clock.now });
+  const dst = await openStore(name, {
+    backend: "redis",
+    redis: { url },
+    shards: 16,
+    now: clock.now,
+  });
   try {
     await src.batchSet(Array.from({ length: 300 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
     await src.set("t", enc("x"), { ttl: 5000 });
     await src.incr("{c}:n", 7);
     const chunks: Uint8Array[] = [];
-    await exportStore(src, new WritableStream({ write: (c) => void chunks.push(c) }), { now: clock.now });
+    await exportStore(src, new WritableStream({ write: (c) => void chunks.push(c) }), {
+      now: clock.now,
+    });
     const backup = new ReadableStream<Uint8Array>({
       start(c) {
         for (const chunk of chunks) c.enqueue(chunk);
