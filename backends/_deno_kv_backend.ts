@@ -122,7 +122,9 @@ export class DenoKvBackend extends BaseBackend {
     }
     const found = (await Promise.all(reads)).flat();
     const out = new Map<string, Stored>();
-    keys.forEach((key, i) => out.set(key, this.#stored(key, hks[i], found[i].value, found[i].versionstamp)));
+    keys.forEach((key, i) =>
+      out.set(key, this.#stored(key, hks[i], found[i].value, found[i].versionstamp))
+    );
     return out;
   }
 
@@ -130,7 +132,9 @@ export class DenoKvBackend extends BaseBackend {
     if (versionstamp === null) return { hk, versionstamp, head: undefined };
     const head = decodeHead(value);
     if (hk.longKey !== undefined && !sameBytes(hk.longKey, head.longKey)) {
-      throw new Error(`deno-kv: key ${JSON.stringify(key.slice(0, 40))}… collides with another key's hash`);
+      throw new Error(
+        `deno-kv: key ${JSON.stringify(key.slice(0, 40))}… collides with another key's hash`,
+      );
     }
     return { hk, versionstamp, head };
   }
@@ -141,7 +145,11 @@ export class DenoKvBackend extends BaseBackend {
     let i = 0;
     let at = 0;
     const batchSize = Math.min(c.count, 200);
-    for await (const e of this.#kv.list({ start: chunkKey(c.id, 0), end: chunkKey(c.id, c.count) }, { batchSize })) {
+    for await (
+      const e of this.#kv.list({ start: chunkKey(c.id, 0), end: chunkKey(c.id, c.count) }, {
+        batchSize,
+      })
+    ) {
       const piece = e.value as Uint8Array;
       if (e.key[2] !== i || at + piece.length > c.size) return undefined;
       out.set(piece, at);
@@ -319,7 +327,10 @@ export class DenoKvBackend extends BaseBackend {
       }
       if (before?.chunks !== undefined) {
         garbage.push(before.chunks);
-        flip.push({ key: garbageKey(before.chunks.id), value: encodeRecord(before.chunks.count, 0) });
+        flip.push({
+          key: garbageKey(before.chunks.id),
+          value: encodeRecord(before.chunks.count, 0),
+        });
       }
     }
     if (flip.length === 0) return true;
@@ -349,7 +360,10 @@ export class DenoKvBackend extends BaseBackend {
     return { id, count: pieces.length, size: value.length };
   }
 
-  async #atomic(mutations: readonly Mutation[], checks: { key: KvKey; versionstamp: string | null }[] = []): Promise<boolean> {
+  async #atomic(
+    mutations: readonly Mutation[],
+    checks: { key: KvKey; versionstamp: string | null }[] = [],
+  ): Promise<boolean> {
     for (let waited = 0;;) {
       const op = this.#kv.atomic();
       if (checks.length > 0) op.check(...checks);
@@ -370,7 +384,10 @@ export class DenoKvBackend extends BaseBackend {
   }
 
   /** A flip too large for one atomic(): the redo log commits atomically, then is applied. */
-  async #logged(flip: readonly Mutation[], checks: { key: KvKey; versionstamp: string | null }[]): Promise<boolean> {
+  async #logged(
+    flip: readonly Mutation[],
+    checks: { key: KvKey; versionstamp: string | null }[],
+  ): Promise<boolean> {
     const staging: Mutation[] = [];
     const log = this.#stage(encodeLog(flip), staging);
     for (const group of packCommits(staging)) await this.#atomic(group);

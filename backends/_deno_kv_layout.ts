@@ -179,7 +179,9 @@ export function decodeRecord(record: unknown): { count: number; extra: number } 
 function keySize(key: KvKey): number {
   let n = 0;
   for (const part of key) {
-    n += typeof part === "number" ? 9 : 2 + 2 * (typeof part === "string" ? part.length * 3 : part.length);
+    n += typeof part === "number"
+      ? 9
+      : 2 + 2 * (typeof part === "string" ? part.length * 3 : part.length);
   }
   return n;
 }

@@ -34,7 +34,10 @@ async function run(store: Store): Promise<Array<[string, number, number]>> {
   rows.push(["get", ...(await timed(ops, (i) => store.get(key((i * 7919) % ops))))]);
   const batches = Math.max(1, Math.floor(ops / BATCH));
   const batch = (b: number): Array<[string, Uint8Array]> =>
-    Array.from({ length: BATCH }, (_, i) => [`s:${String(b).padStart(5, "0")}:${String(i).padStart(3, "0")}`, value]);
+    Array.from(
+      { length: BATCH },
+      (_, i) => [`s:${String(b).padStart(5, "0")}:${String(i).padStart(3, "0")}`, value],
+    );
   rows.push([`batchSet ${BATCH}`, ...(await timed(batches, (b) => store.batchSet(batch(b))))]);
   rows.push([
     `scan ${BATCH}`,
@@ -47,7 +50,9 @@ async function run(store: Store): Promise<Array<[string, number, number]>> {
 }
 
 const m = machine();
-console.log(`${runtimeVersion()} on ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.disk}; ${ops} ops`);
+console.log(
+  `${runtimeVersion()} on ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.disk}; ${ops} ops`,
+);
 console.log("| backend | shards | operation | ops/s | µs/op |");
 console.log("|---|---:|---|---:|---:|");
 for (const shards of shardCounts) {
@@ -56,7 +61,9 @@ for (const shards of shardCounts) {
     try {
       const store = await openStore(`${dir}/store`, { backend, shards });
       for (const [op, perSec, us] of await run(store)) {
-        console.log(`| ${backend} | ${shards} | ${op} | ${Math.round(perSec)} | ${us.toFixed(1)} |`);
+        console.log(
+          `| ${backend} | ${shards} | ${op} | ${Math.round(perSec)} | ${us.toFixed(1)} |`,
+        );
       }
       await store.close();
     } finally {

@@ -7,7 +7,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeCounter } from "../mod.ts";
 import { openDenoKvBackend } from "../backends/deno_kv.ts";
-import { type DenoKv, type KvAtomic, type KvEntry, type KvKey, openKv } from "../backends/_deno_kv_api.ts";
+import {
+  type DenoKv,
+  type KvAtomic,
+  type KvEntry,
+  type KvKey,
+  openKv,
+} from "../backends/_deno_kv_api.ts";
 import { createDenoKvBackend } from "../backends/_deno_kv_backend.ts";
 import { CHUNK_SIZE, INLINE_MAX, SHORT_KEY } from "../backends/_deno_kv_layout.ts";
 import { byteOrder, Clock, dec, enc, tempDir } from "./_helpers.ts";
@@ -39,12 +45,16 @@ async function rawRecords(path: string): Promise<Map<string, KvEntry[]>> {
   return out;
 }
 
-const count = (records: Map<string, KvEntry[]>, space: string): number => records.get(space)?.length ?? 0;
+const count = (records: Map<string, KvEntry[]>, space: string): number =>
+  records.get(space)?.length ?? 0;
 
 const filled = (size: number, byte: number): Uint8Array => new Uint8Array(size).fill(byte);
 
 /** A database that runs `before` ahead of every commit (a throw fails the commit, as a crash). */
-function hooked(kv: DenoKv, before: (sets: KvKey[], commitNo: number) => Promise<void> | void): DenoKv {
+function hooked(
+  kv: DenoKv,
+  before: (sets: KvKey[], commitNo: number) => Promise<void> | void,
+): DenoKv {
   let commits = 0;
   return {
     get: (key) => kv.get(key),
@@ -82,159 +92,207 @@ withPath("keys are stored as their UTF-8 bytes, so Deno KV's order is byte order
   for (const k of keys) await s.set(k, enc(k));
   await s.close();
   const heads = (await rawRecords(path)).get("head")!;
-  assert.deepEqual(heads.map((e) => new TextDecoder().decode(e.key[0] as Uint8Array)), [...keys].sort(byteOrder));
+  assert.deepEqual(
+    heads.map((e) => new TextDecoder().decode(e.key[0] as Uint8Array)),
+    [...keys].sort(byteOrder),
+  );
   assert.ok(heads.every((e) => e.key.length === 1 && e.key[0] instanceof Uint8Array));
 });
 
-withPath("small values stay one record; large ones are chunked and old chunks are removed", async (path) => {
-  const s = await openDenoKvBackend(path);
-  await s.set("small", filled(INLINE_MAX, 1));
-  await s.set("big", filled(5 * CHUNK_SIZE + 1, 2));
-  await s.set("big", filled(3 * CHUNK_SIZE, 3)); // replaces 6 chunks with 3
-  assert.deepEqual(await s.get("big"), filled(3 * CHUNK_SIZE, 3));
-  await s.close();
-  let raw = await rawRecords(path);
-  assert.equal(count(raw, "head"), 2);
-  assert.equal(count(raw, "c"), 3);
-  for (const space of ["g", "p", "w"]) assert.equal(count(raw, space), 0, space);
+withPath(
+  "small values stay one record; large ones are chunked and old chunks are removed",
+  async (path) => {
+    const s = await openDenoKvBackend(path);
+    await s.set("small", filled(INLINE_MAX, 1));
+    await s.set("big", filled(5 * CHUNK_SIZE + 1, 2));
+    await s.set("big", filled(3 * CHUNK_SIZE, 3)); // replaces 6 chunks with 3
+    assert.deepEqual(await s.get("big"), filled(3 * CHUNK_SIZE, 3));
+    await s.close();
+    let raw = await rawRecords(path);
+    assert.equal(count(raw, "head"), 2);
+    assert.equal(count(raw, "c"), 3);
+    for (const space of ["g", "p", "w"]) assert.equal(count(raw, space), 0, space);
 
-  const again = await openDenoKvBackend(path);
-  assert.deepEqual(await again.get("small"), filled(INLINE_MAX, 1));
-  await again.set("big", enc("tiny now"));
-  assert.equal(await again.delete("small"), true);
-  assert.equal(dec(await again.get("big")), "tiny now");
-  await again.close();
-  raw = await rawRecords(path);
-  assert.equal(count(raw, "head"), 1);
-  assert.equal(count(raw, "c"), 0);
-});
+    const again = await openDenoKvBackend(path);
+    assert.deepEqual(await again.get("small"), filled(INLINE_MAX, 1));
+    await again.set("big", enc("tiny now"));
+    assert.equal(await again.delete("small"), true);
+    assert.equal(dec(await again.get("big")), "tiny now");
+    await again.close();
+    raw = await rawRecords(path);
+    assert.equal(count(raw, "head"), 1);
+    assert.equal(count(raw, "c"), 0);
+  },
+);
 
-withPath("getMany's 10-key limit: batchGet of 25 keys with chunked values among them", async (path) => {
-  const s = await openDenoKvBackend(path);
-  const entries = Array.from({ length: 25 }, (_, i) => [`k${i}`, filled(i % 5 === 0 ? INLINE_MAX + 10 : 10, i)] as const);
-  await s.batchSet(entries);
-  const got = await s.batchGet([...entries.map(([k]) => k), "missing"]);
-  assert.equal(got.size, 25);
-  for (const [k, v] of entries) assert.deepEqual(got.get(k), v);
-  await s.close();
-});
+withPath(
+  "getMany's 10-key limit: batchGet of 25 keys with chunked values among them",
+  async (path) => {
+    const s = await openDenoKvBackend(path);
+    const entries = Array.from(
+      { length: 25 },
+      (_, i) => [`k${i}`, filled(i % 5 === 0 ? INLINE_MAX + 10 : 10, i)] as const,
+    );
+    await s.batchSet(entries);
+    const got = await s.batchGet([
+      ...entries.map(([k]) => k),
+      "missing",
+    ]);
+    assert.equal(got.size, 25);
+    for (const [k, v] of entries) assert.deepEqual(got.get(k), v);
+    await s.close();
+  },
+);
 
-withPath("a batch over atomic()'s limits (1500 keys, 3 MiB) commits whole and leaves no log", async (path) => {
-  const s = await openDenoKvBackend(path);
-  const entries = Array.from({ length: 1500 }, (_, i) => [`u:${String(i).padStart(4, "0")}`, filled(2048, i % 256)] as const);
-  await s.batchSet(entries);
-  const keys = await s.scanKeys("u:");
-  assert.equal(keys.length, 1500);
-  assert.deepEqual(await s.get("u:1499"), filled(2048, 1499 % 256));
-  assert.equal(await s.batchDelete(keys), 1500);
-  await s.close();
-  const raw = await rawRecords(path);
-  for (const space of ["head", "c", "g", "p", "w"]) assert.equal(count(raw, space), 0, space);
-});
+withPath(
+  "a batch over atomic()'s limits (1500 keys, 3 MiB) commits whole and leaves no log",
+  async (path) => {
+    const s = await openDenoKvBackend(path);
+    const entries = Array.from(
+      { length: 1500 },
+      (_, i) => [`u:${String(i).padStart(4, "0")}`, filled(2048, i % 256)] as const,
+    );
+    await s.batchSet(entries);
+    const keys = await s.scanKeys("u:");
+    assert.equal(keys.length, 1500);
+    assert.deepEqual(await s.get("u:1499"), filled(2048, 1499 % 256));
+    assert.equal(await s.batchDelete(keys), 1500);
+    await s.close();
+    const raw = await rawRecords(path);
+    for (const space of ["head", "c", "g", "p", "w"]) {
+      assert.equal(count(raw, space), 0, space);
+    }
+  },
+);
 
-withPath("keys longer than Deno KV's key limit: 2048 NUL bytes, and long keys sorted in scans", async (path) => {
-  const s = await openDenoKvBackend(path);
-  const base = "\u0000".repeat(SHORT_KEY);
-  const long = ["b", "a", "ab", "\u0000".repeat(2048 - SHORT_KEY), "z".repeat(2048 - SHORT_KEY)].map((t) => base + t);
-  const keys = [...long, base, base.slice(1), "\u0001"];
-  for (const k of keys) await s.set(k, enc(String(k.length)));
-  for (const k of keys) assert.equal(dec(await s.get(k)), String(k.length));
-  const sorted = [...keys].sort(byteOrder);
-  assert.deepEqual(await s.scanKeys(""), sorted);
-  assert.deepEqual(await s.scanKeys("", { reverse: true }), [...sorted].reverse());
-  assert.deepEqual(await s.scanKeys(base), sorted.filter((k) => k.startsWith(base)));
-  assert.deepEqual(await s.scanKeys("", { after: base + "a", limit: 2 }), [base + "ab", base + "b"]);
-  assert.deepEqual(await s.scanKeys(base, { after: base + "ab", reverse: true }), [base + "a", base + "\u0000".repeat(2048 - SHORT_KEY), base]);
-  assert.equal(await s.delete(long[0]), true);
-  assert.equal(await s.get(long[0]), undefined);
-  assert.equal(dec(await s.get(long[1])), "901");
-  await s.close();
-});
+withPath(
+  "keys longer than Deno KV's key limit: 2048 NUL bytes, and long keys sorted in scans",
+  async (path) => {
+    const s = await openDenoKvBackend(path);
+    const base = "\u0000".repeat(SHORT_KEY);
+    const long = ["b", "a", "ab", "\u0000".repeat(2048 - SHORT_KEY), "z".repeat(2048 - SHORT_KEY)]
+      .map((t) => base + t);
+    const keys = [...long, base, base.slice(1), "\u0001"];
+    for (const k of keys) await s.set(k, enc(String(k.length)));
+    for (const k of keys) assert.equal(dec(await s.get(k)), String(k.length));
+    const sorted = [...keys].sort(byteOrder);
+    assert.deepEqual(await s.scanKeys(""), sorted);
+    assert.deepEqual(await s.scanKeys("", { reverse: true }), [...sorted].reverse());
+    assert.deepEqual(await s.scanKeys(base), sorted.filter((k) => k.startsWith(base)));
+    assert.deepEqual(await s.scanKeys("", { after: base + "a", limit: 2 }), [
+      base + "ab",
+      base + "b",
+    ]);
+    assert.deepEqual(await s.scanKeys(base, { after: base + "ab", reverse: true }), [
+      base + "a",
+      base + "\u0000".repeat(2048 - SHORT_KEY),
+      base,
+    ]);
+    assert.equal(await s.delete(long[0]), true);
+    assert.equal(await s.get(long[0]), undefined);
+    assert.equal(dec(await s.get(long[1])), "901");
+    await s.close();
+  },
+);
 
-withPath("crash before the head commit: the old chunked value stays; staging is reclaimed", async (path) => {
-  const before = await openDenoKvBackend(path);
-  await before.set("v", filled(4 * CHUNK_SIZE, 1));
-  await before.close();
+withPath(
+  "crash before the head commit: the old chunked value stays; staging is reclaimed",
+  async (path) => {
+    const before = await openDenoKvBackend(path);
+    await before.set("v", filled(4 * CHUNK_SIZE, 1));
+    await before.close();
 
-  const kv = crashing(await openKv(path), (keys) => setsAHead(keys));
-  const s = await createDenoKvBackend(kv, { now: Date.now });
-  await assert.rejects(s.set("v", filled(20 * CHUNK_SIZE, 2)), /simulated crash/);
-  assert.deepEqual(await s.get("v"), filled(4 * CHUNK_SIZE, 1));
-  await s.close();
-  let raw = await rawRecords(path);
-  assert.equal(count(raw, "p"), 1, "the abandoned staging is tracked");
-  assert.equal(count(raw, "c"), 4 + 20);
+    const kv = crashing(await openKv(path), (keys) => setsAHead(keys));
+    const s = await createDenoKvBackend(kv, { now: Date.now });
+    await assert.rejects(s.set("v", filled(20 * CHUNK_SIZE, 2)), /simulated crash/);
+    assert.deepEqual(await s.get("v"), filled(4 * CHUNK_SIZE, 1));
+    await s.close();
+    let raw = await rawRecords(path);
+    assert.equal(count(raw, "p"), 1, "the abandoned staging is tracked");
+    assert.equal(count(raw, "c"), 4 + 20);
 
-  // A fresh open reclaims staging older than staleStagingMs.
-  const after = await createDenoKvBackend(await openKv(path), { now: Date.now, staleStagingMs: 0 });
-  assert.deepEqual(await after.get("v"), filled(4 * CHUNK_SIZE, 1));
-  await after.close();
-  raw = await rawRecords(path);
-  assert.equal(count(raw, "p"), 0);
-  assert.equal(count(raw, "c"), 4);
-});
+    // A fresh open reclaims staging older than staleStagingMs.
+    const after = await createDenoKvBackend(await openKv(path), {
+      now: Date.now,
+      staleStagingMs: 0,
+    });
+    assert.deepEqual(await after.get("v"), filled(4 * CHUNK_SIZE, 1));
+    await after.close();
+    raw = await rawRecords(path);
+    assert.equal(count(raw, "p"), 0);
+    assert.equal(count(raw, "c"), 4);
+  },
+);
 
 withPath("crash in the middle of staging: the old value stays", async (path) => {
   const before = await openDenoKvBackend(path);
   await before.set("v", enc("old"));
   await before.close();
-  const s = await createDenoKvBackend(crashing(await openKv(path), (_keys, n) => n === 2), { now: Date.now });
+  const s = await createDenoKvBackend(crashing(await openKv(path), (_keys, n) => n === 2), {
+    now: Date.now,
+  });
   await assert.rejects(s.set("v", filled(40 * CHUNK_SIZE, 9)), /simulated crash/);
   assert.equal(dec(await s.get("v")), "old");
   await s.close();
 });
 
-withPath("crash while a multi-commit batch is applied: the redo log completes it on open", async (path) => {
-  const before = await openDenoKvBackend(path);
-  await before.batchSet(Array.from({ length: 1200 }, (_, i) => [`k${i}`, enc("old")] as const));
-  await before.close();
+withPath(
+  "crash while a multi-commit batch is applied: the redo log completes it on open",
+  async (path) => {
+    const before = await openDenoKvBackend(path);
+    await before.batchSet(Array.from({ length: 1200 }, (_, i) => [`k${i}`, enc("old")] as const));
+    await before.close();
 
-  // The second commit that sets heads is the second piece of the logged flip.
-  let headCommits = 0;
-  const kv = crashing(await openKv(path), (keys) => setsAHead(keys) && ++headCommits === 2);
-  const s = await createDenoKvBackend(kv, { now: Date.now });
-  await assert.rejects(
-    s.batchSet(Array.from({ length: 1200 }, (_, i) => [`k${i}`, enc("new")] as const)),
-    /simulated crash/,
-  );
-  await s.close();
-  assert.equal(count(await rawRecords(path), "w"), 1);
+    // The second commit that sets heads is the second piece of the logged flip.
+    let headCommits = 0;
+    const kv = crashing(await openKv(path), (keys) => setsAHead(keys) && ++headCommits === 2);
+    const s = await createDenoKvBackend(kv, { now: Date.now });
+    await assert.rejects(
+      s.batchSet(Array.from({ length: 1200 }, (_, i) => [`k${i}`, enc("new")] as const)),
+      /simulated crash/,
+    );
+    await s.close();
+    assert.equal(count(await rawRecords(path), "w"), 1);
 
-  const after = await openDenoKvBackend(path);
-  const values = await after.scan("k");
-  assert.equal(values.length, 1200);
-  assert.ok(values.every((v) => dec(v) === "new"));
-  await after.close();
-  const raw = await rawRecords(path);
-  for (const space of ["w", "c", "g", "p"]) assert.equal(count(raw, space), 0, space);
-});
+    const after = await openDenoKvBackend(path);
+    const values = await after.scan("k");
+    assert.equal(values.length, 1200);
+    assert.ok(values.every((v) => dec(v) === "new"));
+    await after.close();
+    const raw = await rawRecords(path);
+    for (const space of ["w", "c", "g", "p"]) assert.equal(count(raw, space), 0, space);
+  },
+);
 
-withPath("readers never see a mix of two chunked values while they are overwritten", async (path) => {
-  const s = await openDenoKvBackend(path);
-  const size = 12 * CHUNK_SIZE + 5;
-  await s.set("v", filled(size, 0));
-  let writing = true;
-  const writer = (async () => {
-    try {
-      for (let i = 1; i <= 12; i++) await s.set("v", filled(size, i));
-    } finally {
-      writing = false;
+withPath(
+  "readers never see a mix of two chunked values while they are overwritten",
+  async (path) => {
+    const s = await openDenoKvBackend(path);
+    const size = 12 * CHUNK_SIZE + 5;
+    await s.set("v", filled(size, 0));
+    let writing = true;
+    const writer = (async () => {
+      try {
+        for (let i = 1; i <= 12; i++) await s.set("v", filled(size, i));
+      } finally {
+        writing = false;
+      }
+    })();
+    let reads = 0;
+    while (writing) {
+      const [one] = await Promise.all([s.get("v"), s.scan("v")]);
+      for (const v of [one!, ...(await s.scan("v"))]) {
+        assert.equal(v.length, size);
+        assert.ok(v.every((b) => b === v[0]), "a read mixed two values");
+      }
+      reads++;
     }
-  })();
-  let reads = 0;
-  while (writing) {
-    const [one] = await Promise.all([s.get("v"), s.scan("v")]);
-    for (const v of [one!, ...(await s.scan("v"))]) {
-      assert.equal(v.length, size);
-      assert.ok(v.every((b) => b === v[0]), "a read mixed two values");
-    }
-    reads++;
-  }
-  await writer;
-  assert.ok(reads > 0);
-  assert.deepEqual(await s.get("v"), filled(size, 12));
-  await s.close();
-});
+    await writer;
+    assert.ok(reads > 0);
+    assert.deepEqual(await s.get("v"), filled(size, 12));
+    await s.close();
+  },
+);
 
 withPath("sweep removes expired heads, their chunks and stale index entries", async (path) => {
   const clock = new Clock();
@@ -256,27 +314,33 @@ withPath("sweep removes expired heads, their chunks and stale index entries", as
   assert.equal(count(raw, "x"), 1, "only the entry of 'later' is left");
 });
 
-withPath("update retries when another handle changes the key between its read and commit", async (path) => {
-  const other = await openDenoKvBackend(path);
-  await other.incr("n");
-  let raced = false;
-  const kv = hooked(await openKv(path), async () => {
-    if (raced) return;
-    raced = true;
-    await other.incr("n", 10); // lands after this handle read n = 1
-  });
-  const s = await createDenoKvBackend(kv, { now: Date.now });
-  assert.equal(await s.incr("n"), 12);
-  assert.equal(decodeCounter((await other.get("n"))!), 12);
-  await s.close();
-  await other.close();
-});
+withPath(
+  "update retries when another handle changes the key between its read and commit",
+  async (path) => {
+    const other = await openDenoKvBackend(path);
+    await other.incr("n");
+    let raced = false;
+    const kv = hooked(await openKv(path), async () => {
+      if (raced) return;
+      raced = true;
+      await other.incr("n", 10); // lands after this handle read n = 1
+    });
+    const s = await createDenoKvBackend(kv, { now: Date.now });
+    assert.equal(await s.incr("n"), 12);
+    assert.equal(decodeCounter((await other.get("n"))!), 12);
+    await s.close();
+    await other.close();
+  },
+);
 
-withPath("two handles on one file: concurrent counters stay exact (lock waits and checks)", async (path) => {
-  const a = await openDenoKvBackend(path);
-  const b = await openDenoKvBackend(path);
-  await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).incr("n")));
-  assert.equal(decodeCounter((await a.get("n"))!), 40);
-  await a.close();
-  await b.close();
-});
+withPath(
+  "two handles on one file: concurrent counters stay exact (lock waits and checks)",
+  async (path) => {
+    const a = await openDenoKvBackend(path);
+    const b = await openDenoKvBackend(path);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).incr("n")));
+    assert.equal(decodeCounter((await a.get("n"))!), 40);
+    await a.close();
+    await b.close();
+  },
+);
