@@ -1,3 +1,4 @@
+#!/usr/bin/env bun
 /**
  * The `shardkv` command line: read and write keys, inspect, back up, restore and reshard a store
  * directory, or serve it over the Redis protocol.

@@ -150,6 +150,8 @@ for (const runtime of ["deno", "bun"] as const) {
           "0",
           "--shards",
           "2",
+          "--cache",
+          "100",
         ], "stderr");
         try {
           const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
@@ -163,7 +165,7 @@ for (const runtime of ["deno", "bun"] as const) {
             );
           assert.equal(await redis("SET", "served", "yes"), "OK\n");
           assert.equal(await redis("GET", "served"), "yes\n");
-          assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n/);
+          assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n[^]*cache:on\r?\n/);
           server.child.kill("SIGTERM");
           const code = await server.exited;
           // Deno's node:child_process reports a child it signalled as killed (null) even when the
