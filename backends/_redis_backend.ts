@@ -10,6 +10,7 @@ import {
 } from "../core/_base_backend.ts";
 import type { Entry, WriteOp } from "../core/_shard_backend.ts";
 import { ShardCountMismatchError } from "../core/errors.ts";
+import { type LockMode, ShardLock } from "../core/shard_lock.ts";
 import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../shard/manifest.ts";
 import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
@@ -135,6 +136,42 @@ function toBytes(b: Buffer): Uint8Array {
   return new Uint8Array(b);
 }
 
+/** A shard lock that says when a write transaction (its exclusive mode) starts and ends. */
+class TxnAwareLock extends ShardLock {
+  readonly #onTxn: (inTxn: boolean) => void;
+  #exclusive = false;
+
+  constructor(onTxn: (inTxn: boolean) => void) {
+    super();
+    this.#onTxn = onTxn;
+  }
+
+  override tryAcquire(mode: LockMode): boolean {
+    const granted = super.tryAcquire(mode);
+    if (granted) this.#granted(mode);
+    return granted;
+  }
+
+  override acquire(mode: LockMode): Promise<void> {
+    if (this.tryAcquire(mode)) return Promise.resolve();
+    return super.acquire(mode).then(() => this.#granted(mode));
+  }
+
+  override release(): void {
+    if (this.#exclusive) {
+      this.#exclusive = false;
+      this.#onTxn(false);
+    }
+    super.release();
+  }
+
+  #granted(mode: LockMode): void {
+    if (mode !== "exclusive") return;
+    this.#exclusive = true;
+    this.#onTxn(true);
+  }
+}
+
 /** One shard in Redis. */
 export class RedisBackend extends BaseBackend {
   readonly #link: RedisLink;
@@ -142,6 +179,11 @@ export class RedisBackend extends BaseBackend {
   readonly #prefix: string;
   // Updates of one key run one after another here, so only other clients make a CAS retry.
   readonly #updates = new Map<string, Promise<unknown>>();
+  // What the running write transaction read (absence as null); undefined outside one.
+  #txnReads: Map<string, Entry | null> | undefined;
+  override readonly lock: ShardLock = new TxnAwareLock((inTxn) => {
+    this.#txnReads = inTxn ? new Map() : undefined;
+  });
 
   constructor(link: RedisLink, tag: string, now: () => number) {
     super(now);
@@ -163,28 +205,52 @@ export class RedisBackend extends BaseBackend {
     const out = new Map<string, Entry>();
     if (keys.length === 0) return out;
     const reply = await this.#run("skvGet", keys) as Array<Buffer | null>;
+    const reads = this.#txnReads;
     for (let i = 0; i < keys.length; i++) {
       const value = reply[2 * i];
       const expiry = reply[2 * i + 1];
-      if (value !== null) {
-        out.set(keys[i], {
-          value: toBytes(value),
-          expiresAt: expiry === null ? null : Number(expiry.toString()),
-        });
+      const entry = value === null ? null : {
+        value: toBytes(value),
+        expiresAt: expiry === null ? null : Number(expiry.toString()),
+      };
+      if (entry !== null) out.set(keys[i], entry);
+      if (reads !== undefined && !reads.has(keys[i])) {
+        reads.set(keys[i], entry);
       }
     }
     return out;
   }
 
+  /**
+   * Inside a write transaction the commit also checks that no other client changed a key the
+   * transaction read; the shard lock only orders the callers of this process.
+   */
   async apply(ops: readonly WriteOp[]): Promise<void> {
     this.check("write");
     if (ops.length === 0) return;
-    const args: Arg[] = [];
+    const reads = this.#txnReads ?? new Map<string, Entry | null>();
+    if (!await this.#write(reads, ops)) {
+      throw new Error(
+        `Transaction not committed: another Redis client changed one of the ${reads.size} keys it read; nothing was written, retry it`,
+      );
+    }
+  }
+
+  /** Writes `ops` if every key of `checks` still holds the entry (or absence) seen. */
+  async #write(
+    checks: ReadonlyMap<string, Entry | null>,
+    ops: readonly WriteOp[],
+  ): Promise<boolean> {
+    const args: Arg[] = [String(checks.size)];
+    for (const [key, e] of checks) {
+      if (e === null) args.push(key, "0", "", "");
+      else args.push(key, "1", asArg(e.value), expiryArg(e.expiresAt));
+    }
     for (const op of ops) {
       if (op.value === undefined) args.push("d", op.key, "", "");
       else args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt));
     }
-    await this.#run("skvApply", args);
+    return await this.#run("skvWrite", args) === 1;
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
@@ -202,16 +268,8 @@ export class RedisBackend extends BaseBackend {
       const current = (await this.getEntries([key])).get(key);
       const { next, result } = fn(current);
       if (next === undefined) return result;
-      const written = await this.#run("skvCas", [
-        key,
-        current === undefined ? "0" : "1",
-        current === undefined ? "" : asArg(current.value),
-        expiryArg(current?.expiresAt),
-        next === null ? "d" : "s",
-        next === null ? "" : asArg(next.value),
-        expiryArg(next?.expiresAt),
-      ]);
-      if (written === 1) return result;
+      const op = next === null ? { key } : { key, ...next };
+      if (await this.#write(new Map([[key, current ?? null]]), [op])) return result;
     }
     throw new Error(
       `Update of "${key}" lost to other Redis clients ${CAS_ATTEMPTS} times in a row`,

@@ -54,12 +54,27 @@ end
 return out
 `;
 
-/** ARGV[3..]: groups of op ("s" set, "d" delete), key, value, expiry ("" for none). */
-const APPLY = `
-for j = 3, #ARGV, 4 do
-  if ARGV[j] == 's' then put(ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]) else del(ARGV[j + 1]) end
+/**
+ * An atomic group of writes, made only if the keys it depends on are unchanged. ARGV[3]: the
+ * number of checks, then per check: key, "1" if it was live ("0" if not), its value, its
+ * expiry ("" for none); then per write: op ("s" set, "d" delete), key, value, expiry ("" for
+ * none). Returns 1 when written, 0 (writing nothing) when a checked key changed.
+ */
+const WRITE = `
+local j = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local v, x = live(ARGV[j])
+  if ARGV[j + 1] == '0' then
+    if v then return 0 end
+  elseif v ~= ARGV[j + 2] or (x and tonumber(x) or -1) ~= (ARGV[j + 3] == '' and -1 or tonumber(ARGV[j + 3])) then
+    return 0
+  end
+  j = j + 4
 end
-return 0
+for k = j, #ARGV, 4 do
+  if ARGV[k] == 's' then put(ARGV[k + 1], ARGV[k + 2], ARGV[k + 3]) else del(ARGV[k + 1]) end
+end
+return 1
 `;
 
 /** ARGV[3..]: keys. Deletes them; returns how many were live. */
@@ -70,24 +85,6 @@ for j = 3, #ARGV do
   del(ARGV[j])
 end
 return n
-`;
-
-/**
- * Compare-and-set of one key. ARGV[3] key, ARGV[4] "1" when it was live, ARGV[5] its value,
- * ARGV[6] its expiry ("" none), then the write: ARGV[7] op, ARGV[8] value, ARGV[9] expiry.
- * Returns 1 when written, 0 when the key changed since it was read.
- */
-const CAS = `
-local m = ARGV[3]
-local v, x = live(m)
-if ARGV[4] == '1' then
-  if not v or v ~= ARGV[5] then return 0 end
-  if (x and tonumber(x) or -1) ~= (ARGV[6] == '' and -1 or tonumber(ARGV[6])) then return 0 end
-elseif v then
-  return 0
-end
-if ARGV[7] == 's' then put(m, ARGV[8], ARGV[9]) else del(m) end
-return 1
 `;
 
 /**
@@ -143,9 +140,8 @@ return left
 /** Scripts run per shard, by name. */
 export const SHARD_SCRIPTS = {
   skvGet: PRELUDE + GET,
-  skvApply: PRELUDE + APPLY,
+  skvWrite: PRELUDE + WRITE,
   skvRemove: PRELUDE + REMOVE,
-  skvCas: PRELUDE + CAS,
   skvRange: PRELUDE + RANGE,
   skvSweep: PRELUDE + SWEEP,
   skvDrop: PRELUDE + DROP,

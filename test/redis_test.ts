@@ -11,7 +11,15 @@ import process from "node:process";
 import { connect, createServer } from "node:net";
 import { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
-import { openStore, ShardCountMismatchError, shardOf, type Store } from "../mod.ts";
+import {
+  getKey,
+  openStore,
+  setKey,
+  ShardCountMismatchError,
+  shardOf,
+  type Store,
+  writeTxn,
+} from "../mod.ts";
 import type { ShardBackend } from "../core/_shard_backend.ts";
 import { dropRedisStore, openRedisBackend } from "../backends/redis.ts";
 import { exportStore, importStore } from "../shard/backup.ts";
@@ -203,6 +211,55 @@ test("redis: read-modify-writes from two clients on one key stay exact", async (
   try {
     await Promise.all([a, b].flatMap((s) => Array.from({ length: 100 }, () => s.incr("n"))));
     assert.equal(await a.incr("n", 0), 200);
+  } finally {
+    await a.close();
+    await b.close();
+    await dropRedisStore(name, { url });
+  }
+});
+
+test("redis: a write transaction fails when another client changed what it read", async () => {
+  const name = freshName("txn");
+  const a = await openStore(name, { backend: "redis", redis: { url }, shards: 4 });
+  const b = await openStore(name, { backend: "redis", redis: { url }, shards: 4 });
+  try {
+    await a.set("{acct}:n", enc("1"));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let read!: () => void;
+    const wasRead = new Promise<void>((r) => (read = r));
+    const txn = writeTxn(a, async (t) => {
+      const n = Number(dec(await getKey(t, "{acct}:n")));
+      read();
+      await gate;
+      await setKey(t, "{acct}:n", enc(String(n + 1)));
+      await setKey(t, "{acct}:log", enc("a"));
+    });
+    await wasRead;
+    await b.set("{acct}:n", enc("10"));
+    release();
+    await assert.rejects(txn, /another Redis client changed/);
+    assert.equal(dec(await a.get("{acct}:n")), "10");
+    assert.equal(await a.get("{acct}:log"), undefined);
+    // A key the transaction saw missing counts too; without interference it commits.
+    let read2!: () => void;
+    const wasRead2 = new Promise<void>((r) => (read2 = r));
+    let release2!: () => void;
+    const gate2 = new Promise<void>((r) => (release2 = r));
+    const txn2 = writeTxn(a, async (t) => {
+      assert.equal(await getKey(t, "{acct}:missing"), undefined);
+      read2();
+      await gate2;
+      await setKey(t, "{acct}:log", enc("a"));
+    });
+    await wasRead2;
+    await b.set("{acct}:missing", enc("now here"));
+    release2();
+    await assert.rejects(txn2, /another Redis client changed/);
+    await writeTxn(a, async (t) => {
+      await setKey(t, "{acct}:n", enc(String(Number(dec(await getKey(t, "{acct}:n"))) + 1)));
+    });
+    assert.equal(dec(await b.get("{acct}:n")), "11");
   } finally {
     await a.close();
     await b.close();
