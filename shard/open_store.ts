@@ -37,6 +37,11 @@ export interface StoreOptions {
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
   /**
+   * `"sqlite"` only: host the shards in this many worker threads (0..64, default 0: in the
+   * calling thread). Calls of one event-loop turn cross to a worker as one message.
+   */
+  workers?: number;
+  /**
    * Where the `"redis"` backend connects (`{ url }` or cluster `{ nodes }`). Its store keeps
    * the manifest in Redis, and `path` names the store there.
    */
@@ -83,6 +88,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (typeof now !== "function") {
     throw new TypeError(`now must be a function, received ${describe(now)}`);
   }
+  const { workers = 0 } = options;
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+    throw new RangeError(`workers must be an integer from 0 to 64, received ${describe(workers)}`);
+  }
+  if (workers > 0 && backend !== undefined && backend !== "sqlite") {
+    throw new TypeError(`workers needs the "sqlite" backend, received ${describe(backend)}`);
+  }
   if (cache !== false && (typeof cache !== "object" || cache === null)) {
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
@@ -126,7 +138,11 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
   let factory: BackendFactory;
   if (typeof backend === "function") factory = backend;
-  else if (isBackendName(name)) factory = (shardPath) => BUILTIN_BACKENDS[name](shardPath, init);
+  else if (workers > 0 && name === "sqlite") {
+    const { WorkerPool } = await import("../backends/_worker_pool.ts");
+    const pool = new WorkerPool({ workers: Math.min(workers, count), backend: name, durability });
+    factory = (shardPath, i) => pool.open(shardPath, i, now);
+  } else if (isBackendName(name)) factory = (shardPath) => BUILTIN_BACKENDS[name](shardPath, init);
   else {
     throw new TypeError(
       `Store at "${path}" was created with a custom backend; pass its factory as options.backend`,

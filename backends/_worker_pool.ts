@@ -1,0 +1,276 @@
+// Shards hosted in worker threads (the `workers` option of openStore). Each worker runs the
+// ordinary built-in backends of the shards given to it; the main thread keeps a WorkerShard per
+// shard that forwards every call. Calls made in one event-loop turn travel to a worker as one
+// message and their results come back batched too, so the ~40 µs round trip of a message is
+// paid per turn, not per call; the worker's own group commit then covers the whole batch.
+import { Worker } from "node:worker_threads";
+import * as errors from "../core/errors.ts";
+import { StoreClosedError } from "../core/errors.ts";
+import { type Entry, SHARD_BACKEND, type ShardBackend, type WriteOp } from "../core/_shard_backend.ts";
+import { ShardLock } from "../core/shard_lock.ts";
+import type { BatchEntries, Durability, ScanOptions, SetOptions } from "../core/types.ts";
+
+/** One call to a worker: id, shard, method, the caller's clock, arguments. */
+export type WorkerCall = [id: number, shard: number, method: string, now: number, args: unknown[]];
+/** One answer: id, whether it succeeded, the result or a serialized error. */
+export type WorkerReply = [id: number, ok: boolean, value: unknown];
+
+/** An error as it crosses the thread boundary. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  props: Record<string, unknown>;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  outbox: WorkerCall[];
+  inFlight: number;
+}
+
+const ERROR_CLASSES: Record<string, new (...args: never[]) => Error> = {
+  ...(errors as unknown as Record<string, new (...args: never[]) => Error>),
+  Error,
+  TypeError,
+  RangeError,
+};
+
+/** Rebuilds an error sent by a worker with its class, so `instanceof` keeps working. */
+export function reviveError(e: SerializedError): Error {
+  const cls = ERROR_CLASSES[e.name] ?? Error;
+  const err = Object.create(cls.prototype) as Error;
+  Object.assign(err, e.props);
+  Object.defineProperty(err, "message", { value: e.message, writable: true, configurable: true });
+  if (e.stack !== undefined) {
+    Object.defineProperty(err, "stack", { value: e.stack, writable: true, configurable: true });
+  }
+  return err;
+}
+
+/** A set of worker threads that host shards, spread round-robin. */
+export class WorkerPool {
+  #slots: Slot[];
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #nextShard = 0;
+  #open = 0;
+  #scheduled = false;
+  #durability: Durability;
+  #backend: string;
+
+  constructor(init: { workers: number; backend: string; durability: Durability }) {
+    this.#durability = init.durability;
+    this.#backend = init.backend;
+    this.#slots = Array.from({ length: init.workers }, () => {
+      const worker = new Worker(new URL("./worker/shard_worker.ts", import.meta.url));
+      worker.unref();
+      const slot: Slot = { worker, outbox: [], inFlight: 0 };
+      worker.on("message", (replies: WorkerReply[]) => this.#settle(slot, replies));
+      worker.on("error", (e: unknown) => this.#fail(slot, e));
+      return slot;
+    });
+  }
+
+  /** Opens the shard stored at `path` (without extension) in worker `index % workers`. */
+  async open(path: string, index: number, now: () => number): Promise<ShardBackend> {
+    const shard = this.#nextShard++;
+    const slot = index % this.#slots.length;
+    await this.call(slot, shard, "open", now(), [path, this.#backend, this.#durability]);
+    this.#open++;
+    return new WorkerShard(this, slot, shard, now);
+  }
+
+  /** Queues a call; everything queued in one turn is posted as one message per worker. */
+  call(slot: number, shard: number, method: string, now: number, args: unknown[]): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#slots[slot].outbox.push([id, shard, method, now, args]);
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  /** A shard was closed; the threads end with the last one. */
+  release(): void {
+    if (--this.#open > 0) return;
+    for (const s of this.#slots) void s.worker.terminate();
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    for (const slot of this.#slots) {
+      const calls = slot.outbox;
+      if (calls.length === 0) continue;
+      slot.outbox = [];
+      // Pending replies must keep the process (and Deno's test runner) alive.
+      if (slot.inFlight === 0) slot.worker.ref();
+      slot.inFlight += calls.length;
+      try {
+        slot.worker.postMessage(calls);
+      } catch {
+        // A call whose arguments cannot be cloned fails alone.
+        for (const c of calls) {
+          try {
+            slot.worker.postMessage([c]);
+          } catch (e) {
+            this.#settle(slot, [[c[0], false, serializeError(e)]]);
+          }
+        }
+      }
+    }
+  }
+
+  #settle(slot: Slot, replies: WorkerReply[]): void {
+    for (const [id, ok, value] of replies) {
+      const p = this.#pending.get(id);
+      if (p === undefined) continue;
+      this.#pending.delete(id);
+      if (ok) p.resolve(value);
+      else p.reject(reviveError(value as SerializedError));
+    }
+    slot.inFlight -= replies.length;
+    if (slot.inFlight === 0) slot.worker.unref();
+  }
+
+  #fail(slot: Slot, e: unknown): void {
+    // A crashed worker loses its shards' queued calls; they reject rather than hang.
+    for (const [id, p] of this.#pending) {
+      p.reject(e);
+      this.#pending.delete(id);
+    }
+    slot.inFlight = 0;
+    slot.worker.unref();
+  }
+}
+
+/** Turns any thrown value into something postMessage can carry. */
+export function serializeError(e: unknown): SerializedError {
+  if (!(e instanceof Error)) return { name: "Error", message: String(e), props: {} };
+  const props: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (v === null || ["string", "number", "boolean", "undefined"].includes(typeof v)) props[k] = v;
+  }
+  return { name: e.name, message: e.message, stack: e.stack, props };
+}
+
+const ENTRIES_PAGE = 256;
+
+/** The main-thread face of a shard that lives in a worker. */
+class WorkerShard implements ShardBackend {
+  readonly [SHARD_BACKEND] = true as const;
+  readonly lock: ShardLock = new ShardLock();
+  readonly now: () => number;
+  #pool: WorkerPool;
+  #slot: number;
+  #shard: number;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(pool: WorkerPool, slot: number, shard: number, now: () => number) {
+    this.#pool = pool;
+    this.#slot = slot;
+    this.#shard = shard;
+    this.now = now;
+  }
+
+  check(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
+  }
+
+  #call<T>(method: string, args: unknown[]): Promise<T> {
+    return this.#pool.call(this.#slot, this.#shard, method, this.now(), args) as Promise<T>;
+  }
+
+  #read<T>(method: string, args: unknown[]): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreClosedError(method));
+    return this.#call(method, args);
+  }
+
+  /** Writes hold the shard lock in "write" mode, so none lands inside a transaction. */
+  #write<T>(method: string, args: unknown[]): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreClosedError(method));
+    return this.lock.with("write", () => this.#call(method, args));
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.#read("get", [key]);
+  }
+  exists(key: string): Promise<boolean> {
+    return this.#read("exists", [key]);
+  }
+  ttl(key: string): Promise<number | undefined> {
+    return this.#read("ttl", [key]);
+  }
+  batchGet(keys: Iterable<string>): Promise<Map<string, Uint8Array>> {
+    return this.#read("batchGet", [Array.from(keys)]);
+  }
+  scan(prefix: string, options?: ScanOptions): Promise<Uint8Array[]> {
+    return this.#read("scan", [prefix, options]);
+  }
+  scanKeys(prefix: string, options?: ScanOptions): Promise<string[]> {
+    return this.#read("scanKeys", [prefix, options]);
+  }
+  scanKeysWithValues(prefix: string, options?: ScanOptions): Promise<Map<string, Uint8Array>> {
+    return this.#read("scanKeysWithValues", [prefix, options]);
+  }
+  getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
+    return this.#read("getEntries", [keys]);
+  }
+
+  set(key: string, value: Uint8Array, options?: SetOptions): Promise<void> {
+    return this.#write("set", [key, value, options]);
+  }
+  delete(key: string): Promise<boolean> {
+    return this.#write("delete", [key]);
+  }
+  incr(key: string, by?: number): Promise<number> {
+    return this.#write("incr", [key, by]);
+  }
+  decr(key: string, by?: number): Promise<number> {
+    return this.#write("decr", [key, by]);
+  }
+  batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
+    const pairs = Symbol.iterator in entries ? Array.from(entries) : entries;
+    return this.#write("batchSet", [pairs, options]);
+  }
+  batchDelete(keys: Iterable<string>): Promise<number> {
+    return this.#write("batchDelete", [Array.from(keys)]);
+  }
+  /** Called by transactions, which already hold the lock. */
+  apply(ops: readonly WriteOp[]): Promise<void> {
+    return this.#read("apply", [ops]);
+  }
+  sweep(max: number): Promise<number> {
+    return this.#read("sweep", [max]);
+  }
+
+  async *entries(prefix: string, options: ScanOptions = {}): AsyncIterableIterator<[string, Uint8Array]> {
+    let after = options.after;
+    let left = options.limit ?? Infinity;
+    while (left > 0) {
+      const limit = Math.min(left, ENTRIES_PAGE);
+      const page = await this.scanKeysWithValues(prefix, { ...options, after, limit });
+      for (const pair of page) yield pair;
+      if (page.size < limit) return;
+      left -= page.size;
+      after = Array.from(page.keys()).at(-1);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#closing = this.#call<void>("close", []).finally(() => this.#pool.release());
+    }
+    return this.#closing;
+  }
+}

@@ -1,0 +1,62 @@
+// A worker thread hosting shards for ../_worker_pool.ts. It opens the ordinary built-in
+// backends, runs each batch of calls it receives (calls of one batch share the backends' group
+// commit) and sends the results back batched per macrotask.
+import { parentPort } from "node:worker_threads";
+import { setImmediate } from "node:timers";
+import type { StorageBackend } from "../../core/types.ts";
+import type { Durability } from "../../core/types.ts";
+import { BUILTIN_BACKENDS, isBackendName } from "../../shard/_builtin_backends.ts";
+import { serializeError, type WorkerCall, type WorkerReply } from "../_worker_pool.ts";
+
+const port = parentPort!;
+const shards = new Map<number, StorageBackend>();
+/** The caller's clock as of the last call received; the hosted backends read TTL time here. */
+let clock = 0;
+const now = (): number => clock;
+let replies: WorkerReply[] = [];
+let replying = false;
+
+port.on("message", (calls: WorkerCall[]) => {
+  for (const call of calls) run(call);
+});
+
+function run([id, shard, method, at, args]: WorkerCall): void {
+  clock = at;
+  let result: Promise<unknown>;
+  try {
+    result = method === "open" ? open(shard, args) : invoke(shard, method, args);
+  } catch (e) {
+    result = Promise.reject(e);
+  }
+  result.then(
+    (v) => reply([id, true, v]),
+    (e) => reply([id, false, serializeError(e)]),
+  );
+}
+
+async function open(shard: number, [path, backend, durability]: unknown[]): Promise<void> {
+  if (!isBackendName(backend)) throw new TypeError(`unknown backend ${String(backend)}`);
+  shards.set(
+    shard,
+    await BUILTIN_BACKENDS[backend](path as string, { durability: durability as Durability, now }),
+  );
+}
+
+function invoke(shard: number, method: string, args: unknown[]): Promise<unknown> {
+  const backend = shards.get(shard);
+  if (backend === undefined) throw new Error(`shard ${shard} is not open in this worker`);
+  if (method === "close") shards.delete(shard);
+  return (backend as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](...args);
+}
+
+function reply(r: WorkerReply): void {
+  replies.push(r);
+  if (replying) return;
+  replying = true;
+  setImmediate(() => {
+    replying = false;
+    const batch = replies;
+    replies = [];
+    port.postMessage(batch);
+  });
+}

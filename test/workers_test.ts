@@ -1,0 +1,41 @@
+// The `workers` option: shards hosted in worker threads pass the same conformance suite, and
+// the option is validated.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { openStore } from "../mod.ts";
+import { conformance, type OpenTarget } from "./conformance.ts";
+import { dec, enc, tempDir } from "./_helpers.ts";
+
+function workersTarget(shards: number, workers: number): OpenTarget {
+  return async ({ now, cache }) => {
+    const { dir, dispose } = await tempDir(`workers-${shards}`);
+    const store = await openStore(`${dir}/store`, { shards, workers, now, cache: cache ?? false });
+    return { store, dispose };
+  };
+}
+
+conformance("sqlite 1 shard in 1 worker", workersTarget(1, 1), { shards: 1 });
+conformance("sqlite 16 shards in 2 workers", workersTarget(16, 2), { shards: 16, cache: true });
+
+test("workers: data written through workers is there after reopening without them", async () => {
+  const { dir, dispose } = await tempDir("workers-reopen");
+  try {
+    const a = await openStore(`${dir}/store`, { shards: 4, workers: 2 });
+    await a.batchSet(Array.from({ length: 100 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
+    await a.close();
+    const b = await openStore(`${dir}/store`);
+    assert.equal(dec(await b.get("k42")), "v42");
+    assert.equal((await b.scanKeys("k")).length, 100);
+    await b.close();
+  } finally {
+    await dispose();
+  }
+});
+
+test("workers: bad values are RangeError, other backends are TypeError", async () => {
+  for (const workers of [-1, 1.5, 65, NaN]) {
+    await assert.rejects(openStore("/nonexistent-shardkv", { workers }), RangeError);
+  }
+  await assert.rejects(openStore("", { backend: "memory", workers: 2 }), TypeError);
+  await assert.rejects(openStore("x", { backend: async () => { throw new Error("unused"); }, workers: 1 }), TypeError);
+});
