@@ -1,6 +1,7 @@
 // The small part of the Deno KV API the deno-kv backend uses, described structurally so no global
 // Deno types are needed. Deno provides it as Deno.openKv; Bun gets it from the npm package
 // @deno/kv, which is imported lazily and only on Bun.
+import { bunRequire } from "./_bun_require.ts";
 
 /** One part of a Deno KV key; the backend only uses these three kinds. */
 export type KvKeyPart = Uint8Array | string | number;
@@ -82,13 +83,8 @@ export async function openKv(path: string): Promise<DenoKv> {
     }
     return await g.Deno.openKv(path);
   }
-  // Computed specifiers keep these out of Deno's module graph.
-  const npmName = "@deno/kv";
-  const v8Name = "node:v8";
-  const [npm, v8] = await Promise.all([
-    import(npmName) as Promise<DenoKvNpm>,
-    import(v8Name) as Promise<NodeV8>,
-  ]);
+  const npm = bunRequire<DenoKvNpm>("@deno/kv");
+  const v8 = bunRequire<NodeV8>("node:v8");
   // Without encodeV8/decodeV8 @deno/kv refuses to start outside Node.
   return await npm.openKv(path, { encodeV8: v8.serialize, decodeV8: v8.deserialize });
 }

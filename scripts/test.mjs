@@ -22,7 +22,8 @@ const runs = [
   {
     name: "bun",
     cmd: bin("bun"),
-    args: ["test", ...(files.length ? files.map((f) => `./${f}`) : ["./test/"])],
+    // bun applies bunfig's timeout to bun:test only, not to node:test suites.
+    args: ["test", "--timeout", "120000", ...(files.length ? files.map((f) => `./${f}`) : ["./test/"])],
     // " 12 pass\n 0 fail"
     parse: (out) => {
       const p = out.match(/^\s*(\d+) pass$/m);
