@@ -236,7 +236,7 @@ class SqliteBackend extends BaseBackend {
         params.push(q.hi);
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
-      const sql = `SELECT ${this.#keyColumn}${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY key${
+      const sql = `SELECT ${this.#keyColumn}${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY kv.key${
         q.reverse ? " DESC" : ""
       } LIMIT ?`;
       let stmt = this.#scans.get(sql);
