@@ -3,7 +3,7 @@
 import { execSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { cpus, totalmem, tmpdir } from "node:os";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 
@@ -110,4 +110,9 @@ export function gc(): void {
   const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
   if (g.Bun !== undefined) g.Bun.gc(true);
   else g.gc?.();
+}
+
+/** The 1-minute load average: other work on the machine shows up here. */
+export function load1(): number {
+  return round(loadavg()[0], 2);
 }

@@ -16,7 +16,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Bench } from "tinybench";
 import { openStore, type StoreOptions } from "../mod.ts";
-import { args, benchDir, machine, round, runtimeName, runtimeVersion } from "./_common.ts";
+import { args, benchDir, load1, machine, round, runtimeName, runtimeVersion } from "./_common.ts";
 
 /** The five operations every target implements. */
 interface Target {
@@ -220,6 +220,7 @@ async function targets(): Promise<Target[]> {
 
 async function main(): Promise<void> {
   const rows: BackendRow[] = [];
+  const loadStart = load1();
   for (const t of await targets()) {
     for (let i = 0; i < PRELOAD; i += 100) {
       await t.batchSet(Array.from({ length: 100 }, (_, j) => [keyOf(i + j), VALUE]));
@@ -266,6 +267,7 @@ async function main(): Promise<void> {
         bench: "backends",
         mode: quick ? "quick" : "full",
         started: new Date().toISOString(),
+        load: [loadStart, load1()],
         runtime: runtimeVersion(),
         machine: machine(),
         rows,

@@ -21,6 +21,8 @@ interface Results<R> {
   machine: Machine;
   seconds?: number;
   preloadKeys?: number;
+  /** 1-minute load average at the start and the end of the run. */
+  load?: [number, number];
   rows: R[];
 }
 
@@ -65,7 +67,7 @@ function headlineTable(data: Partial<Record<string, Results<ThroughputRow>>>): s
       const r = data[rt] && best(data[rt]!.rows, h.pick);
       return r === undefined
         ? ["n/a", ""]
-        : [`${fmt(r.opsPerSec)}/s (${r.shards})`, `${us(r.p50)} / ${us(r.p99)} / ${us(r.p999)}`];
+        : [`${fmt(r.opsPerSec)}/s (${r.shards}${r.workers ? `, ${r.workers} workers` : ""})`, `${us(r.p50)} / ${us(r.p99)} / ${us(r.p999)}`];
     });
     lines.push(
       `| ${h.label} | ${h.target ? `≥ ${fmt(h.target)}/s` : "report"} | ${cells[0][0]} | ${cells[0][1]} | ${cells[1][0]} | ${cells[1][1]} |`,
@@ -172,11 +174,13 @@ async function main(): Promise<void> {
     `- Date: ${any.started.slice(0, 10)}`,
     `- Machine: ${m.cpu}, ${m.cores} cores (nproc), ${m.memory} RAM, temp disk ${m.disk}`,
     ...RUNTIMES.map((rt) =>
-      `- ${rt}: ${tp[rt]?.runtime ?? bb[rt]?.runtime ?? "not run"}${tp[rt] ? `, throughput ${tp[rt]!.mode} mode (${tp[rt]!.seconds} s a run, ${tp[rt]!.preloadKeys} preloaded keys)` : ""}`
+      `- ${rt}: ${tp[rt]?.runtime ?? bb[rt]?.runtime ?? "not run"}${tp[rt] ? `, throughput ${tp[rt]!.mode} mode (${tp[rt]!.seconds} s a run, ${tp[rt]!.preloadKeys} preloaded keys, load average ${tp[rt]!.load?.join(" → ") ?? "?"})` : ""}`
     ),
+    "- The load average counts every process on the machine; above the core count, other work",
+    "  shared the CPUs with the benchmark and its numbers are lower than an idle machine gives.",
     "- Values are 1 KiB; durability \"normal\" unless stated; latency is measured per operation with `performance.now()`.",
     "",
-    "## Headline (backend sqlite, best shard count)",
+    "## Headline (backend sqlite, best shard count and workers setting)",
     "",
     headlineTable(tp),
     "",

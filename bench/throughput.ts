@@ -1,6 +1,6 @@
 /**
- * Throughput and latency of the public API under the seed's workloads (see bench/README in
- * RESULTS.md): W1 unique-key writes, W1r random-key writes, W2 uniform reads, W2h cached hot
+ * Throughput and latency of the public API under the seed's workloads (described in
+ * bench/RESULTS.md): W1 unique-key writes, W1r random-key writes, W2 uniform reads, W2h cached hot
  * reads, W3 ordered prefix scans, W4 90/10 get/set, and the RSS of 64 idle shards.
  *
  *   bun bench/throughput.ts [--quick] [--shards 1,16,64] [--backends sqlite,memory,deno-kv]
@@ -20,6 +20,7 @@ import {
   benchDir,
   gc,
   Latencies,
+  load1,
   machine,
   round,
   rss,
@@ -51,7 +52,8 @@ const seconds = Number(opt.get("duration") ?? (quick ? 0.4 : 5));
 const shardCounts = (opt.get("shards") ?? "1,16,64").split(",").map(Number);
 const backends = (opt.get("backends") ?? "sqlite,memory,deno-kv").split(",");
 const only = opt.get("workloads")?.split(",");
-const workerCounts = (opt.get("workers") ?? "0").split(",").map(Number);
+// 0: shards in the calling thread; n: the `workers` option (sqlite only).
+const workerCounts = (opt.get("workers") ?? "0,2").split(",").map(Number);
 const durabilities = (opt.get("durability") ?? "relaxed,normal,full").split(",");
 const keysToLoad = Number(opt.get("keys") ?? (quick ? 50_000 : 1_000_000));
 const CONCURRENCY = 64;
@@ -273,6 +275,7 @@ async function probe(path: string): Promise<void> {
 async function main(): Promise<void> {
   if (opt.has("probe")) return await probe(opt.get("probe")!);
   const started = new Date().toISOString();
+  const loadStart = load1();
   for (const backend of backends) {
     if (backend === "deno-kv") {
       try {
@@ -290,8 +293,9 @@ async function main(): Promise<void> {
       }
     }
     for (const workers of workerCounts) {
-      if (workers > 0 && backend === "memory") continue;
+      if (workers > 0 && backend !== "sqlite") continue;
       for (const shards of shardCounts) {
+        if (workers > shards) continue;
         await writes(backend, shards, workers);
         await reads(backend, shards, workers);
       }
@@ -309,6 +313,7 @@ async function main(): Promise<void> {
         seconds,
         preloadKeys: keysToLoad,
         started,
+        load: [loadStart, load1()],
         runtime: runtimeVersion(),
         machine: machine(),
         rows,
