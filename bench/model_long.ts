@@ -32,7 +32,9 @@ for (const backend of backends) {
       const ops = generate(seed, Math.min(length, total - done));
       const mismatch = await check(ops, { shards, open });
       if (mismatch !== undefined) {
-        console.error(report(seed, `${backend}/${shards}`, await shrink(ops, mismatch, { shards, open })));
+        console.error(
+          report(seed, `${backend}/${shards}`, await shrink(ops, mismatch, { shards, open })),
+        );
         process.exit(1);
       }
       const n = done + ops.length;

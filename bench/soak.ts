@@ -32,7 +32,9 @@ const seed = Number(arg("seed", String(Date.now() % 1_000_000_000)));
 const given = process.argv.includes("--dir");
 const root = given ? arg("dir", "") : await mkdtemp(join(tmpdir(), "shardkv-soak-"));
 const random = prng(seed);
-console.log(`soak: ${backend}, ${cycles} cycles x shards ${shardCounts.join(",")}, seed ${seed}, in ${root}`);
+console.log(
+  `soak: ${backend}, ${cycles} cycles x shards ${shardCounts.join(",")}, seed ${seed}, in ${root}`,
+);
 
 let failed = false;
 try {
@@ -49,7 +51,11 @@ try {
       counter = await verifyRun(dir, { shards, run, acks, counterBefore: counter });
       if ((run + 1) % 10 === 0 || run + 1 === cycles) {
         const s = ((performance.now() - started) / 1000).toFixed(1);
-        console.log(`${shards} shards: ${run + 1} kills, ${acked} acknowledged writes checked, 0 lost (${s} s)`);
+        console.log(
+          `${shards} shards: ${
+            run + 1
+          } kills, ${acked} acknowledged writes checked, 0 lost (${s} s)`,
+        );
       }
     }
   }

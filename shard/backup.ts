@@ -298,7 +298,9 @@ async function* readBackup(readable: ReadableStream<Uint8Array>): AsyncGenerator
     streamCrc = crc32(line.newline, crc32(line.bytes, streamCrc));
     position++;
   }
-  if (!ended) throw new CorruptBackupError(position, "the stream ends without a trailer (truncated)");
+  if (!ended) {
+    throw new CorruptBackupError(position, "the stream ends without a trailer (truncated)");
+  }
 }
 
 const NEWLINE = new Uint8Array([10]);

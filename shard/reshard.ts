@@ -132,7 +132,9 @@ export async function recoverReshard(path: string): Promise<void> {
     // Its own process is moving it in right now: racing it could delete moved files.
     if (isRunning(join(path, pending.from))) {
       throw new Error(
-        `Store at "${path}" is being resharded by process ${pidOf(pending.from)}; open it when that finishes`,
+        `Store at "${path}" is being resharded by process ${
+          pidOf(pending.from)
+        }; open it when that finishes`,
       );
     }
     return await rollForward(path, pending);

@@ -60,7 +60,9 @@ if (mode === "crash") {
       pending.push(store.set(`m:${id}:${n}`, enc(`${id}-${n}`)));
       pending.push(store.incr("shared"));
       if (n % 10 === 0) {
-        pending.push(store.batchSet([[`mb:${id}:${n}:x`, enc("x")], [`mb:${id}:${n}:y`, enc("y")]]));
+        pending.push(
+          store.batchSet([[`mb:${id}:${n}:x`, enc("x")], [`mb:${id}:${n}:y`, enc("y")]]),
+        );
         pending.push(store.scanKeys("m:", { limit: 5 }));
         pending.push(writeTxn(store, (txn) => setKey(txn, `{${id}}:last`, enc(String(n)))));
       }

@@ -53,7 +53,11 @@ export async function verifyRun(
       Array.from({ length: acks.single + 1 }, (_, n) => `s:${run}:${n}`),
     );
     for (let n = 0; n <= acks.single; n++) {
-      assert.equal(dec(singles.get(`s:${run}:${n}`)), `v${n}`, `lost acknowledged set s:${run}:${n}`);
+      assert.equal(
+        dec(singles.get(`s:${run}:${n}`)),
+        `v${n}`,
+        `lost acknowledged set s:${run}:${n}`,
+      );
     }
     // Batches: one generation per shard, never older than the last acknowledged one.
     const batchKeys = Array.from({ length: BATCH_KEYS }, (_, j) => `b:${run}:${j}`);
@@ -62,7 +66,10 @@ export async function verifyRun(
     for (const key of batchKeys) {
       const gen = dec(batch.get(key));
       if (acks.batch > 0) {
-        assert.ok(gen !== undefined && Number(gen) >= acks.batch, `batch key ${key} = ${gen} < ${acks.batch}`);
+        assert.ok(
+          gen !== undefined && Number(gen) >= acks.batch,
+          `batch key ${key} = ${gen} < ${acks.batch}`,
+        );
       }
       const i = shardOf(key, shards);
       perShard.set(i, (perShard.get(i) ?? new Set()).add(gen));
@@ -75,7 +82,9 @@ export async function verifyRun(
     const values = new Set(["a", "b", "c"].map((k) => dec(txn.get(`{t${run}}:${k}`))));
     assert.equal(values.size, 1, `transaction half-applied: ${[...values].join(",")}`);
     const [t] = values;
-    if (acks.txn > 0) assert.ok(Number(t) >= acks.txn, `transaction ${t} < acknowledged ${acks.txn}`);
+    if (acks.txn > 0) {
+      assert.ok(Number(t) >= acks.txn, `transaction ${t} < acknowledged ${acks.txn}`);
+    }
     // The counter never goes back and holds every acknowledged increment.
     const raw = await store.get("c");
     const counter = raw === undefined ? 0 : decodeCounter(raw);

@@ -45,9 +45,36 @@ interface Entry {
 
 /** Keys: ASCII, multibyte, astral, around U+FFFF, NUL, and hash tags. */
 const KEYS = [
-  "a", "ab", "a\u0000b", "b", "user:1", "user:10", "user:2", "z", "é", "é:x", "日本", "日本語",
-  "\uffff", "\ue000x", "\ud7ff", "😀", "😀a", "\u{10000}", "\u{10ffff}", "{u1}:a", "{u1}:b",
-  "{u1}:c", "{u2}:a", "{u2}:b", "{😀}:x", "{😀}:y", "{}x", "x{}", "{é}1", "{é}2",
+  "a",
+  "ab",
+  "a\u0000b",
+  "b",
+  "user:1",
+  "user:10",
+  "user:2",
+  "z",
+  "é",
+  "é:x",
+  "日本",
+  "日本語",
+  "\uffff",
+  "\ue000x",
+  "\ud7ff",
+  "😀",
+  "😀a",
+  "\u{10000}",
+  "\u{10ffff}",
+  "{u1}:a",
+  "{u1}:b",
+  "{u1}:c",
+  "{u2}:a",
+  "{u2}:b",
+  "{😀}:x",
+  "{😀}:y",
+  "{}x",
+  "x{}",
+  "{é}1",
+  "{é}2",
 ];
 const PREFIXES = ["", "a", "u", "user:1", "{u1}", "{", "😀", "\uffff", "é", "日本", "\ud7ff", "z"];
 const TAGS = ["{u1}:", "{u2}:", "{😀}:", "{é}"];
@@ -84,7 +111,10 @@ export function generate(seed: number, count: number): Op[] {
         ttl: ttl(),
       });
     } else if (x < 0.6) {
-      ops.push({ op: r() < 0.6 ? "batchGet" : "batchDelete", keys: Array.from({ length: int(6) }, key) });
+      ops.push({
+        op: r() < 0.6 ? "batchGet" : "batchDelete",
+        keys: Array.from({ length: int(6) }, key),
+      });
     } else if (x < 0.76) {
       ops.push({
         op: pick(["scan", "scanKeys", "scanKeysWithValues", "entries"] as const),
@@ -143,7 +173,10 @@ export class Model {
   #apply(op: Op): unknown {
     switch (op.op) {
       case "set":
-        this.#data.set(op.key, { value: Uint8Array.from(op.value), expiresAt: this.#expiry(op.ttl) });
+        this.#data.set(op.key, {
+          value: Uint8Array.from(op.value),
+          expiresAt: this.#expiry(op.ttl),
+        });
         return undefined;
       case "get":
         return show(this.#live(op.key)?.value);
@@ -156,7 +189,11 @@ export class Model {
       }
       case "ttl": {
         const e = this.#live(op.key);
-        return e === undefined ? undefined : e.expiresAt === null ? Infinity : e.expiresAt - this.now;
+        return e === undefined
+          ? undefined
+          : e.expiresAt === null
+          ? Infinity
+          : e.expiresAt - this.now;
       }
       case "incr":
       case "decr": {
@@ -253,7 +290,9 @@ function named(name: string): Error {
 
 /** Bytes as a compact comparable string. */
 function show(bytes: Uint8Array | undefined): string | undefined {
-  return bytes === undefined ? undefined : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return bytes === undefined
+    ? undefined
+    : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Runs `op` on `store` and returns its result in the model's shape. */
@@ -290,7 +329,10 @@ async function runOnStore(store: Store, clock: { now: number }, op: Op): Promise
         if (op.op === "scanKeys") return await store.scanKeys(op.prefix, options);
         if (op.op === "scan") return (await store.scan(op.prefix, options)).map(show);
         if (op.op === "scanKeysWithValues") {
-          return Array.from(await store.scanKeysWithValues(op.prefix, options), ([k, v]) => [k, show(v)]);
+          return Array.from(
+            await store.scanKeysWithValues(op.prefix, options),
+            ([k, v]) => [k, show(v)],
+          );
         }
         const out: [string, string | undefined][] = [];
         for await (const [k, v] of store.entries(op.prefix, options)) out.push([k, show(v)]);
@@ -349,7 +391,10 @@ export function opener(
   const cache = options.cache ? { maxEntries: 8 } : false;
   return async (now) => {
     if (backend === "memory") {
-      return { store: await openStore("", { backend, shards, now, cache }), dispose: async () => {} };
+      return {
+        store: await openStore("", { backend, shards, now, cache }),
+        dispose: async () => {},
+      };
     }
     const { dir, dispose } = await tempDir("model");
     return {
@@ -387,7 +432,10 @@ function same(a: unknown, b: unknown): boolean {
 
 /** JSON that keeps `undefined` and `Infinity` apart from `null`. */
 export function stringify(x: unknown): string {
-  return JSON.stringify(x, (_k, v) => v === undefined ? "<undefined>" : v === Infinity ? "<Infinity>" : v);
+  return JSON.stringify(
+    x,
+    (_k, v) => v === undefined ? "<undefined>" : v === Infinity ? "<Infinity>" : v,
+  );
 }
 
 /**
@@ -402,7 +450,11 @@ export async function shrink(
   let best = ops.slice(0, first.index + 1);
   let mismatch = first;
   let budget = options.budget ?? 400;
-  for (let size = Math.max(1, Math.floor(best.length / 2)); size >= 1 && budget > 0; size = Math.floor(size / 2)) {
+  for (
+    let size = Math.max(1, Math.floor(best.length / 2));
+    size >= 1 && budget > 0;
+    size = Math.floor(size / 2)
+  ) {
     for (let start = 0; start < best.length && budget > 0;) {
       const candidate = [...best.slice(0, start), ...best.slice(start + size)];
       budget--;
@@ -417,7 +469,11 @@ export async function shrink(
 }
 
 /** A readable report of a shrunk failure. */
-export function report(seed: number, name: string, shrunk: { ops: Op[]; mismatch: Mismatch }): string {
+export function report(
+  seed: number,
+  name: string,
+  shrunk: { ops: Op[]; mismatch: Mismatch },
+): string {
   const m = shrunk.mismatch;
   return [
     `model mismatch on ${name}, seed ${seed}; shrunk to ${shrunk.ops.length} operations:`,

@@ -54,7 +54,11 @@ async function fill(store: Store): Promise<void> {
 async function snapshot(store: Store): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for await (const [k, v] of store.entries("")) {
-    out.set(k, `${Array.from(v.subarray(0, 64), (b) => b.toString(16)).join("")}/${v.length}/${await store.ttl(k)}`);
+    out.set(
+      k,
+      `${Array.from(v.subarray(0, 64), (b) => b.toString(16)).join("")}/${v.length}/${await store
+        .ttl(k)}`,
+    );
   }
   return out;
 }
@@ -73,14 +77,21 @@ for (
       const clock = new Clock();
       const open = (spec: string, sub: string): Promise<Store> => {
         const [backend, shards] = spec.split("/");
-        return openStore(join(dir, sub), { backend: backend as "sqlite", shards: Number(shards), now: clock.now });
+        return openStore(join(dir, sub), {
+          backend: backend as "sqlite",
+          shards: Number(shards),
+          now: clock.now,
+        });
       };
       const a = await open(from, "a");
       await fill(a);
       const before = await snapshot(a);
       const out = sink();
       let progress = 0;
-      const { records } = await exportStore(a, out.stream, { now: clock.now, onProgress: (n) => progress = n });
+      const { records } = await exportStore(a, out.stream, {
+        now: clock.now,
+        onProgress: (n) => progress = n,
+      });
       assert.equal(records, before.size);
       assert.equal(progress, records);
       const bytes = out.bytes();
@@ -145,13 +156,24 @@ async function exportLines(): Promise<string[]> {
 const join_ = (lines: string[]): Uint8Array => enc(lines.join("\n"));
 
 const CORRUPTIONS: [string, (lines: string[]) => Uint8Array, number][] = [
-  ["a flipped value byte in record 4", (l) => join_(l.with(4, l[4].replace(/"v":"(.)/, (_m, c) => `"v":"${c === "A" ? "B" : "A"}`))), 4],
+  [
+    "a flipped value byte in record 4",
+    (l) => join_(l.with(4, l[4].replace(/"v":"(.)/, (_m, c) => `"v":"${c === "A" ? "B" : "A"}`))),
+    4,
+  ],
   ["a changed key in record 7", (l) => join_(l.with(7, l[7].replace('"k":"k6"', '"k":"k9"'))), 7],
   ["record 3 missing", (l) => join_(l.toSpliced(3, 1)), 3],
   ["records 2 and 5 swapped", (l) => join_(l.with(2, l[5]).with(5, l[2])), 2],
   ["no trailer (truncated)", (l) => join_(l.slice(0, 11).concat([""])), 11],
   ["cut in the middle of record 6", (l) => enc(l.slice(0, 7).join("\n").slice(0, -10)), 6],
-  ["a wrong stream checksum", (l) => join_(l.with(11, l[11].replace(/"stream":"(.)/, (_m, c) => `"stream":"${c === "0" ? "1" : "0"}`))), 11],
+  [
+    "a wrong stream checksum",
+    (l) =>
+      join_(
+        l.with(11, l[11].replace(/"stream":"(.)/, (_m, c) => `"stream":"${c === "0" ? "1" : "0"}`)),
+      ),
+    11,
+  ],
   ["a foreign header", (l) => join_(l.with(0, '{"hello":1}')), 0],
   ["invalid UTF-8 in record 1", (l) => {
     const b = join_(l);
@@ -214,13 +236,28 @@ test("export and import reject bad arguments", async () => {
   const out = sink();
   await assert.rejects(exportStore("", out.stream), TypeError);
   await assert.rejects(exportStore(42 as unknown as string, out.stream), /received number 42/);
-  await assert.rejects(exportStore("x", {} as WritableStream<Uint8Array>), /WritableStream, received Object/);
-  await assert.rejects(importStore("x", "data" as unknown as ReadableStream<Uint8Array>), /ReadableStream, received string/);
-  await assert.rejects(importStore("x", source(new Uint8Array(0)), { backend: "memory" }), TypeError);
-  await assert.rejects(importStore("x", source(new Uint8Array(0)), { onProgress: 1 as unknown as () => void }), TypeError);
+  await assert.rejects(
+    exportStore("x", {} as WritableStream<Uint8Array>),
+    /WritableStream, received Object/,
+  );
+  await assert.rejects(
+    importStore("x", "data" as unknown as ReadableStream<Uint8Array>),
+    /ReadableStream, received string/,
+  );
+  await assert.rejects(
+    importStore("x", source(new Uint8Array(0)), { backend: "memory" }),
+    TypeError,
+  );
+  await assert.rejects(
+    importStore("x", source(new Uint8Array(0)), { onProgress: 1 as unknown as () => void }),
+    TypeError,
+  );
   await withTempDir(async (dir) => {
     await assert.rejects(exportStore(dir, sink().stream), /No shardkv store/);
     // An empty stream is not a backup.
-    await assert.rejects(importStore(dir, source(new Uint8Array(0))), (e: unknown) => e instanceof CorruptBackupError && e.record === 0);
+    await assert.rejects(
+      importStore(dir, source(new Uint8Array(0))),
+      (e: unknown) => e instanceof CorruptBackupError && e.record === 0,
+    );
   });
 });

@@ -49,7 +49,10 @@ for (const { processes, shards } of [{ processes: 3, shards: 4 }, { processes: 2
         const found = await parent.batchGet(keys);
         assert.equal(found.size, COUNT, `process ${id} lost ${COUNT - found.size} writes`);
         assert.equal(dec(found.get(`m:${id}:7`)), `${id}-7`);
-        assert.equal(dec(await parent.get(`{${id}}:last`)), String(Math.floor((COUNT - 1) / 10) * 10));
+        assert.equal(
+          dec(await parent.get(`{${id}}:last`)),
+          String(Math.floor((COUNT - 1) / 10) * 10),
+        );
         assert.equal((await parent.scanKeys(`mb:${id}:`)).length, (COUNT / 10) * 2);
       }
       // A write made by the parent now is seen by a fresh opener (another process's view).
@@ -70,10 +73,16 @@ test("sqlite: 6 processes creating the same new store at once all succeed (5 rou
     await withTempDir(async (dir) => {
       const errors: string[] = [];
       const results = await Promise.allSettled(
-        Array.from({ length: 6 }, (_, id) =>
-          readLines(spawnChild("./_child_writer.ts", ["multi", dir, String(id), "20"]), (line) => {
-            if (line.startsWith("E ")) errors.push(line);
-          })),
+        Array.from(
+          { length: 6 },
+          (_, id) =>
+            readLines(
+              spawnChild("./_child_writer.ts", ["multi", dir, String(id), "20"]),
+              (line) => {
+                if (line.startsWith("E ")) errors.push(line);
+              },
+            ),
+        ),
       );
       for (const r of results) {
         if (r.status === "rejected") errors.push(String(r.reason).slice(0, 500));

@@ -22,7 +22,11 @@ async function fill(store: Store, n: number): Promise<Map<string, string>> {
 }
 
 /** Opens the store at `dir` and checks its shard count and some of its keys. */
-async function assertStore(dir: string, shards: number, keys: Record<string, string>): Promise<void> {
+async function assertStore(
+  dir: string,
+  shards: number,
+  keys: Record<string, string>,
+): Promise<void> {
   const s = await openStore(dir);
   try {
     assert.equal(s.shards, shards);
@@ -92,9 +96,15 @@ test("reshard rejects bad arguments and a missing store, touching nothing", asyn
     const store = await openStore(dir, { shards: 2 });
     await store.set("k", enc("v"));
     await store.close();
-    await assert.rejects(reshard(dir, { shards: 0 }), (e: Error) => e instanceof RangeError && /received number 0/.test(e.message));
+    await assert.rejects(
+      reshard(dir, { shards: 0 }),
+      (e: Error) => e instanceof RangeError && /received number 0/.test(e.message),
+    );
     await assert.rejects(reshard(dir, { shards: 2.5 }), RangeError);
-    await assert.rejects(reshard(dir, { shards: 4, backend: "memory" as "sqlite" }), (e: Error) => e instanceof TypeError && /"memory"/.test(e.message));
+    await assert.rejects(
+      reshard(dir, { shards: 4, backend: "memory" as "sqlite" }),
+      (e: Error) => e instanceof TypeError && /"memory"/.test(e.message),
+    );
     await assert.rejects(reshard("", { shards: 4 }), TypeError);
     await assert.rejects(reshard(dir, null as unknown as { shards: number }), TypeError);
     await assertStore(dir, 2, { k: "v" });
