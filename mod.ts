@@ -35,8 +35,10 @@ export type {
 } from "./core/types.ts";
 export {
   BackendMismatchError,
+  CorruptStoreError,
   CrossShardTransactionError,
   InvalidKeyError,
+  InvalidManifestError,
   InvalidValueError,
   NotACounterError,
   ShardCountMismatchError,
@@ -60,10 +62,18 @@ export {
   deleteKey,
   existsKey,
   getKey,
-  readTxn,
   type ReadTxn,
+  readTxn,
   setKey,
   type TxnOptions,
-  writeTxn,
   type WriteTxn,
+  writeTxn,
 } from "./core/txn.ts";
+export { recoverReshard, reshard, type ReshardOptions } from "./shard/reshard.ts";
+export {
+  CorruptBackupError,
+  type ExportOptions,
+  exportStore,
+  type ImportOptions,
+  importStore,
+} from "./shard/backup.ts";

@@ -204,3 +204,54 @@ export class TransactionTimeoutError extends Error {
     this.timeout = timeout;
   }
 }
+
+/**
+ * A store's manifest (`shardkv.json`) is unreadable, not JSON, or not a manifest this version
+ * understands. Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import { InvalidManifestError } from "@shardkv/shardkv";
+ * new InvalidManifestError("./data/shardkv.json", "is not valid JSON").path; // "./data/shardkv.json"
+ * ```
+ */
+export class InvalidManifestError extends Error {
+  /** Always `"InvalidManifestError"`. */
+  override readonly name = "InvalidManifestError";
+  /** The manifest file. */
+  readonly path: string;
+  /** Creates the error for the manifest at `path`; `problem` says what is wrong with it. */
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(`Manifest ${path} ${problem}`, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A shard file of an existing store is missing or cannot be read as a database. Nothing was
+ * changed; restore the file from a backup (see `importStore`).
+ *
+ * @example
+ * ```ts
+ * import { CorruptStoreError } from "@shardkv/shardkv";
+ * new CorruptStoreError("./data", { shard: 2, file: "shard-002.sqlite", problem: "is missing" }).shard; // 2
+ * ```
+ */
+export class CorruptStoreError extends Error {
+  /** Always `"CorruptStoreError"`. */
+  override readonly name = "CorruptStoreError";
+  /** The store directory. */
+  readonly path: string;
+  /** Index of the damaged shard. */
+  readonly shard: number;
+  /** Creates the error for shard `damage.shard` of the store at `path`. */
+  constructor(
+    path: string,
+    damage: { shard: number; file: string; problem: string },
+    options?: ErrorOptions,
+  ) {
+    super(`Store at "${path}": shard ${damage.shard} (${damage.file}) ${damage.problem}`, options);
+    this.path = path;
+    this.shard = damage.shard;
+  }
+}

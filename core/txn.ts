@@ -317,6 +317,8 @@ class Txn implements WriteTxn {
   end(): void {
     this.#ended = true;
     this.#writes.clear();
+    // A transaction that touched no key never bound a shard or took a lock.
+    if (this.#locked === undefined) return;
     const lock = this.#host.lock(this.#shard);
     this.#locked?.then(() => lock.release());
   }

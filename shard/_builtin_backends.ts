@@ -17,11 +17,23 @@ export interface BuiltinInit {
 /** Opens the backend of one shard at `shardPath` (the path without an extension). */
 export type BuiltinOpener = (shardPath: string, init: BuiltinInit) => Promise<StorageBackend>;
 
+/** The file each file-based backend keeps per shard: the shard path plus this extension. */
+export const SHARD_FILE_EXTENSION: Partial<Record<BackendName, string>> = {
+  sqlite: ".sqlite",
+  "deno-kv": ".kv",
+};
+
 export const BUILTIN_BACKENDS: Record<BackendName, BuiltinOpener> = {
   sqlite: async (path, init) =>
-    (await import("../backends/sqlite.ts")).openSqliteBackend(`${path}.sqlite`, init),
+    (await import("../backends/sqlite.ts")).openSqliteBackend(
+      `${path}${SHARD_FILE_EXTENSION.sqlite}`,
+      init,
+    ),
   "deno-kv": async (path, init) =>
-    (await import("../backends/deno_kv.ts")).openDenoKvBackend(`${path}.kv`, init),
+    (await import("../backends/deno_kv.ts")).openDenoKvBackend(
+      `${path}${SHARD_FILE_EXTENSION["deno-kv"]}`,
+      init,
+    ),
   memory: async (_path, init) => (await import("../backends/memory.ts")).openMemoryBackend(init),
   // One shard named by its path; openStore opens a redis store's shards together instead.
   redis: async (path, init) =>

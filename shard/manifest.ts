@@ -1,7 +1,8 @@
 // The store manifest: a small JSON file naming the format version, backend, shard count and
-// hash. Written once, atomically (temp file + rename), before any shard file is created.
+// hash. Written once, atomically (temp file + rename), after every shard file exists.
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { InvalidManifestError } from "../core/errors.ts";
 
 export const MANIFEST_FILE = "shardkv.json";
 export const FORMAT_VERSION = 1;
@@ -28,17 +29,20 @@ export async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
     m = JSON.parse(text);
   } catch (e) {
-    throw new Error(`Manifest ${file} is not valid JSON`, { cause: e });
+    throw new InvalidManifestError(
+      file,
+      `is not valid JSON, received ${JSON.stringify(text.slice(0, 200))}`,
+      { cause: e },
+    );
   }
   if (
     typeof m !== "object" || m === null || m.format !== FORMAT_VERSION ||
     typeof m.backend !== "string" || !Number.isSafeInteger(m.shards) ||
     m.shards! < 1 || m.shards! > 256 || m.hash !== HASH_NAME
   ) {
-    throw new Error(
-      `Manifest ${file} is not a shardkv format ${FORMAT_VERSION} manifest, received ${
-        text.slice(0, 200)
-      }`,
+    throw new InvalidManifestError(
+      file,
+      `is not a shardkv format ${FORMAT_VERSION} manifest, received ${text.slice(0, 200)}`,
     );
   }
   return m as Manifest;

@@ -3,8 +3,13 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { BackendMismatchError, ShardCountMismatchError } from "../core/errors.ts";
+import { mkdir, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import {
+  BackendMismatchError,
+  CorruptStoreError,
+  ShardCountMismatchError,
+} from "../core/errors.ts";
 import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts";
 import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
@@ -12,9 +17,15 @@ import { describe } from "../core/validate.ts";
 import { CustomShard } from "./_custom_backend.ts";
 import { FORMAT_VERSION, HASH_NAME, readManifest, writeManifest } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
-import { BUILTIN_BACKENDS, type BackendName, isBackendName } from "./_builtin_backends.ts";
+import {
+  type BackendName,
+  BUILTIN_BACKENDS,
+  isBackendName,
+  SHARD_FILE_EXTENSION,
+} from "./_builtin_backends.ts";
 import type { RedisBackendOptions } from "../backends/_redis_client.ts";
 import { ShardedStore, type Store } from "./sharded_store.ts";
+import { recoverReshard } from "./reshard.ts";
 
 export type { BackendName };
 
@@ -125,6 +136,8 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new TypeError(`path must be a non-empty directory path, received ${describe(path)}`);
   }
   const requested = typeof backend === "function" ? "custom" : backend;
+  // Finishes (or discards) a reshard or import that a crash interrupted.
+  await recoverReshard(path);
   const manifest = await readManifest(path);
   if (manifest !== undefined) {
     if (shards !== undefined && shards !== manifest.shards) {
@@ -148,15 +161,66 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       `Store at "${path}" was created with a custom backend; pass its factory as options.backend`,
     );
   }
-  if (manifest === undefined) {
-    await writeManifest(path, { format: FORMAT_VERSION, backend: name, shards: count, hash: HASH_NAME });
+  if (manifest === undefined) await mkdir(path, { recursive: true });
+  const shardPath = (i: number): string => join(path, `shard-${String(i).padStart(3, "0")}`);
+  const extension = SHARD_FILE_EXTENSION[name as BackendName];
+  if (manifest !== undefined && extension !== undefined) {
+    await checkShardFiles(path, count, (i) => `${shardPath(i)}${extension}`);
   }
-  const opened = await openShards(
-    count,
-    (i) => factory(join(path, `shard-${String(i).padStart(3, "0")}`), i),
-    now,
-  );
+  const opened = await openShards(count, async (i) => {
+    try {
+      return await factory(shardPath(i), i);
+    } catch (e) {
+      if (manifest === undefined || !isCorruption(e)) throw e;
+      const file = basename(`${shardPath(i)}${extension ?? ""}`);
+      throw new CorruptStoreError(path, {
+        shard: i,
+        file,
+        problem: `cannot be opened: ${(e as Error).message}`,
+      }, { cause: e });
+    }
+  }, now);
+  // Written last: a manifest means every shard file exists, so a missing one is damage.
+  if (manifest === undefined) {
+    await writeManifest(path, {
+      format: FORMAT_VERSION,
+      backend: name,
+      shards: count,
+      hash: HASH_NAME,
+    });
+  }
   return assemble(path, name, opened, { cache, now });
+}
+
+/** Throws `CorruptStoreError` when a shard file of an existing store is missing. */
+async function checkShardFiles(
+  path: string,
+  count: number,
+  fileOf: (i: number) => string,
+): Promise<void> {
+  const present = await Promise.all(
+    Array.from({ length: count }, (_, i) => stat(fileOf(i)).then(() => true, () => false)),
+  );
+  const missing = present.indexOf(false);
+  if (missing !== -1) {
+    throw new CorruptStoreError(path, {
+      shard: missing,
+      file: basename(fileOf(missing)),
+      problem: "is missing",
+    });
+  }
+}
+
+/**
+ * SQLITE_CORRUPT (11), SQLITE_NOTADB (26) or an SQLITE_IOERR (10, e.g. a truncated file read
+ * through mmap) while opening, as bun:sqlite and node:sqlite report them.
+ */
+function isCorruption(e: unknown): boolean {
+  const x = e as { code?: unknown; errcode?: unknown; message?: unknown };
+  const primary = typeof x?.errcode === "number" ? x.errcode & 0xff : undefined;
+  return /^SQLITE_(CORRUPT|NOTADB|IOERR)/.test(String(x?.code)) ||
+    primary === 10 || primary === 11 || primary === 26 ||
+    /malformed|not a database|disk I\/O error/.test(String(x?.message));
 }
 
 async function openShards(
