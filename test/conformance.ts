@@ -425,6 +425,13 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     assert.equal(await s.exists("{u}:gone"), false);
   });
 
+  withStore("transactions: a body that touches no key just returns its value", async (s) => {
+    assert.equal(await writeTxn(s, () => 1), 1);
+    assert.equal(await readTxn(s, () => Promise.resolve("r")), "r");
+    await s.set("after", enc("ok"));
+    assert.equal(dec(await s.get("after")), "ok");
+  });
+
   withStore("writeTxn: a throwing body writes nothing and its error is rethrown", async (s) => {
     await s.set("{u}:a", enc("old"));
     const boom = new Error("boom");
