@@ -28,6 +28,18 @@ function assertLines(out: string, expected: (string | RegExp)[]): void {
 }
 
 for (const runtime of ["deno", "bun"] as const) {
+  test(`examples/quickstart.ts on ${runtime}`, SLOW, async () => {
+    assertLines(await runExample(runtime, "quickstart.ts"), [
+      "user:1 = Ada Lovelace",
+      /^session:abc expires in 6\d{4} ms$|^session:abc expires in 59\d{3} ms$/,
+      "visits = 42 | stored bytes decode to 42",
+      /^users, in key order across 16 shards: \[ "user:1", "user:2", "user:3", "user:4", "user:5", "user:6" \]$/,
+      /^first two after user:2: \[ "user:3", "user:4" \]$/,
+      "deleted 2 keys",
+      /^stats: \{"shards":16/,
+    ]);
+  });
+
   test(`examples/batches.ts on ${runtime}`, SLOW, async () => {
     assertLines(await runExample(runtime, "batches.ts"), [
       "wrote 1000 orders in one batchSet",
