@@ -126,7 +126,7 @@ function chart(data: Partial<Record<string, Results<ThroughputRow>>>): string {
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${left}" y="18" font-size="13" font-weight="bold">shardkv sqlite, 64 concurrent callers (log scale, ops/s; | = target)</text>`,
+    `<text x="${left}" y="18" font-size="13" font-weight="bold">shardkv sqlite, 64 concurrent callers, W3 8 (log scale, ops/s; red = target)</text>`,
   ];
   for (let p = lo; p <= hi; p++) {
     out.push(
