@@ -26,10 +26,20 @@ import { exportStore, importStore } from "../shard/backup.ts";
 import { Clock, dec, enc, tempDir } from "./_helpers.ts";
 import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
 
-/** Raw clients to the standalone server, or to each cluster node. */
+/** Raw clients to the standalone server, or to each cluster node; rejects when one is down. */
 async function rawClients(targets: string[]): Promise<Redis[]> {
-  const clients = targets.map((t) => new Redis(t.includes("://") ? t : `redis://${t}`));
-  await Promise.all(clients.map((c) => c.ping()));
+  const clients = targets.map((t) =>
+    new Redis(t.includes("://") ? t : `redis://${t}`, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    })
+  );
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+  } catch (e) {
+    for (const c of clients) c.disconnect();
+    throw e;
+  }
   return clients;
 }
 
@@ -435,6 +445,10 @@ test("redis: a SQLite store moves into Redis by export and import, TTLs and coun
     redis: { url },
     shards: 16,
     now: clock.now,
+  }).catch(async (e) => {
+    await src.close();
+    await dispose();
+    throw e;
   });
   try {
     await src.batchSet(Array.from({ length: 300 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
