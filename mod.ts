@@ -43,6 +43,7 @@ export {
   NotACounterError,
   ShardCountMismatchError,
   StoreClosedError,
+  TransactionConflictError,
   TransactionTimeoutError,
   ValueTooLargeError,
 } from "./core/errors.ts";

@@ -9,7 +9,7 @@ import {
   type Update,
 } from "../core/_base_backend.ts";
 import type { Entry, WriteOp } from "../core/_shard_backend.ts";
-import { ShardCountMismatchError } from "../core/errors.ts";
+import { ShardCountMismatchError, TransactionConflictError } from "../core/errors.ts";
 import { type LockMode, ShardLock } from "../core/shard_lock.ts";
 import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../shard/manifest.ts";
@@ -230,9 +230,7 @@ export class RedisBackend extends BaseBackend {
     if (ops.length === 0) return;
     const reads = this.#txnReads ?? new Map<string, Entry | null>();
     if (!await this.#write(reads, ops)) {
-      throw new Error(
-        `Transaction not committed: another Redis client changed one of the ${reads.size} keys it read; nothing was written, retry it`,
-      );
+      throw new TransactionConflictError(reads.size);
     }
   }
 

@@ -255,3 +255,29 @@ export class CorruptStoreError extends Error {
     this.shard = damage.shard;
   }
 }
+
+/**
+ * A write transaction was not committed because another client changed a key it read (only
+ * backends shared by several clients, such as `"redis"`, can detect this). Nothing was written;
+ * run the transaction again.
+ *
+ * @example
+ * ```ts
+ * import { TransactionConflictError } from "@shardkv/shardkv";
+ * new TransactionConflictError(3).keys; // 3
+ * ```
+ */
+export class TransactionConflictError extends Error {
+  /** Always `"TransactionConflictError"`. */
+  override readonly name = "TransactionConflictError";
+  /** How many keys the transaction had read. */
+  readonly keys: number;
+  /** Creates the error for a transaction that had read `keys` keys. */
+  constructor(keys: number, options?: ErrorOptions) {
+    super(
+      `Transaction not committed: another client changed one of the ${keys} keys it read; nothing was written, retry it`,
+      options,
+    );
+    this.keys = keys;
+  }
+}

@@ -48,7 +48,7 @@ export interface Store extends StorageBackend {
   readonly path: string;
   /** Number of shards. */
   readonly shards: number;
-  /** Backend name: `"sqlite"`, `"deno-kv"`, `"memory"` or `"custom"`. */
+  /** Backend name: `"sqlite"`, `"deno-kv"`, `"memory"`, `"redis"` or `"custom"`. */
   readonly backend: string;
   /** Cache and sweeper counters. */
   stats(): StoreStats;

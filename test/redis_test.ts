@@ -18,6 +18,7 @@ import {
   ShardCountMismatchError,
   shardOf,
   type Store,
+  TransactionConflictError,
   writeTxn,
 } from "../mod.ts";
 import type { ShardBackend } from "../core/_shard_backend.ts";
@@ -248,7 +249,10 @@ test("redis: a write transaction fails when another client changed what it read"
     await wasRead;
     await b.set("{acct}:n", enc("10"));
     release();
-    await assert.rejects(txn, /another Redis client changed/);
+    await assert.rejects(
+      txn,
+      (e) => e instanceof TransactionConflictError && /another client changed/.test(e.message),
+    );
     assert.equal(dec(await a.get("{acct}:n")), "10");
     assert.equal(await a.get("{acct}:log"), undefined);
     // A key the transaction saw missing counts too; without interference it commits.
@@ -265,7 +269,7 @@ test("redis: a write transaction fails when another client changed what it read"
     await wasRead2;
     await b.set("{acct}:missing", enc("now here"));
     release2();
-    await assert.rejects(txn2, /another Redis client changed/);
+    await assert.rejects(txn2, TransactionConflictError);
     await writeTxn(a, async (t) => {
       await setKey(t, "{acct}:n", enc(String(Number(dec(await getKey(t, "{acct}:n"))) + 1)));
     });
