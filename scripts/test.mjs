@@ -7,6 +7,9 @@ import { dirname, join } from "node:path";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const files = process.argv.slice(2);
+// Plain output for parsing: FORCE_COLOR set to anything (even 0) turns Deno's colours on.
+const env = { ...process.env, NO_COLOR: "1" };
+delete env.FORCE_COLOR;
 
 const runs = [
   {
@@ -40,7 +43,7 @@ for (const run of runs) {
   const r = spawnSync(run.cmd, run.args, {
     cwd: root,
     encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    env,
     maxBuffer: 256 * 1024 * 1024,
   });
   // deno colours its summary even with NO_COLOR in some modes.
