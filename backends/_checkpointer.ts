@@ -31,7 +31,6 @@ export interface CheckpointWatch {
 
 function start(): Worker {
   const w = new Worker(new URL("./worker/checkpoint_worker.ts", import.meta.url));
-  w.unref();
   w.on("message", (m: { op: string; id: number }) => {
     if (m.op === "closed") {
       closing.get(m.id)?.();
@@ -44,6 +43,8 @@ function start(): Worker {
     closing.clear();
     if (worker === w) worker = undefined;
   });
+  // After the listeners: on Bun, adding a "message" listener refs the worker again.
+  w.unref();
   return w;
 }
 

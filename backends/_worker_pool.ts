@@ -69,10 +69,11 @@ export class WorkerPool {
     this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
       const worker = new Worker(new URL("./worker/shard_worker.ts", import.meta.url));
-      worker.unref();
       const slot: Slot = { worker, outbox: [], inFlight: 0 };
       worker.on("message", (replies: WorkerReply[]) => this.#settle(slot, replies));
       worker.on("error", (e: unknown) => this.#fail(slot, e));
+      // After the listeners: on Bun, adding a "message" listener refs the worker again.
+      worker.unref();
       return slot;
     });
   }

@@ -2,6 +2,8 @@
 // the option is validated.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import process from "node:process";
 import { openStore } from "../mod.ts";
 import { conformance, type OpenTarget } from "./conformance.ts";
 import { dec, enc, tempDir } from "./_helpers.ts";
@@ -38,4 +40,27 @@ test("workers: bad values are RangeError, other backends are TypeError", async (
   }
   await assert.rejects(openStore("", { backend: "memory", workers: 2 }), TypeError);
   await assert.rejects(openStore("x", { backend: async () => { throw new Error("unused"); }, workers: 1 }), TypeError);
+});
+
+test("workers: an open store with workers never keeps the process alive", async () => {
+  const { dir, dispose } = await tempDir("workers-alive");
+  try {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const code = `const { openStore } = await import(${JSON.stringify(mod)});
+const s = await openStore(${JSON.stringify(`${dir}/store`)}, { shards: 2, workers: 2 });
+await s.set("k", new Uint8Array([1]));
+console.log("opened");`;
+    const onDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+    const args = onDeno ? ["eval", code] : ["-e", code];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    let out = "";
+    child.stdout!.on("data", (b: Uint8Array) => out += new TextDecoder().decode(b));
+    const exit = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    clearTimeout(timer);
+    assert.equal(exit, 0, "the child exited on its own");
+    assert.equal(out.trim(), "opened");
+  } finally {
+    await dispose();
+  }
 });
