@@ -12,6 +12,11 @@ export interface SqliteStatement {
   all(...params: SqlValue[]): Record<string, SqlValue>[];
   /** Runs the statement for its effects. */
   run(...params: SqlValue[]): { changes: number | bigint };
+  /**
+   * Frees the statement (bun:sqlite). Its `close()` leaves the connection open, with its WAL,
+   * until every statement is finalized, which otherwise waits for a garbage collection.
+   */
+  finalize?(): void;
 }
 
 /** An open database connection. */

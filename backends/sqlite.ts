@@ -106,6 +106,8 @@ class SqliteBackend extends BaseBackend {
   #purge: SqliteStatement;
   #sweep: SqliteStatement;
   #checkpoints: CheckpointWatch;
+  /** Every statement prepared on #db, finalized before it closes. */
+  #statements: SqliteStatement[] = [];
   /** Bytes written by the transaction in progress, reported to the checkpointer on commit. */
   #written = 0;
 
@@ -120,16 +122,16 @@ class SqliteBackend extends BaseBackend {
     this.#db = db;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
-    this.#get = db.prepare("SELECT value, expires_at FROM kv WHERE key = ?");
-    this.#put = db.prepare("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)");
-    this.#del = db.prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
-    this.#purge = db.prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
-    this.#sweep = db.prepare(
+    this.#get = this.#prepare("SELECT value, expires_at FROM kv WHERE key = ?");
+    this.#put = this.#prepare("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)");
+    this.#del = this.#prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
+    this.#purge = this.#prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
+    this.#sweep = this.#prepare(
       "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at <= ? LIMIT ?)",
     );
-    const begin = db.prepare("BEGIN IMMEDIATE");
-    const commit = db.prepare("COMMIT");
-    const rollback = db.prepare("ROLLBACK");
+    const begin = this.#prepare("BEGIN IMMEDIATE");
+    const commit = this.#prepare("COMMIT");
+    const rollback = this.#prepare("ROLLBACK");
     this.#queue = new CommitQueue({
       begin: () => {
         this.#written = 0;
@@ -146,6 +148,12 @@ class SqliteBackend extends BaseBackend {
         } catch { /* no transaction left to roll back */ }
       },
     });
+  }
+
+  #prepare(sql: string): SqliteStatement {
+    const stmt = this.#db.prepare(sql);
+    this.#statements.push(stmt);
+    return stmt;
   }
 
   /** The stored row of `key` regardless of expiry. */
@@ -240,7 +248,7 @@ class SqliteBackend extends BaseBackend {
         q.reverse ? " DESC" : ""
       } LIMIT ?`;
       let stmt = this.#scans.get(sql);
-      if (stmt === undefined) this.#scans.set(sql, stmt = this.#db.prepare(sql));
+      if (stmt === undefined) this.#scans.set(sql, stmt = this.#prepare(sql));
       const rows = stmt.all(...params);
       const keys = new Array<string>(rows.length);
       const values: Uint8Array[] = q.keysOnly ? [] : new Array(rows.length);
@@ -262,6 +270,7 @@ class SqliteBackend extends BaseBackend {
     this.#queue.flush();
     // The checkpoint connection goes first, so this last one checkpoints and removes the WAL.
     await this.#checkpoints.close();
+    for (const stmt of this.#statements) stmt.finalize?.();
     this.#db.close();
   }
 }

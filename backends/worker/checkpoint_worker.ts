@@ -15,7 +15,14 @@ const watched = new Map<number, Watched>();
 const dirty = new Set<number>();
 let draining = false;
 
-port.on("message", async (m: CheckpointMessage) => {
+// One message at a time: a close must not overtake the (async) open of the same file, or the
+// connection would be opened after its store closed and left behind.
+let queue: Promise<void> = Promise.resolve();
+port.on("message", (m: CheckpointMessage) => {
+  queue = queue.then(() => handle(m)).catch(() => {});
+});
+
+async function handle(m: CheckpointMessage): Promise<void> {
   switch (m.op) {
     case "open": {
       try {
@@ -39,6 +46,7 @@ port.on("message", async (m: CheckpointMessage) => {
       const w = watched.get(m.id);
       watched.delete(m.id);
       try {
+        w?.checkpoint.finalize?.();
         w?.db.close();
       } finally {
         port.postMessage({ op: "closed", id: m.id });
@@ -46,7 +54,7 @@ port.on("message", async (m: CheckpointMessage) => {
       break;
     }
   }
-});
+}
 
 /** Checkpoints every dirty file, one per macrotask so open/close messages are not held up. */
 function drain(): void {
