@@ -48,7 +48,7 @@ const ROW_OVERHEAD = 48;
 // B-tree holds ~3 rows a page, so random inserts split pages and rewrite far more of them
 // (measured here: 3.5x the point reads and writes with the rowid layout).
 const SCHEMA = `
-BEGIN;
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY NOT NULL,
   value BLOB NOT NULL,
@@ -80,20 +80,48 @@ export async function openSqliteBackend(
     );
   }
   const { db, textKeepsNul } = await openSqliteDatabase(path);
+  const busyTimeout = Math.trunc(options.busyTimeout ?? 5000);
   try {
-    db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeout ?? 5000)}`);
-    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+    await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
     db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
-    db.exec(SCHEMA);
+    await retryWhileBusy(db, SCHEMA, busyTimeout);
   } catch (e) {
     db.close();
     throw e;
   }
   const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
   return new SqliteBackend(db, { now: options.now ?? Date.now, textKeepsNul, checkpoints });
+}
+
+/**
+ * Runs `sql`, retrying for up to `timeout` ms while another connection holds the lock: while
+ * several processes create the same file, switching it to WAL can fail with SQLITE_BUSY at
+ * once, without SQLite's busy handler being consulted.
+ */
+async function retryWhileBusy(db: SqliteDatabase, sql: string, timeout: number): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
+    try {
+      db.exec(sql);
+      return;
+    } catch (e) {
+      try {
+        db.exec("ROLLBACK");
+      } catch { /* no transaction was open */ }
+      if (!isBusy(e) || Date.now() >= deadline) throw e;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+function isBusy(e: unknown): boolean {
+  const err = e as { code?: unknown; errcode?: unknown; message?: unknown };
+  return err?.code === "SQLITE_BUSY" || err?.errcode === 5 ||
+    /database is locked/.test(String(err?.message));
 }
 
 class SqliteBackend extends BaseBackend {

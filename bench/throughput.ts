@@ -48,14 +48,14 @@ export interface ThroughputRow {
 
 const opt = args();
 const quick = opt.has("quick");
-const seconds = Number(opt.get("duration") ?? (quick ? 0.4 : 5));
+const seconds = Number(opt.get("duration") ?? (quick ? 0.3 : 5));
 const shardCounts = (opt.get("shards") ?? "1,16,64").split(",").map(Number);
 const backends = (opt.get("backends") ?? "sqlite,memory,deno-kv").split(",");
 const only = opt.get("workloads")?.split(",");
 // 0: shards in the calling thread; n: the `workers` option (sqlite only).
-const workerCounts = (opt.get("workers") ?? "0,2").split(",").map(Number);
+const workerCounts = (opt.get("workers") ?? (quick ? "0" : "0,2")).split(",").map(Number);
 const durabilities = (opt.get("durability") ?? "relaxed,normal,full").split(",");
-const keysToLoad = Number(opt.get("keys") ?? (quick ? 50_000 : 1_000_000));
+const keysToLoad = Number(opt.get("keys") ?? (quick ? 20_000 : 1_000_000));
 const CONCURRENCY = 64;
 const SCANNERS = 8;
 const HOT_KEYS = 10_000;
