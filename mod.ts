@@ -25,6 +25,7 @@ export {
   type StoreOptions,
 } from "./shard/open_store.ts";
 export type { Store, StoreStats } from "./shard/sharded_store.ts";
+export type { RedisBackendOptions } from "./backends/redis.ts";
 export { fnv1a32, shardOf } from "./shard/router.ts";
 export type {
   BatchEntries,
