@@ -152,35 +152,48 @@ export class ShardedStore implements Store {
     return groups;
   }
 
-  /** Reads `keys` of shard `i` through the cache; fills it unless a write raced the read. */
+  /** Reads `keys` of shard `i` through the cache. */
   async #cachedGet(i: number, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
-    const cache = this.#cache!;
     const now = this.#now();
     const out = new Map<string, Uint8Array>();
     const missing: string[] = [];
     for (const key of keys) {
-      const hit = cache.lookup(key, now);
+      const hit = this.#cache!.lookup(key, now);
       if (hit === undefined) missing.push(key);
       else if (hit.value !== undefined) out.set(key, hit.value.slice());
     }
-    if (missing.length === 0) return out;
-    const epoch = this.#epochs[i];
-    const found = await this.#shards[i].getEntries(missing);
-    const fresh = this.#epochs[i] === epoch;
-    for (const key of missing) {
-      const e = found.get(key);
-      if (fresh) cache.put(key, { value: e?.value, expiresAt: e?.expiresAt ?? null });
-      if (e !== undefined) out.set(key, fresh ? e.value.slice() : e.value);
-    }
+    if (missing.length > 0) await this.#fill(i, missing, out);
     return out;
   }
+
+  /** The value of one key through the cache, without the batch path's allocations. */
+  async #cachedGetOne(i: number, key: string): Promise<Uint8Array | undefined> {
+    const hit = this.#cache!.lookup(key, this.#now());
+    if (hit !== undefined) return hit.value?.slice();
+    const out = new Map<string, Uint8Array>();
+    await this.#fill(i, [key], out);
+    return out.get(key);
+  }
+
+  /** Reads `keys` from shard `i` into `out`, caching them unless a write raced the read. */
+  async #fill(i: number, keys: readonly string[], out: Map<string, Uint8Array>): Promise<void> {
+    const epoch = this.#epochs[i];
+    const found = await this.#shards[i].getEntries(keys);
+    const fresh = this.#epochs[i] === epoch;
+    for (const key of keys) {
+      const e = found.get(key);
+      if (fresh) this.#cache!.put(key, { value: e?.value, expiresAt: e?.expiresAt ?? null });
+      if (e !== undefined) out.set(key, fresh ? e.value.slice() : e.value);
+    }
+  }
+
 
   async get(key: string): Promise<Uint8Array | undefined> {
     this.#check("get");
     assertKey(key);
     const i = this.#shard(key);
     if (this.#cache === undefined) return await this.#shards[i].get(key);
-    return (await this.#cachedGet(i, [key])).get(key);
+    return await this.#cachedGetOne(i, key);
   }
 
   async set(key: string, value: Uint8Array, options?: SetOptions): Promise<void> {
@@ -204,7 +217,7 @@ export class ShardedStore implements Store {
     assertKey(key);
     const i = this.#shard(key);
     if (this.#cache === undefined) return await this.#shards[i].exists(key);
-    return (await this.#cachedGet(i, [key])).has(key);
+    return (await this.#cachedGetOne(i, key)) !== undefined;
   }
 
   async ttl(key: string): Promise<number | undefined> {
