@@ -2,10 +2,11 @@
 // recording and percentiles. Runs on Bun and Deno through node: modules only.
 import { execSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 
 interface RuntimeGlobals {
   Bun?: { version: string };
@@ -115,4 +116,26 @@ export function gc(): void {
 /** The 1-minute load average: other work on the machine shows up here. */
 export function load1(): number {
   return round(loadavg()[0], 2);
+}
+
+/**
+ * Writes `bench/results/<name>.json`: the run's fields plus the load average from `loadStart`
+ * to now, the runtime version and the machine.
+ */
+export async function writeResults(
+  name: string,
+  run: { loadStart: number } & Record<string, unknown>,
+): Promise<void> {
+  const dir = fileURLToPath(new URL("./results/", import.meta.url));
+  await mkdir(dir, { recursive: true });
+  const out = `${dir}${name}.json`;
+  const { loadStart, ...fields } = run;
+  const doc = {
+    ...fields,
+    load: [loadStart, load1()],
+    runtime: runtimeVersion(),
+    machine: machine(),
+  };
+  await writeFile(out, JSON.stringify(doc, null, 1) + "\n");
+  console.error(`wrote ${out}`);
 }

@@ -12,11 +12,9 @@
  *
  * @module
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { Bench } from "tinybench";
 import { openStore, type StoreOptions } from "../mod.ts";
-import { args, benchDir, load1, machine, round, runtimeName, runtimeVersion } from "./_common.ts";
+import { args, benchDir, load1, round, runtimeName, writeResults } from "./_common.ts";
 
 /** The five operations every target implements. */
 interface Target {
@@ -258,25 +256,13 @@ async function main(): Promise<void> {
     }
     await t.close();
   }
-  await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true });
-  const out = fileURLToPath(new URL(`./results/${runtimeName()}-backends.json`, import.meta.url));
-  await writeFile(
-    out,
-    JSON.stringify(
-      {
-        bench: "backends",
-        mode: quick ? "quick" : "full",
-        started: new Date().toISOString(),
-        load: [loadStart, load1()],
-        runtime: runtimeVersion(),
-        machine: machine(),
-        rows,
-      },
-      null,
-      1,
-    ) + "\n",
-  );
-  console.error(`wrote ${out}`);
+  await writeResults(`${runtimeName()}-backends`, {
+    bench: "backends",
+    mode: quick ? "quick" : "full",
+    started: new Date().toISOString(),
+    loadStart,
+    rows,
+  });
 }
 
 await main();

@@ -11,7 +11,6 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { openStore, type Store, type StoreOptions } from "../mod.ts";
@@ -21,11 +20,10 @@ import {
   gc,
   Latencies,
   load1,
-  machine,
   round,
   rss,
   runtimeName,
-  runtimeVersion,
+  writeResults,
 } from "./_common.ts";
 
 /** One measured row. */
@@ -302,27 +300,15 @@ async function main(): Promise<void> {
     }
     if (wants("memory") && backend !== "memory") await idleMemory(backend);
   }
-  const out = fileURLToPath(new URL(`./results/${opt.get("out") ?? runtimeName()}.json`, import.meta.url));
-  await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true });
-  await writeFile(
-    out,
-    JSON.stringify(
-      {
-        bench: "throughput",
-        mode: quick ? "quick" : "full",
-        seconds,
-        preloadKeys: keysToLoad,
-        started,
-        load: [loadStart, load1()],
-        runtime: runtimeVersion(),
-        machine: machine(),
-        rows,
-      },
-      null,
-      1,
-    ) + "\n",
-  );
-  console.error(`wrote ${out}`);
+  await writeResults(opt.get("out") ?? runtimeName(), {
+    bench: "throughput",
+    mode: quick ? "quick" : "full",
+    seconds,
+    preloadKeys: keysToLoad,
+    started,
+    loadStart,
+    rows,
+  });
 }
 
 await main();
