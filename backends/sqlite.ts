@@ -72,7 +72,7 @@ COMMIT;
 export async function openSqliteBackend(
   path: string,
   options: SqliteBackendOptions = {},
-): Promise<StorageBackend> {
+): Promise<SqliteShard> {
   const durability = options.durability ?? "normal";
   if (!(durability in SYNCHRONOUS)) {
     throw new RangeError(
@@ -124,10 +124,39 @@ function isBusy(e: unknown): boolean {
     /database is locked/.test(String(err?.message));
 }
 
-class SqliteBackend extends BaseBackend {
+/** What a shard's connection is actually running with, read back from SQLite. */
+export interface SqliteSettings {
+  /** `"wal"` for every shard. */
+  journalMode: string;
+  /** The `durability` that the connection's `synchronous` level gives. */
+  durability: Durability;
+  /** Ms a write waits for another process's lock. */
+  busyTimeout: number;
+}
+
+/**
+ * One SQLite shard: the `StorageBackend` plus its settings.
+ *
+ * @example
+ * ```ts
+ * import { openSqliteBackend } from "@shardkv/shardkv/sqlite";
+ * const shard = await openSqliteBackend("./one.sqlite", { durability: "full" });
+ * shard.settings().durability; // "full"
+ * await shard.close();
+ * ```
+ */
+export interface SqliteShard extends StorageBackend {
+  /** Reads the connection's journal mode, synchronous level and busy timeout back from SQLite. */
+  settings(): SqliteSettings;
+}
+
+const DURABILITY_OF_LEVEL: Record<number, Durability> = { 0: "relaxed", 1: "normal", 2: "full" };
+
+class SqliteBackend extends BaseBackend implements SqliteShard {
   #db: SqliteDatabase;
   #queue: CommitQueue;
-  #scans = new Map<string, SqliteStatement>();
+  /** Statements built on demand (scan shapes, pragmas), prepared once each. */
+  #bySql = new Map<string, SqliteStatement>();
   #get: SqliteStatement;
   #put: SqliteStatement;
   #del: SqliteStatement;
@@ -178,6 +207,12 @@ class SqliteBackend extends BaseBackend {
     });
   }
 
+  #cached(sql: string): SqliteStatement {
+    let stmt = this.#bySql.get(sql);
+    if (stmt === undefined) this.#bySql.set(sql, stmt = this.#prepare(sql));
+    return stmt;
+  }
+
   #prepare(sql: string): SqliteStatement {
     const stmt = this.#db.prepare(sql);
     this.#statements.push(stmt);
@@ -197,6 +232,16 @@ class SqliteBackend extends BaseBackend {
     if (e === undefined || e.expiresAt === null || now < e.expiresAt) return e;
     this.#queue.write(() => this.#purge.run(key, now)).catch(() => {});
     return undefined;
+  }
+
+  settings(): SqliteSettings {
+    this.check("settings");
+    const pragma = (name: string) => Object.values(this.#cached(`PRAGMA ${name}`).get() ?? {})[0];
+    return {
+      journalMode: String(pragma("journal_mode")),
+      durability: DURABILITY_OF_LEVEL[Number(pragma("synchronous"))],
+      busyTimeout: Number(pragma("busy_timeout")),
+    };
   }
 
   protected readEntry(key: string): Promise<Entry | undefined> {
@@ -275,8 +320,7 @@ class SqliteBackend extends BaseBackend {
       const sql = `SELECT ${this.#keyColumn}${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY kv.key${
         q.reverse ? " DESC" : ""
       } LIMIT ?`;
-      let stmt = this.#scans.get(sql);
-      if (stmt === undefined) this.#scans.set(sql, stmt = this.#prepare(sql));
+      const stmt = this.#cached(sql);
       const rows = stmt.all(...params);
       const keys = new Array<string>(rows.length);
       const values: Uint8Array[] = q.keysOnly ? [] : new Array(rows.length);
