@@ -36,6 +36,16 @@ const runs = [
   },
 ];
 
+// The redis backend and server tests need local Redis servers (127.0.0.1 only): start them
+// unless they already run, and stop them afterwards if this run started them.
+const redis = (cmd) =>
+  spawnSync("bash", [join(root, "scripts", "redis_servers.sh"), cmd], { encoding: "utf8" });
+const redisWasUp = redis("status").stdout.includes("cluster ok");
+if (!redisWasUp) {
+  const r = redis("start");
+  process.stdout.write(r.stdout + r.stderr);
+}
+
 let passed = 0;
 let failed = 0;
 for (const run of runs) {
@@ -60,5 +70,6 @@ for (const run of runs) {
   passed += counts.passed;
   failed += counts.failed;
 }
+if (!redisWasUp) redis("stop");
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);
