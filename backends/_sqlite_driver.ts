@@ -46,3 +46,34 @@ export async function openSqliteDatabase(path: string): Promise<OpenedDatabase> 
   const mod = onBun ? await import("./_bun_sqlite.ts") : await import("./_node_sqlite.ts");
   return { db: mod.open(path), textKeepsNul: onBun };
 }
+
+/** The SQLite result codes the backend and openStore react to. */
+export type SqliteErrorName = "SQLITE_BUSY" | "SQLITE_IOERR" | "SQLITE_CORRUPT" | "SQLITE_NOTADB";
+
+const PRIMARY_CODE: Record<SqliteErrorName, number> = {
+  SQLITE_BUSY: 5,
+  SQLITE_IOERR: 10,
+  SQLITE_CORRUPT: 11,
+  SQLITE_NOTADB: 26,
+};
+
+const MESSAGE: Record<SqliteErrorName, RegExp> = {
+  SQLITE_BUSY: /database is locked/,
+  SQLITE_IOERR: /disk I\/O error/,
+  SQLITE_CORRUPT: /malformed/,
+  SQLITE_NOTADB: /not a database/,
+};
+
+/**
+ * Whether `e` is one of the SQLite errors `names` (extended codes included), however the
+ * driver reports it: a `code` name, a numeric `errcode`, or only the message text.
+ */
+export function isSqliteError(e: unknown, names: readonly SqliteErrorName[]): boolean {
+  const err = e as { code?: unknown; errcode?: unknown; message?: unknown };
+  const code = String(err?.code);
+  const primary = typeof err?.errcode === "number" ? err.errcode & 0xff : undefined;
+  const message = String(err?.message);
+  return names.some((name) =>
+    code.startsWith(name) || primary === PRIMARY_CODE[name] || MESSAGE[name].test(message)
+  );
+}

@@ -15,6 +15,7 @@ import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
 import {
+  isSqliteError,
   openSqliteDatabase,
   type SqliteDatabase,
   type SqliteStatement,
@@ -112,16 +113,10 @@ async function retryWhileBusy(db: SqliteDatabase, sql: string, timeout: number):
       try {
         db.exec("ROLLBACK");
       } catch { /* no transaction was open */ }
-      if (!isBusy(e) || Date.now() >= deadline) throw e;
+      if (!isSqliteError(e, ["SQLITE_BUSY"]) || Date.now() >= deadline) throw e;
     }
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
-}
-
-function isBusy(e: unknown): boolean {
-  const err = e as { code?: unknown; errcode?: unknown; message?: unknown };
-  return err?.code === "SQLITE_BUSY" || err?.errcode === 5 ||
-    /database is locked/.test(String(err?.message));
 }
 
 /** What a shard's connection is actually running with, read back from SQLite. */
@@ -180,7 +175,9 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#get = this.#prepare("SELECT value, expires_at FROM kv WHERE key = ?");
-    this.#put = this.#prepare("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)");
+    this.#put = this.#prepare(
+      "INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
+    );
     this.#del = this.#prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
     this.#purge = this.#prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
     this.#sweep = this.#prepare(
@@ -317,9 +314,9 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
         params.push(q.hi);
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
-      const sql = `SELECT ${this.#keyColumn}${q.keysOnly ? "" : ", value"} FROM kv WHERE ${where} ORDER BY kv.key${
-        q.reverse ? " DESC" : ""
-      } LIMIT ?`;
+      const sql = `SELECT ${this.#keyColumn}${
+        q.keysOnly ? "" : ", value"
+      } FROM kv WHERE ${where} ORDER BY kv.key${q.reverse ? " DESC" : ""} LIMIT ?`;
       const stmt = this.#cached(sql);
       const rows = stmt.all(...params);
       const keys = new Array<string>(rows.length);

@@ -14,6 +14,7 @@ import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts
 import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
+import { isSqliteError } from "../backends/_sqlite_driver.ts";
 import { CustomShard } from "./_custom_backend.ts";
 import { FORMAT_VERSION, HASH_NAME, readManifest, writeManifest } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
@@ -211,16 +212,9 @@ async function checkShardFiles(
   }
 }
 
-/**
- * SQLITE_CORRUPT (11), SQLITE_NOTADB (26) or an SQLITE_IOERR (10, e.g. a truncated file read
- * through mmap) while opening, as bun:sqlite and node:sqlite report them.
- */
+/** A damaged file while opening (an SQLITE_IOERR is e.g. a truncated file read through mmap). */
 function isCorruption(e: unknown): boolean {
-  const x = e as { code?: unknown; errcode?: unknown; message?: unknown };
-  const primary = typeof x?.errcode === "number" ? x.errcode & 0xff : undefined;
-  return /^SQLITE_(CORRUPT|NOTADB|IOERR)/.test(String(x?.code)) ||
-    primary === 10 || primary === 11 || primary === 26 ||
-    /malformed|not a database|disk I\/O error/.test(String(x?.message));
+  return isSqliteError(e, ["SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR"]);
 }
 
 async function openShards(
