@@ -6,7 +6,13 @@
 import { Worker } from "node:worker_threads";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
-import { type Entry, SHARD_BACKEND, type ShardBackend, type WriteOp } from "../core/_shard_backend.ts";
+import {
+  type Checks,
+  type Entry,
+  SHARD_BACKEND,
+  type ShardBackend,
+  type WriteOp,
+} from "../core/_shard_backend.ts";
 import { ShardLock } from "../core/shard_lock.ts";
 import type { BatchEntries, Durability, ScanOptions, SetOptions } from "../core/types.ts";
 
@@ -88,7 +94,13 @@ export class WorkerPool {
   }
 
   /** Queues a call; everything queued in one turn is posted as one message per worker. */
-  call(slot: number, shard: number, method: string, now: number, args: unknown[]): Promise<unknown> {
+  call(
+    slot: number,
+    shard: number,
+    method: string,
+    now: number,
+    args: unknown[],
+  ): Promise<unknown> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -247,14 +259,17 @@ class WorkerShard implements ShardBackend {
     return this.#write("batchDelete", [Array.from(keys)]);
   }
   /** Called by transactions, which already hold the lock. */
-  apply(ops: readonly WriteOp[]): Promise<void> {
-    return this.#read("apply", [ops]);
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
+    return this.#read("apply", [ops, checks]);
   }
   sweep(max: number): Promise<number> {
     return this.#read("sweep", [max]);
   }
 
-  async *entries(prefix: string, options: ScanOptions = {}): AsyncIterableIterator<[string, Uint8Array]> {
+  async *entries(
+    prefix: string,
+    options: ScanOptions = {},
+  ): AsyncIterableIterator<[string, Uint8Array]> {
     let after = options.after;
     let left = options.limit ?? Infinity;
     while (left > 0) {
