@@ -73,7 +73,11 @@ export function storeOps(store: Store): Ops {
   return {
     get: (key) => store.get(key),
     ttl: (key) => store.ttl(key),
-    set: (key, value, ttl) => store.set(key, value, ttlOption(ttl)),
+    set: async (key, value, ttl) => {
+      // An expiry time already reached deletes the key, as Redis's checkAlreadyExpired does.
+      if (ttl !== undefined && ttl <= 0) await store.delete(key);
+      else await store.set(key, value, ttlOption(ttl));
+    },
     delete: (key) => store.delete(key),
   };
 }
@@ -93,6 +97,11 @@ export function txnOps(store: Store, txn: WriteTxn, now: () => number): Ops {
       return at === Infinity ? Infinity : at - now();
     },
     set: async (key, value, ttl) => {
+      if (ttl !== undefined && ttl <= 0) {
+        await deleteKey(txn, key);
+        expiries.set(key, undefined);
+        return;
+      }
       await setKey(txn, key, value, ttlOption(ttl));
       expiries.set(key, ttl === undefined || ttl === Infinity ? Infinity : now() + ttl);
     },

@@ -165,7 +165,14 @@ async function incrByFloat(call: Call): Promise<Reply> {
   if (!Number.isFinite(next)) {
     throw new CommandError("ERR increment would produce NaN or Infinity");
   }
-  const value = encoder.encode(formatFloat(next));
+  // Redis adds long doubles (64-bit mantissa): integers stay exact there, so add them as BigInt.
+  const a = old === undefined ? 0n : int64Of(old);
+  const b = int64Of(call.args[1]);
+  const exact = a !== undefined && b !== undefined ? a + b : undefined;
+  const text = exact !== undefined && (exact < 0n ? -exact : exact) < 1n << 64n
+    ? String(exact)
+    : formatFloat(next);
+  const value = encoder.encode(text);
   await rewrite(call, key, value, old !== undefined);
   return value;
 }
