@@ -3,7 +3,8 @@
 // shard that forwards every call. Calls made in one event-loop turn travel to a worker as one
 // message and their results come back batched too, so the ~40 µs round trip of a message is
 // paid per turn, not per call; the worker's own group commit then covers the whole batch.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
 import { type Entry, SHARD_BACKEND, type ShardBackend, type WriteOp } from "../core/_shard_backend.ts";
@@ -78,7 +79,7 @@ export class WorkerPool {
     this.#create = init.create;
     this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
-      const worker = new Worker(new URL("./worker/shard_worker.ts", import.meta.url));
+      const worker = startWorker("shard_worker");
       const slot: Slot = { worker, outbox: [], inFlight: 0 };
       worker.on("message", (replies: WorkerReply[]) => this.#settle(slot, replies));
       worker.on("error", (e: unknown) => this.#fail(slot, e));

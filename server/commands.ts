@@ -426,8 +426,12 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: READ,
     keys: ALL_KEYS,
     run: async ({ ctx, args }) => {
-      const found = await Promise.all(args.map((a) => ctx.store.exists(keyOf(a))));
-      return found.filter(Boolean).length;
+      // Every key is checked before any lookup starts: a bad key after a started lookup would
+      // leave that lookup's rejection unhandled (issue 16: it killed the server on Deno).
+      const keys = args.map(keyOf);
+      let n = 0;
+      for (const key of keys) if (await ctx.store.exists(key)) n++;
+      return n;
     },
   },
   incr: counter(1, false),

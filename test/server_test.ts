@@ -578,3 +578,41 @@ test(
     });
   },
 );
+
+/** Bad arguments for every command: empty, non-UTF-8, huge and non-numeric values. */
+const HOSTILE: (string | Uint8Array)[][] = [
+  [],
+  [""],
+  [new Uint8Array([0xff])],
+  ["", new Uint8Array([0xff])],
+  [new Uint8Array([0xff]), ""],
+  ["k", "", new Uint8Array([0xff]), "99999999999999999999999"],
+  ["k", "v", "EX", "-1", "PX", "abc"],
+  ["0", "MATCH", "[", "COUNT", "0", "TYPE"],
+  ["GET", "", new Uint8Array([0xfe])],
+];
+
+test("hostile arguments to every command: error replies, no unhandled rejection (issue 16)", async () => {
+  const process = (await import("node:process")).default;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    await withSession(async (send) => {
+      const names = (await send("COMMAND")).match(/\*\d+\r\n\$\d+\r\n([a-z]+)\r\n/g)!
+        .map((m) => m.split("\r\n")[2]);
+      assert.ok(names.length > 10, `COMMAND lists the commands, got ${names.length}`);
+      for (const name of [...names, "exists", "del", "mget", "mset"]) {
+        for (const args of HOSTILE) {
+          await send(name === "quit" ? "PING" : name, ...args);
+          assert.equal(await send("PING"), "+PONG\r\n", `alive after ${name} ${args.length}`);
+        }
+      }
+      assert.match(await send("EXISTS", "", new Uint8Array([0xff])), /^[-:]/);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(unhandled, []);
+    });
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});
