@@ -22,11 +22,19 @@ import { ScanCursors, type ServerContext } from "./commands.ts";
 import type { Listen } from "./_listener.ts";
 import { RespSession } from "./session.ts";
 
-export { CommandError, execute, executeAll, ScanCursors, type ServerContext } from "./commands.ts";
+export {
+  type Client,
+  CommandError,
+  execute,
+  executeAll,
+  ScanCursors,
+  type ServerContext,
+} from "./commands.ts";
 export {
   encodeReply,
   ErrorReply,
   OK,
+  RawReply,
   type Reply,
   ReplyWriter,
   RespParser,

@@ -28,7 +28,22 @@ export class ErrorReply {
  * A reply: status, error, integer (`number`), bulk string (`Uint8Array`, or a `string` sent as
  * UTF-8), null bulk string (`null`), or an array of replies.
  */
-export type Reply = SimpleReply | ErrorReply | number | Uint8Array | string | null | Reply[];
+export type Reply =
+  | SimpleReply
+  | ErrorReply
+  | RawReply
+  | number
+  | bigint
+  | Uint8Array
+  | string
+  | null
+  | Reply[];
+
+/** Bytes sent as they are: a reply encoded elsewhere (RESP3 types, `*-1`). */
+export class RawReply {
+  /** Wraps already encoded reply bytes. */
+  constructor(readonly bytes: Uint8Array) {}
+}
 
 /** `+OK`. */
 export const OK: SimpleReply = new SimpleReply("OK");
@@ -211,7 +226,8 @@ export class ReplyWriter {
   /** Encodes `reply` after the replies written so far. */
   write(reply: Reply): void {
     if (reply === null) this.#ascii("$-1\r\n");
-    else if (typeof reply === "number") this.#ascii(`:${reply}\r\n`);
+    else if (typeof reply === "number" || typeof reply === "bigint") this.#ascii(`:${reply}\r\n`);
+    else if (reply instanceof RawReply) this.#bytes(reply.bytes);
     else if (typeof reply === "string") this.#bulk(encoder.encode(reply));
     else if (reply instanceof Uint8Array) this.#bulk(reply);
     else if (reply instanceof SimpleReply) this.#ascii(`+${reply.text}\r\n`);
