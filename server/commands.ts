@@ -304,6 +304,12 @@ function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint
   return QUEUED;
 }
 
+/** Redis's rejectCommand: an EXEC refused before it runs also discards the transaction. */
+function execAbort(args: Uint8Array[], error: ErrorReply): ErrorReply {
+  if (args[0].length !== 4 || latin1(args[0]).toLowerCase() !== "exec") return error;
+  return new ErrorReply(`EXECABORT Transaction discarded because of: ${error.message}`);
+}
+
 /** A client for callers that run commands without a session (the first use of a context). */
 const defaultClients = new WeakMap<ServerContext, Client>();
 
@@ -338,14 +344,14 @@ export async function execute(
   const inMulti = client.multi !== undefined;
   if (found instanceof ErrorReply) {
     if (inMulti) client.multiFailed = true;
-    return { reply: found, quit: false };
+    return { reply: execAbort(args, found), quit: false };
   }
   const { name, spec } = found;
   client.lastCommand = name;
   let reply: Reply;
   if (!client.authed && !spec.flags.includes("no_auth")) {
     if (inMulti) client.multiFailed = true;
-    reply = new ErrorReply(NOAUTH);
+    reply = execAbort(args, new ErrorReply(NOAUTH));
   } else if (inMulti && !NOT_QUEUED.has(name)) {
     reply = queue(ctx, client, spec, args);
   } else {

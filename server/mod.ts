@@ -58,6 +58,13 @@ export interface ServeOptions {
   hostname?: string;
   /** TCP port (default 6379); 0 picks a free one, see {@linkcode RespServer.port}. */
   port?: number;
+  /** Clients must `AUTH` with this password first (like Redis's `requirepass`; default none). */
+  requirepass?: string;
+  /**
+   * Like Redis's protected mode (default `true`): without `requirepass`, refuse to listen on an
+   * address other than loopback. `false` serves anyone who can reach the port.
+   */
+  protectedMode?: boolean;
 }
 
 /** A running server. */
@@ -100,7 +107,19 @@ export async function serveResp(store: Store, options: ServeOptions = {}): Promi
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError(`hostname must be a non-empty string, received ${String(hostname)}`);
   }
+  const { requirepass, protectedMode = true } = options;
+  if (requirepass !== undefined && typeof requirepass !== "string") {
+    throw new TypeError(`requirepass must be a string, received ${typeof requirepass}`);
+  }
+  const loopback = /^(127\.|::1$|\[::1\]$|localhost$)/.test(hostname);
+  if (protectedMode && !loopback && !requirepass) {
+    throw new RangeError(
+      `Protected mode: refusing to listen on ${hostname} without requirepass; set requirepass, ` +
+        `or protectedMode: false to serve anyone who can reach the port`,
+    );
+  }
   const ctx: ServerContext = {
+    requirepass,
     store,
     startedAt: Date.now(),
     port,

@@ -99,7 +99,7 @@ class RawClient {
 }
 
 /** Starts redis-server on a free port; resolves when it answers. */
-async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
+async function startRedis(...extra: string[]): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort();
   const proc = spawn("redis-server", [
     "--port",
@@ -110,11 +110,12 @@ async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
     "",
     "--appendonly",
     "no",
+    ...extra,
   ], { stdio: "ignore" });
   for (let i = 0; i < 100; i++) {
     try {
       const c = await RawClient.open(port);
-      await c.send(["PING"]);
+      await c.send(["ECHO", "up"]);
       c.close();
       return { port, proc };
     } catch {
@@ -143,6 +144,10 @@ function normalise(args: (string | Uint8Array)[], reply: string): string {
   if ((name === "PTTL" || name === "PEXPIRETIME") && /^:\d{3,}/.test(reply)) return ":<ms>";
   if (name === "TIME") return reply.replace(/\d+/g, "n");
   if (name === "RANDOMKEY") return reply.startsWith("$-1") ? reply : "$<key>";
+  if (name === "HELLO") return reply.replace(/(\$2\r\nid\r\n):\d+/, "$1:<id>");
+  if (name === "CLIENT" && String(args[1]).toUpperCase() === "ID") {
+    return reply.replace(/\d+/, "<id>");
+  }
   return reply;
 }
 
@@ -576,6 +581,30 @@ function cases(): (string | Uint8Array)[][][] {
       ["SCAN", "0", "BOGUS"],
       ["SCAN", "0", "MATCH"],
       ["TYPE", "nope"],
+      ["CLIENT", "ID"],
+      ["HELLO"],
+      ["HELLO", "2"],
+    ],
+    // RESP3 after HELLO 3: nulls, maps
+    [
+      ["HELLO", "3"],
+      ["GET", "nope"],
+      ["MGET", "a", "nope"],
+      ["SET", "a", "ohmytext"],
+      ["SET", "b", "mynewtext"],
+      ["LCS", "a", "b", "IDX", "WITHMATCHLEN"],
+      ["CONFIG", "GET", "appendonly"],
+      ["SET", "a", "1", "XX", "GET"],
+      ["MULTI"],
+      ["GET", "nope"],
+      ["INCR", "n"],
+      ["EXEC"],
+      ["WATCH", "a"],
+      ["SET", "a", "2"],
+      ["MULTI"],
+      ["EXEC"],
+      ["HELLO", "2"],
+      ["GET", "nope"],
     ],
   ];
 }
@@ -814,3 +843,87 @@ test(
     }
   },
 );
+
+test(
+  "differential: AUTH, NOAUTH, HELLO AUTH and CONFIG SET requirepass match redis-server",
+  SLOW,
+  async () => {
+    const redis = await startRedis("--requirepass", "secret");
+    const store = await openStore("", { backend: "memory", shards: 4 });
+    const server = await serveResp(store, { port: 0, requirepass: "secret" });
+    const seqs: string[][][] = [
+      [
+        ["GET", "k"],
+        ["SET", "k", "v"],
+        ["PING"],
+        ["MULTI"],
+        ["EXEC"],
+        ["HELLO", "3"],
+        ["AUTH", "wrong"],
+        ["AUTH", "nobody", "secret"],
+        ["AUTH", "default", "wrong"],
+        ["GET", "k"],
+        ["AUTH", "secret"],
+        ["GET", "k"],
+        ["AUTH", "default", "secret"],
+        ["CONFIG", "SET", "requirepass", "other"],
+        ["CONFIG", "GET", "requirepass"],
+      ],
+      [["GET", "k"], ["AUTH", "secret"], ["HELLO", "2", "AUTH", "default", "other"], ["GET", "k"], [
+        "CONFIG",
+        "SET",
+        "requirepass",
+        "secret",
+      ]],
+      [
+        ["HELLO", "2", "AUTH", "default", "wrong"],
+        ["HELLO", "2", "AUTH", "default", "secret"],
+        ["SET", "k", "v"],
+        ["GET", "k"],
+        ["DEL", "k"],
+        ["QUIT"],
+      ],
+    ];
+    try {
+      for (const [n, seq] of seqs.entries()) {
+        const a = await RawClient.open(redis.port);
+        const b = await RawClient.open(server.port);
+        try {
+          for (const [i, args] of seq.entries()) {
+            const want = normalise(args, await a.send(args));
+            assert.equal(
+              normalise(args, await b.send(args)),
+              want,
+              `auth ${n} #${i}: ${args.join(" ")}`,
+            );
+          }
+        } finally {
+          a.close();
+          b.close();
+        }
+      }
+    } finally {
+      redis.proc.kill();
+      await server.close();
+      await store.close();
+    }
+  },
+);
+
+test("protected mode: no listening beyond loopback without requirepass", async () => {
+  const store = await openStore("", { backend: "memory", shards: 1 });
+  try {
+    await assert.rejects(serveResp(store, { hostname: "0.0.0.0", port: 0 }), (e: Error) => {
+      assert.ok(e instanceof RangeError);
+      assert.match(
+        e.message,
+        /Protected mode: refusing to listen on 0\.0\.0\.0 without requirepass/,
+      );
+      return true;
+    });
+    const local = await serveResp(store, { hostname: "127.0.0.1", port: 0 });
+    await local.close();
+  } finally {
+    await store.close();
+  }
+});
