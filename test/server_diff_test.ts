@@ -625,6 +625,8 @@ function randomCommand(r: () => number): string[] {
   const key = () => pick(["a", "b", "c", "{t}x", "{t}y", "n"]);
   const num = () => pick(["0", "1", "-1", "5", "100", "-100", "9223372036854775807", "x", "3.5"]);
   const val = () => pick(["", "v", "hello", "12", "-3", "0.5", "abc"]);
+  // Milliseconds: none small enough to expire while a sequence runs (that would race the clock).
+  const ms = () => pick(["0", "-1", "x", "3.5", "100000", "9223372036854775807"]);
   const cmds: (() => string[])[] = [
     () => ["SET", key(), val()],
     () => [
@@ -632,7 +634,7 @@ function randomCommand(r: () => number): string[] {
       key(),
       val(),
       pick(["NX", "XX", "GET", "KEEPTTL"]),
-      ...pick([[], ["EX", num()], ["PX", num()]]),
+      ...pick([[], ["EX", pick(["0", "-1", "x", "100", "9223372036854775807"])], ["PX", ms()]]),
     ],
     () => ["GET", key()],
     () => ["DEL", key(), key()],
@@ -670,8 +672,47 @@ function randomCommand(r: () => number): string[] {
     () => ["KEYS", pick(["*", "{t}*", "?", "[ab]", "n*"])],
     () => ["DBSIZE"],
     () => ["SELECT", pick(["0", "0", "1", "16"])],
+    () => ["SETEX", key(), pick(["100", "0", "x"]), val()],
+    () => ["PSETEX", key(), pick(["100000", "-1"]), val()],
+    () => ["GETEX", key(), ...pick([[], ["EX", "100"], ["PX", ms()], ["PERSIST"], ["EXAT", "1"]])],
+    () => ["PEXPIRE", key(), pick(["100000", "0", "x"]), ...pick([[], ["NX"], ["GT"]])],
+    () => ["EXPIREAT", key(), pick(["1", "99999999999", "x"]), ...pick([[], ["XX"], ["LT"]])],
+    () => ["EXPIRETIME", key()],
+    () => ["UNLINK", key()],
+    () => ["TOUCH", key(), key()],
+    () => ["DECR", key()],
+    () => ["SUBSTR", key(), num(), num()],
+    () => ["SET", key(), val(), "EXAT", pick(["1", "99999999999", "0"])],
+    () => ["SET", key(), val(), "PX", pick(["100000", "0"]), pick(["NX", "XX", "GET"])],
+    () => ["EXISTS", key()],
   ];
   return pick(cmds)();
+}
+
+/** A transaction over keys of one hash tag: MULTI, a few commands, then EXEC or DISCARD. */
+function randomTransaction(r: () => number): string[][] {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const key = () => pick(["{t}x", "{t}y", "{t}z"]);
+  const body: (() => string[])[] = [
+    () => ["SET", key(), pick(["1", "v", "10"])],
+    () => ["INCR", key()],
+    () => ["GET", key()],
+    () => ["APPEND", key(), "x"],
+    () => ["DEL", key(), key()],
+    () => ["EXPIRE", key(), "100"],
+    () => ["TTL", key()],
+    () => ["RENAME", key(), key()],
+    () => ["MSET", key(), "m", key(), "n"],
+    () => ["GETSET", key(), "g"],
+    () => ["SET", key()],
+  ];
+  const out: string[][] = [];
+  if (r() < 0.3) out.push(["WATCH", key()]);
+  if (r() < 0.2) out.push(["SET", key(), "outside"]);
+  out.push(["MULTI"]);
+  for (let i = Math.floor(r() * 5); i >= 0; i--) out.push(pick(body)());
+  out.push([r() < 0.85 ? "EXEC" : "DISCARD"]);
+  return out;
 }
 
 async function withServers(
@@ -713,13 +754,19 @@ async function compare(
     await redis.send(args);
     await shardkv.send(args);
   }
+  const history: string[] = [];
   for (const [i, args] of seq.entries()) {
     const want = normalise(args, await redis.send(args));
     const got = normalise(args, await shardkv.send(args));
-    const shown = args.map((a) =>
-      typeof a === "string" ? a : `<${Buffer.from(a).toString("hex")}>`
+    const shown = args.map((a) => typeof a === "string" ? a : `<${Buffer.from(a).toString("hex")}>`)
+      .join(" ");
+    // The commands before a difference, to reproduce it.
+    history.push(`${shown} -> ${JSON.stringify(want)}`);
+    assert.equal(
+      got,
+      want,
+      `${label} #${i}: ${shown}\n  after: ${history.slice(-12, -1).join("\n  ")}`,
     );
-    assert.equal(got, want, `${label} #${i}: ${shown.join(" ")}`);
   }
 }
 
@@ -737,9 +784,13 @@ test(
 
 test("differential: seeded random command sequences match redis-server", SLOW, async () => {
   await withServers(async (redis, shardkv, backend) => {
-    for (const seed of [1, 2, 3]) {
+    for (const seed of [1, 2, 3, 4, 5]) {
       const r = rng(seed);
-      const seq = Array.from({ length: 250 }, () => randomCommand(r));
+      const seq: string[][] = [];
+      while (seq.length < 300) {
+        if (r() < 0.08) seq.push(["SELECT", "0"], ...randomTransaction(r));
+        else seq.push(randomCommand(r));
+      }
       await compare(redis, shardkv, seq, `${backend} seed ${seed}`);
     }
   });
