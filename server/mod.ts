@@ -23,11 +23,19 @@ import { ConnectionSet, type Listen } from "./_listener.ts";
 import { RespParser, type RespParserOptions } from "./resp.ts";
 import { RespSession } from "./session.ts";
 
-export { CommandError, execute, executeAll, ScanCursors, type ServerContext } from "./commands.ts";
+export {
+  type Client,
+  CommandError,
+  execute,
+  executeAll,
+  ScanCursors,
+  type ServerContext,
+} from "./commands.ts";
 export {
   encodeReply,
   ErrorReply,
   OK,
+  RawReply,
   type Reply,
   ReplyWriter,
   RespParser,
@@ -52,6 +60,13 @@ export interface ServeOptions {
   hostname?: string;
   /** TCP port (default 6379); 0 picks a free one, see {@linkcode RespServer.port}. */
   port?: number;
+  /** Clients must `AUTH` with this password first (like Redis's `requirepass`; default none). */
+  requirepass?: string;
+  /**
+   * Like Redis's protected mode (default `true`): without `requirepass`, refuse to listen on an
+   * address other than loopback. `false` serves anyone who can reach the port.
+   */
+  protectedMode?: boolean;
   /** Disconnect a client idle for this many seconds, like Redis's `timeout` (default 0: never). */
   timeout?: number;
   /**
@@ -127,7 +142,19 @@ export async function serveResp(store: Store, options: ServeOptions = {}): Promi
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError(`hostname must be a non-empty string, received ${String(hostname)}`);
   }
+  const { requirepass, protectedMode = true } = options;
+  if (requirepass !== undefined && typeof requirepass !== "string") {
+    throw new TypeError(`requirepass must be a string, received ${typeof requirepass}`);
+  }
+  const loopback = /^(127\.|::1$|\[::1\]$|localhost$)/.test(hostname);
+  if (protectedMode && !loopback && !requirepass) {
+    throw new RangeError(
+      `Protected mode: refusing to listen on ${hostname} without requirepass; set requirepass, ` +
+        `or protectedMode: false to serve anyone who can reach the port`,
+    );
+  }
   const ctx: ServerContext = {
+    requirepass,
     store,
     startedAt: Date.now(),
     port,

@@ -36,7 +36,26 @@ export class ErrorReply {
  * A reply: status, error, integer (`number`), bulk string (`Uint8Array`, or a `string` sent as
  * UTF-8), null bulk string (`null`), or an array of replies.
  */
-export type Reply = SimpleReply | ErrorReply | number | Uint8Array | string | null | Reply[];
+export type Reply =
+  | SimpleReply
+  | ErrorReply
+  | RawReply
+  | number
+  | bigint
+  | Uint8Array
+  | string
+  | null
+  | Reply[];
+
+/** Bytes sent as they are: a reply encoded elsewhere (RESP3 types, `*-1`). */
+export class RawReply {
+  /** The encoded reply. */
+  readonly bytes: Uint8Array;
+  /** Wraps already encoded reply bytes. */
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+}
 
 /** `+OK`. */
 export const OK: SimpleReply = new SimpleReply("OK");
@@ -355,6 +374,8 @@ export class ReplyWriter {
   write(reply: Reply): void {
     if (reply === null) this.#ascii("$-1\r\n");
     else if (typeof reply === "number") this.#line(0x3a, /* ':' */ reply);
+    else if (typeof reply === "bigint") this.#ascii(`:${reply}\r\n`);
+    else if (reply instanceof RawReply) this.#bytes(reply.bytes);
     else if (typeof reply === "string") this.#bulk(encoder.encode(reply));
     else if (reply instanceof Uint8Array) this.#bulk(reply);
     else if (reply instanceof SimpleReply) this.#ascii(`+${reply.text}\r\n`);
