@@ -31,16 +31,18 @@ export interface FeedResult {
  */
 export class RespSession {
   #ctx: ServerContext;
-  #parser = new RespParser();
+  #parser: RespParser;
   #out = new ReplyWriter();
   #closing = false;
   #ended = false;
   #tail: Promise<unknown> = Promise.resolve();
   #client: Client;
 
-  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}. */
-  constructor(ctx: ServerContext) {
+  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}; `options.parser`
+   * (default: one with default limits) reads its requests. */
+  constructor(ctx: ServerContext, options: { parser?: RespParser } = {}) {
     this.#ctx = ctx;
+    this.#parser = options.parser ?? new RespParser();
     this.#client = newClient(ctx);
     ctx.clients++;
   }
