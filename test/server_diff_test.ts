@@ -928,7 +928,12 @@ test(
       ]],
       [
         ["HELLO", "2", "AUTH", "default", "wrong"],
-        ["HELLO", "2", "AUTH", "default", "secret"],
+        ["HELLO", "2", "AUTH", "default", "secret", "SETNAME", "a b"],
+        ["GET", "k"],
+        ["HELLO", "2", "AUTH", "default", "secret", "BOGUS"],
+        ["GET", "k"],
+        ["HELLO", "2", "AUTH", "default", "secret", "SETNAME", "me"],
+        ["CLIENT", "GETNAME"],
         ["SET", "k", "v"],
         ["GET", "k"],
         ["DEL", "k"],
