@@ -44,6 +44,13 @@ const T_REGEXP = 15;
 const T_ARRAY_BUFFER = 16;
 const T_VIEW = 17;
 
+// Kinds of the steps of an error's path.
+const PATH_INDEX = 0;
+const PATH_KEY = 1;
+const PATH_MAP_KEY = 2;
+const PATH_MAP_VALUE = 3;
+const PATH_SET_ITEM = 4;
+
 type ViewConstructor = new (
   buffer: ArrayBuffer,
   byteOffset?: number,
@@ -74,6 +81,10 @@ const typedArrayTag = Object.getOwnPropertyDescriptor(
 )!.get!;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+/** The canonical quiet NaN, little-endian. */
+const NAN_BYTES = new Uint8Array([0, 0, 0, 0, 0, 0, 0xf8, 0x7f]);
 const utf8 = new TextEncoder();
 const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -97,10 +108,11 @@ class Writer {
   #buf = new Uint8Array(256);
   #view = new DataView(this.#buf.buffer);
   #len = 0;
-  /** Containers being written, to refuse cycles. */
-  #open = new Set<object>();
-  /** Where in the value we are, for error messages. */
-  #path: string[] = [];
+  /** Containers being written, outermost first, to refuse cycles. */
+  #open: object[] = [];
+  /** Where in the value we are, for error messages: (PATH_* kind, index or key) pairs,
+   * formatted only when an error is thrown. */
+  #path: (number | string)[] = [];
 
   #reserve(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
@@ -128,11 +140,14 @@ class Writer {
 
   float(n: number): void {
     this.#reserve(8);
-    if (Number.isNaN(n)) {
-      // One NaN bit pattern whatever the runtime's NaN payload.
-      this.#view.setUint32(this.#len, 0, true);
-      this.#view.setUint32(this.#len + 4, 0x7ff80000, true);
-    } else this.#view.setFloat64(this.#len, n, true);
+    // Through a scratch Float64Array: DataView.setFloat64 is several times slower on V8.
+    // One NaN bit pattern whatever the runtime's NaN payload.
+    F64[0] = n;
+    if (n !== n) F64_BYTES.set(NAN_BYTES);
+    else if (!LITTLE_ENDIAN) F64_BYTES.reverse();
+    const buf = this.#buf;
+    const at = this.#len;
+    for (let i = 0; i < 8; i++) buf[at + i] = F64_BYTES[i];
     this.#len += 8;
   }
 
@@ -143,42 +158,62 @@ class Writer {
   }
 
   string(s: string): void {
+    const n = s.length;
+    if (n < 128) {
+      // Short ASCII (most keys and many values): written directly, no encoder call.
+      this.#reserve(2 + n);
+      const start = this.#len;
+      this.#buf[start] = T_STRING;
+      this.#buf[start + 1] = n;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.#buf[start + 2 + i] = c;
+      }
+      if (i === n) {
+        this.#len = start + 2 + n;
+        return;
+      }
+    }
     if (isWellFormed(s)) {
-      // UTF-8 is at most 3 bytes per UTF-16 code unit.
-      this.#reserve(10 + s.length * 3);
-      const varintAt = this.#len + 1;
-      const body = new Uint8Array(this.#buf.buffer, varintAt + 5, s.length * 3);
-      const { written } = utf8.encodeInto(s, body);
+      // UTF-8 is at most 3 bytes per UTF-16 code unit: encode past the longest varint, then
+      // move the bytes down behind the varint of their real length.
+      this.#reserve(10 + n * 3);
+      const bodyAt = this.#len + 6;
+      const { written } = utf8.encodeInto(
+        s,
+        new Uint8Array(this.#buf.buffer, bodyAt, n * 3),
+      );
       this.#buf[this.#len++] = T_STRING;
       this.varint(written);
-      this.#buf.copyWithin(this.#len, varintAt + 5, varintAt + 5 + written);
+      this.#buf.copyWithin(this.#len, bodyAt, bodyAt + written);
       this.#len += written;
       return;
     }
     this.byte(T_STRING16);
-    this.varint(s.length);
-    this.#reserve(s.length * 2);
-    for (let i = 0; i < s.length; i++) {
+    this.varint(n);
+    this.#reserve(n * 2);
+    for (let i = 0; i < n; i++) {
       this.#view.setUint16(this.#len, s.charCodeAt(i), true);
       this.#len += 2;
     }
   }
 
   fail(what: string): never {
-    const at = this.#path.length === 0 ? "" : ` at ${this.#path.join("")}`;
-    throw new TypeError(`The structured codec cannot encode ${what}${at}`);
-  }
-
-  #enter(container: object): void {
-    if (this.#open.has(container)) this.fail("a cyclic reference");
-    this.#open.add(container);
-  }
-
-  /** Writes `value`, a child at `segment` of the path (`[i]`, `.key`, `<value i>`). */
-  #child(segment: string, value: unknown): void {
-    this.#path.push(segment);
-    this.value(value);
-    this.#path.pop();
+    let at = "";
+    for (let i = 0; i < this.#path.length; i += 2) {
+      const kind = this.#path[i];
+      const key = this.#path[i + 1];
+      if (kind === PATH_INDEX) at += `[${key}]`;
+      else if (kind === PATH_KEY) at += `.${key}`;
+      else {
+        at += `<${
+          kind === PATH_MAP_KEY ? "key" : kind === PATH_MAP_VALUE ? "value" : "item"
+        } ${key}>`;
+      }
+    }
+    throw new TypeError(`The structured codec cannot encode ${what}${at && ` at ${at}`}`);
   }
 
   value(v: unknown): void {
@@ -218,7 +253,58 @@ class Writer {
     }
   }
 
+  /** Writes `value`, found at `at` of a container of kind `kind` (see `#path`). */
+  #child(kind: number, at: number | string, value: unknown): void {
+    this.#path.push(kind, at);
+    this.value(value);
+    this.#path.pop();
+    this.#path.pop();
+  }
+
+  /** Writes the members of an array, Map, Set or plain object (`container`). */
+  #container(v: object): void {
+    // A cycle: `v` is one of the containers being written. The stack is as deep as the value,
+    // which is shallow in practice, so a linear search beats a Set's hashing.
+    if (this.#open.includes(v)) this.fail("a cyclic reference");
+    this.#open.push(v);
+    if (Array.isArray(v)) {
+      this.byte(T_ARRAY);
+      this.varint(v.length);
+      for (let i = 0; i < v.length; i++) {
+        if (i in v) this.#child(PATH_INDEX, i, v[i]);
+        else this.byte(T_HOLE);
+      }
+    } else if (v instanceof Map) {
+      this.byte(T_MAP);
+      this.varint(v.size);
+      let i = 0;
+      for (const [key, value] of v) {
+        this.#child(PATH_MAP_KEY, i, key);
+        this.#child(PATH_MAP_VALUE, i++, value);
+      }
+    } else if (v instanceof Set) {
+      this.byte(T_SET);
+      this.varint(v.size);
+      let i = 0;
+      for (const item of v) this.#child(PATH_SET_ITEM, i++, item);
+    } else {
+      if (Object.getOwnPropertySymbols(v).length > 0) this.fail("a symbol-keyed property");
+      const keys = Object.keys(v);
+      this.byte(T_OBJECT);
+      this.varint(keys.length);
+      for (const key of keys) {
+        this.string(key);
+        this.#child(PATH_KEY, key, (v as Record<string, unknown>)[key]);
+      }
+    }
+    this.#open.pop();
+  }
+
   #object(v: object): void {
+    // Most common first: arrays and plain objects.
+    if (Array.isArray(v)) return this.#container(v);
+    const proto = Object.getPrototypeOf(v);
+    if (proto === Object.prototype || proto === null) return this.#container(v);
     if (ArrayBuffer.isView(v)) {
       const name = v instanceof DataView ? "DataView" : typedArrayTag.call(v) as string;
       const kind = VIEW_KIND.get(name);
@@ -234,13 +320,7 @@ class Writer {
       }
       return;
     }
-    const tag = Object.prototype.toString.call(v);
-    if (tag === "[object ArrayBuffer]") {
-      const src = new Uint8Array(v as ArrayBuffer);
-      this.byte(T_ARRAY_BUFFER);
-      this.varint(src.length);
-      return this.bytes(src);
-    }
+    if (v instanceof Map || v instanceof Set) return this.#container(v);
     if (v instanceof Date) {
       this.byte(T_DATE);
       return this.float(v.getTime());
@@ -250,43 +330,14 @@ class Writer {
       this.string(v.source);
       return this.string(v.flags);
     }
-    this.#enter(v);
-    if (Array.isArray(v)) {
-      this.byte(T_ARRAY);
-      this.varint(v.length);
-      for (let i = 0; i < v.length; i++) {
-        if (i in v) this.#child(`[${i}]`, v[i]);
-        else this.byte(T_HOLE);
-      }
-    } else if (v instanceof Map) {
-      this.byte(T_MAP);
-      this.varint(v.size);
-      let i = 0;
-      for (const [key, value] of v) {
-        this.#child(`<key ${i}>`, key);
-        this.#child(`<value ${i++}>`, value);
-      }
-    } else if (v instanceof Set) {
-      this.byte(T_SET);
-      this.varint(v.size);
-      let i = 0;
-      for (const item of v) this.#child(`<item ${i++}>`, item);
-    } else {
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) {
-        const name = proto?.constructor?.name ?? "unknown";
-        this.fail(`an instance of ${name} (only plain objects and the listed classes)`);
-      }
-      if (Object.getOwnPropertySymbols(v).length > 0) this.fail("a symbol-keyed property");
-      const keys = Object.keys(v);
-      this.byte(T_OBJECT);
-      this.varint(keys.length);
-      for (const key of keys) {
-        this.string(key);
-        this.#child(`.${key}`, (v as Record<string, unknown>)[key]);
-      }
+    if (Object.prototype.toString.call(v) === "[object ArrayBuffer]") {
+      const src = new Uint8Array(v as ArrayBuffer);
+      this.byte(T_ARRAY_BUFFER);
+      this.varint(src.length);
+      return this.bytes(src);
     }
-    this.#open.delete(v);
+    const name = proto?.constructor?.name ?? "unknown";
+    this.fail(`an instance of ${name} (only plain objects and the listed classes)`);
   }
 
   result(): Uint8Array {
@@ -340,7 +391,11 @@ class Reader {
   }
 
   float(): number {
-    return this.#view.getFloat64(this.#need(8), true);
+    // Through the scratch Float64Array, as the writer does.
+    const at = this.#need(8);
+    for (let i = 0; i < 8; i++) F64_BYTES[i] = this.#buf[at + i];
+    if (!LITTLE_ENDIAN) F64_BYTES.reverse();
+    return F64[0];
   }
 
   take(n: number): Uint8Array {
@@ -354,8 +409,24 @@ class Reader {
 
   string(tag: number): string {
     if (tag === T_STRING) {
+      const n = this.count(1);
+      if (n <= 32) {
+        // Short ASCII: built directly (a TextDecoder call costs more than the string).
+        const at = this.#at;
+        let s = "";
+        let i = 0;
+        for (; i < n; i++) {
+          const c = this.#buf[at + i];
+          if (c >= 0x80) break;
+          s += String.fromCharCode(c);
+        }
+        if (i === n) {
+          this.#at += n;
+          return s;
+        }
+      }
       try {
-        return utf8Fatal.decode(this.take(this.count(1)));
+        return utf8Fatal.decode(this.take(n));
       } catch (e) {
         if (e instanceof MalformedError) throw e;
         throw new MalformedError("a string is not valid UTF-8", { cause: e });
@@ -412,12 +483,14 @@ class Reader {
         for (let i = 0; i < n; i++) {
           const key = this.string(this.byte());
           // defineProperty: a "__proto__" key stays an own property, as it was written.
-          Object.defineProperty(out, key, {
-            value: this.value(),
-            writable: true,
-            enumerable: true,
-            configurable: true,
-          });
+          if (key === "__proto__") {
+            Object.defineProperty(out, key, {
+              value: this.value(),
+              writable: true,
+              enumerable: true,
+              configurable: true,
+            });
+          } else out[key] = this.value();
         }
         return out;
       }

@@ -68,8 +68,16 @@ function ttlOption(ttl: number | undefined): { ttl?: number } {
   return ttl === undefined || ttl === Infinity ? {} : { ttl: Math.max(0, ttl) };
 }
 
-/** Ops straight on the store: each call atomic on its own. */
+const opsOfStore = new WeakMap<Store, Ops>();
+
+/** Ops straight on the store: each call atomic on its own (one object per store). */
 export function storeOps(store: Store): Ops {
+  let ops = opsOfStore.get(store);
+  if (ops === undefined) opsOfStore.set(store, ops = makeStoreOps(store));
+  return ops;
+}
+
+function makeStoreOps(store: Store): Ops {
   return {
     get: (key) => store.get(key),
     ttl: (key) => store.ttl(key),

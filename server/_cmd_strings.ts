@@ -31,16 +31,12 @@ interface StringOptions {
   get: boolean;
   keepTtl: boolean;
   persist: boolean;
-  /** Absolute expiry time in ms, when EX/PX/EXAT/PXAT was given. */
-  at?: bigint;
+  /** EX/PX/EXAT/PXAT's unit and argument, when given (see {@linkcode expireAt}). */
+  unit?: string;
+  expire?: Uint8Array;
 }
 
-function parseOptions(
-  args: Uint8Array[],
-  from: number,
-  command: "set" | "getex",
-  now: number,
-): StringOptions {
+function parseOptions(args: Uint8Array[], from: number, command: "set" | "getex"): StringOptions {
   const o: StringOptions = { nx: false, xx: false, get: false, keepTtl: false, persist: false };
   let unit: string | undefined;
   let expire: Uint8Array | undefined;
@@ -62,7 +58,8 @@ function parseOptions(
       expire = args[++j];
     } else throw new CommandError(SYNTAX);
   }
-  if (unit !== undefined) o.at = expireAt(expire!, unit, command, now);
+  o.unit = unit;
+  o.expire = expire;
   return o;
 }
 
@@ -88,13 +85,14 @@ async function set(call: Call): Promise<Reply> {
   const { args, ops, now } = call;
   const key = call.keys[0];
   const value = args[1];
-  const o = parseOptions(args, 2, "set", now);
+  const o = parseOptions(args, 2, "set");
+  const at = o.unit === undefined ? undefined : expireAt(o.expire!, o.unit, "set", now);
   let old: Uint8Array | undefined;
   if (o.get || o.nx || o.xx || o.keepTtl) old = await ops.get(key);
   if ((o.nx && old !== undefined) || (o.xx && old === undefined)) return o.get ? old ?? null : null;
   let ttl: number | undefined;
   if (o.keepTtl) ttl = old === undefined ? undefined : await ops.ttl(key);
-  else if (o.at !== undefined) ttl = ttlOf(o.at, now);
+  else if (at !== undefined) ttl = ttlOf(at, now);
   await ops.set(key, value, ttl);
   return o.get ? old ?? null : OK;
 }
@@ -109,11 +107,12 @@ async function setWithTtl(call: Call, command: string, seconds: boolean): Promis
 async function getex(call: Call): Promise<Reply> {
   const { ops, now } = call;
   const key = call.keys[0];
-  const o = parseOptions(call.args, 1, "getex", now);
+  const o = parseOptions(call.args, 1, "getex");
   const value = await ops.get(key);
   if (value === undefined) return null;
-  if (o.at !== undefined) {
-    const ttl = ttlOf(o.at, now);
+  // Redis checks the expire value only once the key is found.
+  if (o.unit !== undefined) {
+    const ttl = ttlOf(expireAt(o.expire!, o.unit, "getex", now), now);
     if (ttl === 0) await ops.delete(key);
     else await ops.set(key, value, ttl);
   } else if (o.persist && (await ops.ttl(key)) !== Infinity) await ops.set(key, value);

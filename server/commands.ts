@@ -7,7 +7,7 @@
  * @module
  */
 import { type Store, writeTxn } from "../mod.ts";
-import { CommandError, echoArg, latin1 } from "./_cmd_args.ts";
+import { CommandError, commandName, echoArg, latin1 } from "./_cmd_args.ts";
 import {
   type Call,
   type Client,
@@ -152,6 +152,9 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
 };
 
+const BY_NAME = new Map(Object.entries(COMMANDS));
+const GET = COMMANDS.get;
+
 /** The store keys of a command's key arguments, in the client's database. */
 function keysOf(spec: CommandSpec, args: Uint8Array[], db: number): string[] {
   if (spec.keysOf !== undefined) return spec.keysOf(args, db);
@@ -182,8 +185,8 @@ function errorOf(e: unknown): ErrorReply {
 
 /** Looks a command up and checks its arity; an error reply when it cannot run. */
 function lookup(args: Uint8Array[]): { name: string; spec: CommandSpec } | ErrorReply {
-  const name = latin1(args[0].subarray(0, 64)).toLowerCase();
-  const spec = args[0].length <= 64 && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const name = commandName(args[0]);
+  const spec = BY_NAME.get(name);
   if (spec === undefined) {
     const shown = args.slice(1).map((a) => `'${echoArg(a)}' `).join("");
     return new ErrorReply(
@@ -211,9 +214,10 @@ async function run(
   spec: CommandSpec,
   args: Uint8Array[],
 ): Promise<Reply> {
+  const store = ctx.store;
+  if (spec === GET) return (await store.get(storeKey(client.db, args[1]))) ?? null;
   const rest = args.slice(1);
   const keys = keysOf(spec, rest, client.db);
-  const store = ctx.store;
   const call: Call = {
     ctx,
     client,
@@ -304,6 +308,12 @@ function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint
   return QUEUED;
 }
 
+/** Redis's rejectCommand: an EXEC refused before it runs also discards the transaction. */
+function execAbort(args: Uint8Array[], error: ErrorReply): ErrorReply {
+  if (args[0].length !== 4 || latin1(args[0]).toLowerCase() !== "exec") return error;
+  return new ErrorReply(`EXECABORT Transaction discarded because of: ${error.message}`);
+}
+
 /** A client for callers that run commands without a session (the first use of a context). */
 const defaultClients = new WeakMap<ServerContext, Client>();
 
@@ -338,14 +348,14 @@ export async function execute(
   const inMulti = client.multi !== undefined;
   if (found instanceof ErrorReply) {
     if (inMulti) client.multiFailed = true;
-    return { reply: found, quit: false };
+    return { reply: execAbort(args, found), quit: false };
   }
   const { name, spec } = found;
   client.lastCommand = name;
   let reply: Reply;
   if (!client.authed && !spec.flags.includes("no_auth")) {
     if (inMulti) client.multiFailed = true;
-    reply = new ErrorReply(NOAUTH);
+    reply = execAbort(args, new ErrorReply(NOAUTH));
   } else if (inMulti && !NOT_QUEUED.has(name)) {
     reply = queue(ctx, client, spec, args);
   } else {
@@ -361,12 +371,11 @@ export async function execute(
 
 /** A pipelined command that can join a batch: plain `SET key value` or `GET key`. */
 function batchKind(args: Uint8Array[]): "set" | "get" | undefined {
-  if (args.length === 3 && args[0].length === 3) {
-    const n = latin1(args[0]).toLowerCase();
-    if (n === "set") return "set";
-  } else if (args.length === 2 && args[0].length === 3) {
-    if (latin1(args[0]).toLowerCase() === "get") return "get";
-  }
+  const n = args[0];
+  if (n.length !== 3 || (n[1] | 0x20) !== 0x65 || (n[2] | 0x20) !== 0x74) return undefined;
+  const first = n[0] | 0x20;
+  if (args.length === 3 && first === 0x73) return "set";
+  if (args.length === 2 && first === 0x67) return "get";
   return undefined;
 }
 

@@ -252,7 +252,7 @@ test("typed view: a value the codec refuses throws TypeError and stores nothing"
   await store.close();
 });
 
-/** Runtimes that can run the TypeScript child: Deno, Bun and Node >= 22 when installed. */
+/** Runtimes that can run the TypeScript child: Deno, Bun, and Node >= 22.18 when installed. */
 function runtimes(): [string, (file: string) => [string, string[]]][] {
   const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
   const out: [string, (file: string) => [string, string[]]][] = [
@@ -260,14 +260,11 @@ function runtimes(): [string, (file: string) => [string, string[]]][] {
     ["bun", (file) => [bin("bun"), [file]]],
   ];
   if (existsSync(bin("node"))) {
-    const major = Number(
-      execFileSync(bin("node"), ["--version"]).toString().slice(1).split(".")[0],
-    );
-    if (major >= 22) {
-      out.push([
-        "node",
-        (file) => [bin("node"), ["--experimental-strip-types", "--no-warnings", file]],
-      ]);
+    // Node runs TypeScript (type stripping) and has node:sqlite without flags from 22.18.
+    const [major, minor] = execFileSync(bin("node"), ["--version"]).toString().slice(1).split(".")
+      .map(Number);
+    if (major > 22 || (major === 22 && minor >= 18)) {
+      out.push(["node", (file) => [bin("node"), ["--no-warnings", file]]]);
     }
   }
   return out;
@@ -312,7 +309,7 @@ test(
 );
 
 test(
-  "structured: a store written on this runtime reads the same on Deno and Bun",
+  "structured: a store written on this runtime reads the same on Deno, Bun and Node",
   SLOW,
   async () => {
     await withTempDir(async (dir) => {
@@ -320,7 +317,7 @@ test(
       const store = await openStore(dir, { shards: 4 });
       await typed(store, structured).batchSet(values.map((v, i) => [`v:${i}`, v] as const));
       await store.close();
-      for (const [name, runtime] of runtimes().filter(([n]) => n !== "node")) {
+      for (const [name, runtime] of runtimes()) {
         assert.equal(run(runtime, ["read-store", dir, "4242", "300"]).trim(), "ok 300", name);
       }
     });

@@ -99,7 +99,7 @@ class RawClient {
 }
 
 /** Starts redis-server on a free port; resolves when it answers. */
-async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
+async function startRedis(...extra: string[]): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort();
   const proc = spawn("redis-server", [
     "--port",
@@ -110,11 +110,12 @@ async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
     "",
     "--appendonly",
     "no",
+    ...extra,
   ], { stdio: "ignore" });
   for (let i = 0; i < 100; i++) {
     try {
       const c = await RawClient.open(port);
-      await c.send(["PING"]);
+      await c.send(["ECHO", "up"]);
       c.close();
       return { port, proc };
     } catch {
@@ -143,6 +144,10 @@ function normalise(args: (string | Uint8Array)[], reply: string): string {
   if ((name === "PTTL" || name === "PEXPIRETIME") && /^:\d{3,}/.test(reply)) return ":<ms>";
   if (name === "TIME") return reply.replace(/\d+/g, "n");
   if (name === "RANDOMKEY") return reply.startsWith("$-1") ? reply : "$<key>";
+  if (name === "HELLO") return reply.replace(/(\$2\r\nid\r\n):\d+/, "$1:<id>");
+  if (name === "CLIENT" && String(args[1]).toUpperCase() === "ID") {
+    return reply.replace(/\d+/, "<id>");
+  }
   return reply;
 }
 
@@ -576,6 +581,30 @@ function cases(): (string | Uint8Array)[][][] {
       ["SCAN", "0", "BOGUS"],
       ["SCAN", "0", "MATCH"],
       ["TYPE", "nope"],
+      ["CLIENT", "ID"],
+      ["HELLO"],
+      ["HELLO", "2"],
+    ],
+    // RESP3 after HELLO 3: nulls, maps
+    [
+      ["HELLO", "3"],
+      ["GET", "nope"],
+      ["MGET", "a", "nope"],
+      ["SET", "a", "ohmytext"],
+      ["SET", "b", "mynewtext"],
+      ["LCS", "a", "b", "IDX", "WITHMATCHLEN"],
+      ["CONFIG", "GET", "appendonly"],
+      ["SET", "a", "1", "XX", "GET"],
+      ["MULTI"],
+      ["GET", "nope"],
+      ["INCR", "n"],
+      ["EXEC"],
+      ["WATCH", "a"],
+      ["SET", "a", "2"],
+      ["MULTI"],
+      ["EXEC"],
+      ["HELLO", "2"],
+      ["GET", "nope"],
     ],
   ];
 }
@@ -596,6 +625,8 @@ function randomCommand(r: () => number): string[] {
   const key = () => pick(["a", "b", "c", "{t}x", "{t}y", "n"]);
   const num = () => pick(["0", "1", "-1", "5", "100", "-100", "9223372036854775807", "x", "3.5"]);
   const val = () => pick(["", "v", "hello", "12", "-3", "0.5", "abc"]);
+  // Milliseconds: none small enough to expire while a sequence runs (that would race the clock).
+  const ms = () => pick(["0", "-1", "x", "3.5", "100000", "9223372036854775807"]);
   const cmds: (() => string[])[] = [
     () => ["SET", key(), val()],
     () => [
@@ -603,7 +634,7 @@ function randomCommand(r: () => number): string[] {
       key(),
       val(),
       pick(["NX", "XX", "GET", "KEEPTTL"]),
-      ...pick([[], ["EX", num()], ["PX", num()]]),
+      ...pick([[], ["EX", pick(["0", "-1", "x", "100", "9223372036854775807"])], ["PX", ms()]]),
     ],
     () => ["GET", key()],
     () => ["DEL", key(), key()],
@@ -641,8 +672,47 @@ function randomCommand(r: () => number): string[] {
     () => ["KEYS", pick(["*", "{t}*", "?", "[ab]", "n*"])],
     () => ["DBSIZE"],
     () => ["SELECT", pick(["0", "0", "1", "16"])],
+    () => ["SETEX", key(), pick(["100", "0", "x"]), val()],
+    () => ["PSETEX", key(), pick(["100000", "-1"]), val()],
+    () => ["GETEX", key(), ...pick([[], ["EX", "100"], ["PX", ms()], ["PERSIST"], ["EXAT", "1"]])],
+    () => ["PEXPIRE", key(), pick(["100000", "0", "x"]), ...pick([[], ["NX"], ["GT"]])],
+    () => ["EXPIREAT", key(), pick(["1", "99999999999", "x"]), ...pick([[], ["XX"], ["LT"]])],
+    () => ["EXPIRETIME", key()],
+    () => ["UNLINK", key()],
+    () => ["TOUCH", key(), key()],
+    () => ["DECR", key()],
+    () => ["SUBSTR", key(), num(), num()],
+    () => ["SET", key(), val(), "EXAT", pick(["1", "99999999999", "0"])],
+    () => ["SET", key(), val(), "PX", pick(["100000", "0"]), pick(["NX", "XX", "GET"])],
+    () => ["EXISTS", key()],
   ];
   return pick(cmds)();
+}
+
+/** A transaction over keys of one hash tag: MULTI, a few commands, then EXEC or DISCARD. */
+function randomTransaction(r: () => number): string[][] {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const key = () => pick(["{t}x", "{t}y", "{t}z"]);
+  const body: (() => string[])[] = [
+    () => ["SET", key(), pick(["1", "v", "10"])],
+    () => ["INCR", key()],
+    () => ["GET", key()],
+    () => ["APPEND", key(), "x"],
+    () => ["DEL", key(), key()],
+    () => ["EXPIRE", key(), "100"],
+    () => ["TTL", key()],
+    () => ["RENAME", key(), key()],
+    () => ["MSET", key(), "m", key(), "n"],
+    () => ["GETSET", key(), "g"],
+    () => ["SET", key()],
+  ];
+  const out: string[][] = [];
+  if (r() < 0.3) out.push(["WATCH", key()]);
+  if (r() < 0.2) out.push(["SET", key(), "outside"]);
+  out.push(["MULTI"]);
+  for (let i = Math.floor(r() * 5); i >= 0; i--) out.push(pick(body)());
+  out.push([r() < 0.85 ? "EXEC" : "DISCARD"]);
+  return out;
 }
 
 async function withServers(
@@ -684,13 +754,19 @@ async function compare(
     await redis.send(args);
     await shardkv.send(args);
   }
+  const history: string[] = [];
   for (const [i, args] of seq.entries()) {
     const want = normalise(args, await redis.send(args));
     const got = normalise(args, await shardkv.send(args));
-    const shown = args.map((a) =>
-      typeof a === "string" ? a : `<${Buffer.from(a).toString("hex")}>`
+    const shown = args.map((a) => typeof a === "string" ? a : `<${Buffer.from(a).toString("hex")}>`)
+      .join(" ");
+    // The commands before a difference, to reproduce it.
+    history.push(`${shown} -> ${JSON.stringify(want)}`);
+    assert.equal(
+      got,
+      want,
+      `${label} #${i}: ${shown}\n  after: ${history.slice(-12, -1).join("\n  ")}`,
     );
-    assert.equal(got, want, `${label} #${i}: ${shown.join(" ")}`);
   }
 }
 
@@ -708,9 +784,13 @@ test(
 
 test("differential: seeded random command sequences match redis-server", SLOW, async () => {
   await withServers(async (redis, shardkv, backend) => {
-    for (const seed of [1, 2, 3]) {
+    for (const seed of [1, 2, 3, 4, 5]) {
       const r = rng(seed);
-      const seq = Array.from({ length: 250 }, () => randomCommand(r));
+      const seq: string[][] = [];
+      while (seq.length < 300) {
+        if (r() < 0.08) seq.push(["SELECT", "0"], ...randomTransaction(r));
+        else seq.push(randomCommand(r));
+      }
       await compare(redis, shardkv, seq, `${backend} seed ${seed}`);
     }
   });
@@ -814,3 +894,87 @@ test(
     }
   },
 );
+
+test(
+  "differential: AUTH, NOAUTH, HELLO AUTH and CONFIG SET requirepass match redis-server",
+  SLOW,
+  async () => {
+    const redis = await startRedis("--requirepass", "secret");
+    const store = await openStore("", { backend: "memory", shards: 4 });
+    const server = await serveResp(store, { port: 0, requirepass: "secret" });
+    const seqs: string[][][] = [
+      [
+        ["GET", "k"],
+        ["SET", "k", "v"],
+        ["PING"],
+        ["MULTI"],
+        ["EXEC"],
+        ["HELLO", "3"],
+        ["AUTH", "wrong"],
+        ["AUTH", "nobody", "secret"],
+        ["AUTH", "default", "wrong"],
+        ["GET", "k"],
+        ["AUTH", "secret"],
+        ["GET", "k"],
+        ["AUTH", "default", "secret"],
+        ["CONFIG", "SET", "requirepass", "other"],
+        ["CONFIG", "GET", "requirepass"],
+      ],
+      [["GET", "k"], ["AUTH", "secret"], ["HELLO", "2", "AUTH", "default", "other"], ["GET", "k"], [
+        "CONFIG",
+        "SET",
+        "requirepass",
+        "secret",
+      ]],
+      [
+        ["HELLO", "2", "AUTH", "default", "wrong"],
+        ["HELLO", "2", "AUTH", "default", "secret"],
+        ["SET", "k", "v"],
+        ["GET", "k"],
+        ["DEL", "k"],
+        ["QUIT"],
+      ],
+    ];
+    try {
+      for (const [n, seq] of seqs.entries()) {
+        const a = await RawClient.open(redis.port);
+        const b = await RawClient.open(server.port);
+        try {
+          for (const [i, args] of seq.entries()) {
+            const want = normalise(args, await a.send(args));
+            assert.equal(
+              normalise(args, await b.send(args)),
+              want,
+              `auth ${n} #${i}: ${args.join(" ")}`,
+            );
+          }
+        } finally {
+          a.close();
+          b.close();
+        }
+      }
+    } finally {
+      redis.proc.kill();
+      await server.close();
+      await store.close();
+    }
+  },
+);
+
+test("protected mode: no listening beyond loopback without requirepass", async () => {
+  const store = await openStore("", { backend: "memory", shards: 1 });
+  try {
+    await assert.rejects(serveResp(store, { hostname: "0.0.0.0", port: 0 }), (e: Error) => {
+      assert.ok(e instanceof RangeError);
+      assert.match(
+        e.message,
+        /Protected mode: refusing to listen on 0\.0\.0\.0 without requirepass/,
+      );
+      return true;
+    });
+    const local = await serveResp(store, { hostname: "127.0.0.1", port: 0 });
+    await local.close();
+  } finally {
+    await store.close();
+  }
+});

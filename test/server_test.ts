@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
-import { encodeCounter, openStore, type Store } from "../mod.ts";
+import { encodeCounter, openStore, shardOf, type Store } from "../mod.ts";
 import {
   encodeReply,
   ErrorReply,
@@ -619,5 +619,94 @@ test("hostile arguments to every command: error replies, no unhandled rejection 
     });
   } finally {
     process.off("unhandledRejection", onUnhandled);
+  }
+});
+
+test("MULTI/EXEC: keys of one shard run in one transaction; keys of several get CROSSSLOT", async () => {
+  const store = await openStore("", { backend: "memory", shards: 4 });
+  const ctx = context(store);
+  const a = new RespSession(ctx);
+  const b = new RespSession(ctx);
+  const send = async (s: RespSession, ...args: string[]) =>
+    dec((await s.feed(cmd(...args))).reply)!;
+  try {
+    // "a" and "b" are on different shards of 4 (FNV-1a), "{a}x" is on a's.
+    assert.notEqual(shardOf("a", 4), shardOf("b", 4));
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    assert.equal(await send(a, "SET", "a", "1"), "+QUEUED\r\n");
+    assert.equal(await send(a, "SET", "{a}x", "2"), "+QUEUED\r\n");
+    assert.equal(
+      await send(a, "SET", "b", "3"),
+      "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    );
+    assert.equal(
+      await send(a, "EXEC"),
+      "-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    assert.equal(await send(a, "EXISTS", "a", "{a}x", "b"), ":0\r\n", "nothing ran");
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    assert.match(await send(a, "MSET", "a", "1", "b", "2"), /^-CROSSSLOT/);
+    assert.equal(await send(a, "DISCARD"), "+OK\r\n");
+    // WATCH: another connection's write makes EXEC fail with a null array.
+    assert.equal(await send(a, "WATCH", "a"), "+OK\r\n");
+    assert.equal(await send(b, "SET", "a", "theirs"), "+OK\r\n");
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    assert.equal(await send(a, "SET", "a", "mine"), "+QUEUED\r\n");
+    assert.equal(await send(a, "EXEC"), "*-1\r\n");
+    assert.equal(await send(a, "GET", "a"), "$6\r\ntheirs\r\n");
+    // Without interference it runs, and the other connection sees all of it or none of it.
+    assert.equal(await send(a, "WATCH", "a"), "+OK\r\n");
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    await send(a, "SET", "a", "1");
+    await send(a, "INCRBY", "{a}x", "5");
+    const [exec, seen] = await Promise.all([send(a, "EXEC"), send(b, "MGET", "a", "{a}x")]);
+    assert.equal(exec, "*2\r\n+OK\r\n:5\r\n");
+    assert.ok(
+      ["*2\r\n$6\r\ntheirs\r\n$-1\r\n", "*2\r\n$1\r\n1\r\n$1\r\n5\r\n"].includes(seen),
+      `isolation: ${JSON.stringify(seen)}`,
+    );
+  } finally {
+    a.end();
+    b.end();
+    await store.close();
+  }
+});
+
+test("CLIENT ID/SETNAME/LIST/INFO/KILL and SELECT keep databases apart", async () => {
+  const store = await openStore("", { backend: "memory", shards: 4 });
+  const ctx = context(store);
+  const a = new RespSession(ctx);
+  const b = new RespSession(ctx);
+  const send = async (s: RespSession, ...args: string[]) => (await s.feed(cmd(...args)));
+  const text = async (s: RespSession, ...args: string[]) => dec((await send(s, ...args)).reply)!;
+  try {
+    const idA = Number((await text(a, "CLIENT", "ID")).slice(1, -2));
+    const idB = Number((await text(b, "CLIENT", "ID")).slice(1, -2));
+    assert.notEqual(idA, idB);
+    assert.equal(await text(a, "CLIENT", "SETNAME", "worker-1"), "+OK\r\n");
+    assert.equal(await text(a, "CLIENT", "GETNAME"), "$8\r\nworker-1\r\n");
+    const list = await text(b, "CLIENT", "LIST");
+    assert.match(list, new RegExp(`id=${idA} [^\\n]* name=worker-1 `));
+    assert.match(list, new RegExp(`id=${idB} `));
+    assert.match(await text(a, "CLIENT", "INFO"), new RegExp(`^\\$\\d+\\r\\nid=${idA} `));
+    // Databases: the same key name in db 0 and db 5, and a library key read from db 0.
+    await store.set("lib", enc("from the library"));
+    assert.equal(await text(a, "GET", "lib"), "$16\r\nfrom the library\r\n");
+    assert.equal(await text(a, "SELECT", "5"), "+OK\r\n");
+    assert.equal(await text(a, "SET", "lib", "db5"), "+OK\r\n");
+    assert.equal(await text(a, "DBSIZE"), ":1\r\n");
+    assert.equal(await text(b, "GET", "lib"), "$16\r\nfrom the library\r\n");
+    assert.match(await text(b, "INFO", "keyspace"), /db0:keys=1,[^]*db5:keys=1,/);
+    assert.equal(await text(a, "FLUSHDB"), "+OK\r\n");
+    assert.equal(dec(await store.get("lib")), "from the library", "FLUSHDB in db 5 spares db 0");
+    // CLIENT KILL ID: the killed connection closes after its next reply.
+    assert.equal(await text(b, "CLIENT", "KILL", "ID", String(idA)), ":1\r\n");
+    const killed = await send(a, "PING");
+    assert.equal(killed.close, true);
+    assert.equal(await text(b, "CLIENT", "KILL", "ID", "999999"), ":0\r\n");
+  } finally {
+    a.end();
+    b.end();
+    await store.close();
   }
 });
