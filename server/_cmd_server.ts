@@ -58,6 +58,7 @@ export function newClient(ctx: ServerContext): Client {
     lastCommand: "NULL",
     multiFailed: false,
     multiShard: -1,
+    multiDb: 0,
     watching: new Set(),
     dirty: false,
     killed: false,

@@ -8,7 +8,7 @@
  */
 import { setImmediate } from "node:timers";
 import { MAX_VALUE_BYTES, type Store, writeTxn } from "../mod.ts";
-import { CommandError, commandName, echoArg, latin1 } from "./_cmd_args.ts";
+import { CommandError, commandName, echoArg, int64Of, latin1 } from "./_cmd_args.ts";
 import {
   type Call,
   type Client,
@@ -61,6 +61,7 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
     client.multi = [];
     client.multiFailed = false;
     client.multiShard = -1;
+    client.multiDb = client.db;
     return OK;
   }),
   discard: transactionSpec(1, "Discard all commands issued after MULTI", ({ ctx, client }) => {
@@ -155,6 +156,7 @@ const COMMANDS: Record<string, CommandSpec> = {
 
 const BY_NAME = new Map(Object.entries(COMMANDS));
 const GET = COMMANDS.get;
+const SELECT = COMMANDS.select;
 
 /** The store keys of a command's key arguments, in the client's database. */
 function keysOf(spec: CommandSpec, args: Uint8Array[], db: number): string[] {
@@ -295,7 +297,11 @@ async function exec(call: Call): Promise<Reply> {
 /** Queues a command inside MULTI: `+QUEUED`, or an error that makes EXEC abort. */
 function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint8Array[]): Reply {
   try {
-    const keys = keysOf(spec, args.slice(1), client.db);
+    const keys = keysOf(spec, args.slice(1), client.multiDb);
+    if (spec === SELECT) {
+      const db = int64Of(args[1]);
+      if (db !== undefined && db >= 0n && db < 16n) client.multiDb = Number(db);
+    }
     const shard = shardOfKeys(ctx.store, keys);
     if (shard === -2 || (shard >= 0 && client.multiShard >= 0 && shard !== client.multiShard)) {
       throw new CommandError(CROSSSLOT);
