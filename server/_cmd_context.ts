@@ -64,6 +64,10 @@ export interface Ops {
   /** Writes `value`; `ttl` in ms (`undefined` or `Infinity`: no expiry). */
   set(key: string, value: Uint8Array, ttl?: number): Promise<void>;
   delete(key: string): Promise<boolean>;
+  /** Values of `keys` (missing: `undefined`), in order. */
+  getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>;
+  /** Writes every pair without expiry, in order (for one key the last one wins). */
+  setMany(pairs: [string, Uint8Array][]): Promise<void>;
 }
 
 function ttlOption(ttl: number | undefined): { ttl?: number } {
@@ -89,6 +93,12 @@ function makeStoreOps(store: Store): Ops {
       else await store.set(key, value, ttlOption(ttl));
     },
     delete: (key) => store.delete(key),
+    // Straight on the store, several keys are one batch: a commit per shard, shards at once.
+    getMany: async (keys) => {
+      const found = await store.batchGet(keys);
+      return keys.map((key) => found.get(key));
+    },
+    setMany: (pairs) => store.batchSet(pairs),
   };
 }
 
@@ -119,6 +129,17 @@ export function txnOps(store: Store, txn: WriteTxn, now: () => number): Ops {
       const had = await deleteKey(txn, key);
       expiries.set(key, undefined);
       return had;
+    },
+    getMany: async (keys) => {
+      const out: (Uint8Array | undefined)[] = [];
+      for (const key of keys) out.push(await getKey(txn, key));
+      return out;
+    },
+    setMany: async (pairs) => {
+      for (const [key, value] of pairs) {
+        await setKey(txn, key, value);
+        expiries.set(key, Infinity);
+      }
     },
   };
 }

@@ -471,12 +471,10 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     getex,
   ),
   mget: spec(-2, READ, "Get the values of all the given keys", "1.0.0", async (c) => {
-    const out: Reply[] = [];
-    for (const key of c.keys) out.push((await c.ops.get(key)) ?? null);
-    return out;
+    return (await c.ops.getMany(c.keys)).map((v) => v ?? null);
   }, [1, -1, 1]),
   mset: spec(-3, WRITE, "Set multiple keys to multiple values", "1.0.1", async (c) => {
-    for (let i = 0; i < c.keys.length; i++) await c.ops.set(c.keys[i], c.args[2 * i + 1]);
+    await c.ops.setMany(c.keys.map((key, i) => [key, c.args[2 * i + 1]]));
     return OK;
   }, [1, -1, 2]),
   msetnx: spec(
@@ -485,8 +483,8 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     "Set multiple keys to multiple values, only if none of the keys exist",
     "1.0.1",
     async (c) => {
-      for (const key of c.keys) if ((await c.ops.get(key)) !== undefined) return 0;
-      for (let i = 0; i < c.keys.length; i++) await c.ops.set(c.keys[i], c.args[2 * i + 1]);
+      if ((await c.ops.getMany(c.keys)).some((v) => v !== undefined)) return 0;
+      await c.ops.setMany(c.keys.map((key, i) => [key, c.args[2 * i + 1]]));
       return 1;
     },
     [1, -1, 2],
