@@ -46,6 +46,8 @@ export interface Client {
   multiFailed: boolean;
   /** The shard the transaction's keys are on (-1: none yet). */
   multiShard: number;
+  /** The database queued commands will run in (a queued SELECT changes it). */
+  multiDb: number;
   /** WATCHed store keys. */
   watching: Set<string>;
   /** A WATCHed key changed: EXEC fails. */

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { type Store, writeTxn } from "../mod.ts";
-import { CommandError, commandName, echoArg, latin1 } from "./_cmd_args.ts";
+import { setImmediate } from "node:timers";
+import { MAX_VALUE_BYTES, type Store, writeTxn } from "../mod.ts";
+import { CommandError, commandName, echoArg, int64Of, latin1 } from "./_cmd_args.ts";
 import {
   type Call,
   type Client,
@@ -60,6 +61,7 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
     client.multi = [];
     client.multiFailed = false;
     client.multiShard = -1;
+    client.multiDb = client.db;
     return OK;
   }),
   discard: transactionSpec(1, "Discard all commands issued after MULTI", ({ ctx, client }) => {
@@ -154,6 +156,7 @@ const COMMANDS: Record<string, CommandSpec> = {
 
 const BY_NAME = new Map(Object.entries(COMMANDS));
 const GET = COMMANDS.get;
+const SELECT = COMMANDS.select;
 
 /** The store keys of a command's key arguments, in the client's database. */
 function keysOf(spec: CommandSpec, args: Uint8Array[], db: number): string[] {
@@ -232,7 +235,7 @@ async function run(
   }
   touchKeys(ctx, keys);
   if (name === "set" && rest.length === 2) {
-    await store.set(keys[0], rest[1]);
+    await setsOf(ctx).add([[keys[0], rest[1]]]);
     return OK;
   }
   if (shardOfKeys(store, keys) === -2) {
@@ -294,7 +297,11 @@ async function exec(call: Call): Promise<Reply> {
 /** Queues a command inside MULTI: `+QUEUED`, or an error that makes EXEC abort. */
 function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint8Array[]): Reply {
   try {
-    const keys = keysOf(spec, args.slice(1), client.db);
+    const keys = keysOf(spec, args.slice(1), client.multiDb);
+    if (spec === SELECT) {
+      const db = int64Of(args[1]);
+      if (db !== undefined && db >= 0n && db < 16n) client.multiDb = Number(db);
+    }
     const shard = shardOfKeys(ctx.store, keys);
     if (shard === -2 || (shard >= 0 && client.multiShard >= 0 && shard !== client.multiShard)) {
       throw new CommandError(CROSSSLOT);
@@ -312,6 +319,45 @@ function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint
 function execAbort(args: Uint8Array[], error: ErrorReply): ErrorReply {
   if (args[0].length !== 4 || latin1(args[0]).toLowerCase() !== "exec") return error;
   return new ErrorReply(`EXECABORT Transaction discarded because of: ${error.message}`);
+}
+
+/**
+ * Plain SETs of every connection in one I/O turn, written by one `batchSet` (one commit per
+ * shard) once the turn's reads are handled. Each connection waits for its SETs before its next
+ * command, so its commands still apply in order; SETs of different connections in one turn are
+ * concurrent, and the batch applies them in arrival order (for one key the last one wins).
+ */
+class TurnSets {
+  #store: Store;
+  #pending: [string, Uint8Array][] = [];
+  #flush: Promise<void> | undefined;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  add(pairs: [string, Uint8Array][]): Promise<void> {
+    for (const pair of pairs) {
+      // A value the store would refuse fails alone, not the shared batch.
+      if (pair[1].byteLength > MAX_VALUE_BYTES) return this.#store.batchSet(pairs);
+    }
+    for (const pair of pairs) this.#pending.push(pair);
+    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#flush = undefined;
+      return this.#store.batchSet(batch);
+    });
+    return this.#flush;
+  }
+}
+
+const turnSets = new WeakMap<ServerContext, TurnSets>();
+
+function setsOf(ctx: ServerContext): TurnSets {
+  let sets = turnSets.get(ctx);
+  if (sets === undefined) turnSets.set(ctx, sets = new TurnSets(ctx.store));
+  return sets;
 }
 
 /** A client for callers that run commands without a session (the first use of a context). */
@@ -392,7 +438,7 @@ async function runBatch(
     if (kind === "set") {
       touchKeys(ctx, keys);
       // Duplicate keys: the last one wins, as if the SETs ran in order.
-      await ctx.store.batchSet(keys.map((key, i) => [key, run[i][2]] as const));
+      await setsOf(ctx).add(keys.map((key, i) => [key, run[i][2]]));
       return run.map(() => OK);
     }
     const found = await ctx.store.batchGet(keys);
