@@ -1,9 +1,14 @@
 // Checking a shard file end to end for verifyStore: the file itself, the commits in its WAL that
 // SQLite's recovery would drop, SQLite's integrity_check, and the checksum of every value.
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
-import type { StorageErrorInit } from "../core/errors.ts";
-import { checkSqliteFile, openSqliteDatabase, type SqliteDatabase } from "./_sqlite_driver.ts";
+import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
+import {
+  checkSqliteFile,
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type SqlValue,
+} from "./_sqlite_driver.ts";
 
 /**
  * The checksum stored with each row: CRC-32 of the key's UTF-8 bytes continued over the value.
@@ -64,12 +69,11 @@ export async function verifySqliteFile(
   }
   // Before SQLite opens the file: its recovery would drop the damaged commits, and the last
   // connection to close removes the WAL.
-  const wal = await readFile(`${where.path}-wal`).catch(() => undefined);
-  if (wal !== undefined) report.problems.push(...walProblems(wal));
+  report.problems.push(...walProblems(await readWal(where.path)));
   let db: SqliteDatabase | undefined;
   try {
     ({ db } = await openSqliteDatabase(where.path, { readOnly: true }));
-    const integrity = db.prepare("PRAGMA integrity_check(100)").all();
+    const integrity = allRows(db, "PRAGMA integrity_check(100)");
     const messages = integrity.map((r) => String(Object.values(r)[0]));
     if (messages.join() !== "ok") {
       report.problems.push(`SQLite integrity_check: ${messages.join("; ")}`);
@@ -88,7 +92,7 @@ async function checkValues(
   report: ShardVerifyReport,
   onRows?: (rows: number) => void,
 ): Promise<void> {
-  const columns = db.prepare("SELECT name FROM pragma_table_info('kv')").all().map((r) => r.name);
+  const columns = allRows(db, "SELECT name FROM pragma_table_info('kv')").map((r) => r.name);
   if (!columns.includes("key")) {
     report.problems.push("has no kv table: it is not a shardkv shard");
     return;
@@ -100,27 +104,110 @@ async function checkValues(
   );
   const utf8 = new TextDecoder();
   let after = -Infinity;
-  for (;;) {
-    const rows = page.all(after === -Infinity ? -1 : after);
-    for (const row of rows) {
-      const key = utf8.decode(row.key as Uint8Array);
-      if (row.crc === null) report.unchecked++;
-      else {
-        report.rows++;
-        if (checksum(key, row.value as Uint8Array) !== Number(row.crc)) report.keys.push(key);
+  try {
+    for (;;) {
+      const rows = page.all(after === -Infinity ? -1 : after);
+      for (const row of rows) {
+        const key = utf8.decode(row.key as Uint8Array);
+        if (row.crc === null) report.unchecked++;
+        else {
+          report.rows++;
+          if (checksum(key, row.value as Uint8Array) !== Number(row.crc)) report.keys.push(key);
+        }
       }
+      onRows?.(report.rows + report.unchecked);
+      if (rows.length < PAGE_ROWS) break;
+      after = Number(rows[rows.length - 1].id);
+      // Lets a progress callback print and the caller's timers run between pages.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    onRows?.(report.rows + report.unchecked);
-    if (rows.length < PAGE_ROWS) break;
-    after = Number(rows[rows.length - 1].id);
-    // Lets a progress callback print and the caller's timers run between pages.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  } finally {
+    page.finalize?.();
   }
-  page.finalize?.();
 }
 
+/** Every row of `sql`; the statement is finalized (bun:sqlite's close waits for that). */
+function allRows(db: SqliteDatabase, sql: string): Record<string, SqlValue>[] {
+  const stmt = db.prepare(sql);
+  try {
+    return stmt.all();
+  } finally {
+    stmt.finalize?.();
+  }
+}
+
+const NO_HEADER = "WAL file has no valid header: SQLite ignores it, with any commits it held";
 const WAL_HEADER = 32;
 const FRAME_HEADER = 24;
+/** Frames read per chunk by readWal. */
+const CHUNK_FRAMES = 256;
+
+/**
+ * The WAL of the database at `path` up to the end of its current generation (frames carrying the
+ * header's salt), read in chunks: a WAL restarted after a checkpoint is mostly stale frames,
+ * which are not read. Empty when there is no WAL.
+ */
+export async function readWal(path: string): Promise<Uint8Array> {
+  let file;
+  try {
+    file = await open(`${path}-wal`, "r");
+  } catch {
+    return new Uint8Array(0);
+  }
+  try {
+    const header = new Uint8Array(WAL_HEADER);
+    if ((await file.read(header, 0, WAL_HEADER, 0)).bytesRead < WAL_HEADER) {
+      return header.subarray(0, 0);
+    }
+    const view = new DataView(header.buffer);
+    const pageSize = view.getUint32(8);
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return header;
+    const frameSize = FRAME_HEADER + pageSize;
+    const chunks: Uint8Array[] = [header];
+    let length = WAL_HEADER;
+    for (let at = WAL_HEADER;; at += CHUNK_FRAMES * frameSize) {
+      const chunk = new Uint8Array(CHUNK_FRAMES * frameSize);
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, at);
+      const frames = Math.floor(bytesRead / frameSize);
+      const c = new DataView(chunk.buffer);
+      let keep = 0;
+      while (
+        keep < frames && c.getUint32(keep * frameSize + 8) === view.getUint32(16) &&
+        c.getUint32(keep * frameSize + 12) === view.getUint32(20)
+      ) keep++;
+      chunks.push(chunk.subarray(0, keep * frameSize));
+      length += keep * frameSize;
+      if (keep < CHUNK_FRAMES) break;
+    }
+    const wal = new Uint8Array(length);
+    let offset = 0;
+    for (const chunk of chunks) {
+      wal.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return wal;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Throws `CorruptStoreError` when the WAL of `where.path` holds commits that SQLite's recovery
+ * would drop. A finding must hold on a second read, so a frame that another process is writing
+ * at that moment is never taken for damage.
+ */
+export async function checkWal(where: StorageErrorInit): Promise<void> {
+  // A WAL without a valid header proves no loss by itself: verifyStore reports it.
+  const first = walProblems(await readWal(where.path)).filter((p) => p !== NO_HEADER);
+  if (first.length === 0) return;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const second = walProblems(await readWal(where.path));
+  if (second.length === 0 || second[0] !== first[0]) return;
+  throw new CorruptStoreError(
+    `opening it would lose commits (restore the shard from a backup): ${second[0]}`,
+    where,
+  );
+}
 
 /**
  * Commits in a WAL that SQLite's recovery would silently drop: recovery replays frames while
@@ -135,7 +222,7 @@ export function walProblems(wal: Uint8Array): string[] {
   if (wal.length < WAL_HEADER) return [];
   const view = new DataView(wal.buffer, wal.byteOffset, wal.byteLength);
   const magic = view.getUint32(0);
-  if ((magic & 0xfffffffe) !== 0x377f0682) return ["WAL file has no valid header"];
+  if ((magic & 0xfffffffe) !== 0x377f0682) return [NO_HEADER];
   const bigEndian = (magic & 1) === 1;
   const pageSize = view.getUint32(8);
   const salt1 = view.getUint32(16);
@@ -164,14 +251,15 @@ export function walProblems(wal: Uint8Array): string[] {
   }
   if (!headerOk && lostFrames > 0) {
     return [
-      `WAL header is damaged: SQLite ignores the whole WAL, losing ${lostCommits} commit(s) (${lostFrames} frames)`,
+      `WAL header is damaged: SQLite ignores the whole WAL, losing ${lostCommits} commit(s) (${lostFrames} frames); to accept the loss, truncate the -wal file to 0 bytes`,
     ];
   }
   if (firstBad !== -1 && lostFrames > 0) {
+    const intact = WAL_HEADER + firstBad * frameSize;
     return [
       `WAL frame ${
         firstBad + 1
-      } of ${frames} is damaged: SQLite's recovery drops it and the ${lostCommits} commit(s) after it (${lostFrames} intact frames)`,
+      } of ${frames} is damaged: SQLite's recovery drops it and the ${lostCommits} commit(s) after it (${lostFrames} intact frames); to accept the loss, truncate the -wal file to ${intact} bytes`,
     ];
   }
   return [];

@@ -14,7 +14,7 @@ import type { Entry, WriteOp } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
-import { checksum } from "./_sqlite_verify.ts";
+import { checksum, checkWal } from "./_sqlite_verify.ts";
 import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
   checkSqliteFile,
@@ -94,7 +94,10 @@ export async function openSqliteBackend(
     );
   }
   const where: StorageErrorInit = { shard: options.shard ?? 0, path };
-  if (options.create === false) await checkSqliteFile(path, where);
+  if (options.create === false) {
+    await checkSqliteFile(path, where);
+    await checkWal(where);
+  }
   let opened;
   try {
     opened = await openSqliteDatabase(path);

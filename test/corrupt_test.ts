@@ -364,7 +364,7 @@ test("sqlite: files written before checksums open, old rows read unchecked, new 
   });
 });
 
-test("verifyStore detects a damaged WAL frame that would drop later commits", async () => {
+test("a damaged WAL frame that would drop later commits: verifyStore reports it, openStore refuses", async () => {
   await withTempDir(async (dir) => {
     const store = await openStore(join(dir, "live"), { shards: 1 });
     for (let i = 0; i < 60; i++) await store.set(`k${i}`, enc(`value ${i}`));
@@ -379,13 +379,32 @@ test("verifyStore detects a damaged WAL frame that would drop later commits", as
     const wal = await readFile(join(dir, "shard-000.sqlite-wal"));
     const frames = Math.floor((wal.length - 32) / (24 + 4096));
     assert.ok(frames > 30, `${frames} frames`);
+    // A torn last frame (a crash mid-write) loses nothing acknowledged: not reported.
+    await writeFile(join(dir, "shard-000.sqlite-wal"), wal.subarray(0, wal.length - 1000));
+    // Each edit makes a new crash image: drop the wal-index (-shm) that the previous check left,
+    // which describes the WAL as it was.
+    const noShm = () => rm(join(dir, "shard-000.sqlite-shm"), { force: true });
+    await noShm();
+    const tornReport = await verifyStore(dir);
+    assert.equal(tornReport.ok, true, tornReport.shards[0].problems.join());
     wal[32 + 20 * (24 + 4096) + 24 + 2000] ^= 0x01;
     await writeFile(join(dir, "shard-000.sqlite-wal"), wal);
+    await noShm();
     const report = await verifyStore(dir);
     assert.equal(report.ok, false);
     assert.match(report.shards[0].problems.join(), /WAL frame 21 of \d+ is damaged.* \d+ commit/);
-    // A torn tail (a crash mid-write) is not damage.
-    const torn = await readFile(join(dir, "live", "shard-000.sqlite-wal")).catch(() => undefined);
-    assert.equal(torn, undefined, "closing the live store removed its WAL");
+    // Opening it is refused rather than silently dropping those commits...
+    const error = await openError(dir);
+    assertCorrupt(error, 0, "shard-000.sqlite");
+    const bytes = Number(/truncate the -wal file to (\d+) bytes/.exec(error.message)?.[1]);
+    assert.equal(bytes, 32 + 20 * (24 + 4096));
+    // ... until the WAL is cut there, accepting the loss: the commits before the damage remain.
+    await truncate(join(dir, "shard-000.sqlite-wal"), bytes);
+    await noShm();
+    const accepted = await openStore(dir);
+    assert.equal(dec(await accepted.get("k0")), "value 0");
+    assert.equal(await accepted.get("k59"), undefined);
+    await accepted.close();
+    assert.equal((await verifyStore(dir)).ok, true);
   });
 });

@@ -131,3 +131,34 @@ test("a store created on a full disk fails with StorageError and leaves no manif
     await again.close();
   });
 });
+
+for (const workers of [0, 2]) {
+  test(`a store on a file system remounted read-only${workers ? " (workers)" : ""}: StorageError naming shard and file`, async () => {
+    await withTmpfs(async (mount) => {
+      const dir = join(mount, "store");
+      const store = await openStore(dir, { shards: 2 });
+      await store.set("a", value(1));
+      await store.close();
+      execFileSync("mount", ["-o", "remount,ro", mount], { stdio: "pipe" });
+      try {
+        const error = await openStore(dir, { workers }).then(
+          async (s) => {
+            await s.close();
+            return undefined;
+          },
+          (e) => e,
+        );
+        assert.ok(error instanceof StorageError, `received ${String(error)}`);
+        assert.equal(error.name, "StorageError");
+        assert.ok(error.shard === 0 || error.shard === 1);
+        assert.equal(error.path, join(dir, `shard-00${error.shard}.sqlite`));
+        assert.ok(error.cause instanceof Error);
+      } finally {
+        execFileSync("mount", ["-o", "remount,rw", mount], { stdio: "pipe" });
+      }
+      const again = await openStore(dir);
+      assert.deepEqual(await again.get("a"), value(1));
+      await again.close();
+    });
+  });
+}
