@@ -3,7 +3,8 @@
 // CHECKPOINT_BYTES of writes and the worker runs a PASSIVE checkpoint there, so the fsyncs of
 // the checkpoint overlap with the next commits. The writer keeps a (larger) auto-checkpoint
 // of its own, which bounds the WAL if the worker falls behind or could not start.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "./_worker_thread.ts";
 
 /** Messages to the checkpoint worker. */
 export type CheckpointMessage =
@@ -30,7 +31,7 @@ export interface CheckpointWatch {
 }
 
 function start(): Worker {
-  const w = new Worker(new URL("./worker/checkpoint_worker.ts", import.meta.url));
+  const w = startWorker("checkpoint_worker");
   w.on("message", (m: { op: string; id: number }) => {
     if (m.op === "closed") {
       closing.get(m.id)?.();

@@ -1,7 +1,7 @@
 // The small part of the Deno KV API the deno-kv backend uses, described structurally so no global
-// Deno types are needed. Deno provides it as Deno.openKv; Bun gets it from the npm package
-// @deno/kv, which is imported lazily and only on Bun.
-import { bunRequire } from "./_bun_require.ts";
+// Deno types are needed. Deno provides it as Deno.openKv; Bun and Node get it from the npm
+// package @deno/kv (an optional peer dependency), which is imported lazily and only there.
+import { importOptional } from "./_optional_import.ts";
 
 /** One part of a Deno KV key; the backend only uses these three kinds. */
 export type KvKeyPart = Uint8Array | string | number;
@@ -71,20 +71,20 @@ interface NodeV8 {
   deserialize(bytes: Uint8Array): unknown;
 }
 
-/** Opens the Deno KV file at `path`: Deno.openKv on Deno, @deno/kv on Bun. */
+/** Opens the Deno KV file at `path`: Deno.openKv on Deno, @deno/kv on Bun and Node. */
 export async function openKv(path: string): Promise<DenoKv> {
   const g = globalThis as RuntimeGlobals;
-  if (g.Bun === undefined) {
+  if (g.Deno !== undefined) {
     if (typeof g.Deno?.openKv !== "function") {
       throw new Error(
         'The "deno-kv" backend needs Deno.openKv (run with Deno and the "kv" unstable flag) ' +
-          "or Bun with the npm package @deno/kv",
+          "or Bun or Node with the npm package @deno/kv",
       );
     }
     return await g.Deno.openKv(path);
   }
-  const npm = bunRequire<DenoKvNpm>("@deno/kv");
-  const v8 = bunRequire<NodeV8>("node:v8");
+  const npm = await importOptional<DenoKvNpm>("@deno/kv", "^0.14.0", 'The "deno-kv" backend');
+  const v8 = (await import("node:v8")) as NodeV8;
   // Without encodeV8/decodeV8 @deno/kv refuses to start outside Node.
   return await npm.openKv(path, { encodeV8: v8.serialize, decodeV8: v8.deserialize });
 }

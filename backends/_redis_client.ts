@@ -1,6 +1,7 @@
 // The part of ioredis the redis backend uses, loaded only when a redis store is opened, and a
 // connection shared by the shards of one store (closed when its last shard closes).
 import { Buffer } from "node:buffer";
+import { importOptional } from "./_optional_import.ts";
 import { MANIFEST_SCRIPT, SHARD_SCRIPTS, type ShardScript } from "./_redis_scripts.ts";
 
 /** Where the Redis server or cluster is. */
@@ -44,7 +45,7 @@ export class RedisLink {
   /** Connects to what `options` names; rejects when no server answers. */
   static async open(options: RedisBackendOptions): Promise<RedisLink> {
     const { url, nodes } = checkOptions(options);
-    const io = (await import("ioredis")) as unknown as IoRedis;
+    const io = await importOptional<IoRedis>("ioredis", "^6.0.0", "The redis backend");
     const common = { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT };
     const client = nodes === undefined
       ? new io.Redis(url ?? "redis://127.0.0.1:6379", common)

@@ -3,7 +3,8 @@
 // shard that forwards every call. Calls made in one event-loop turn travel to a worker as one
 // message and their results come back batched too, so the ~40 µs round trip of a message is
 // paid per turn, not per call; the worker's own group commit then covers the whole batch.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
 import {
@@ -27,6 +28,8 @@ export interface SerializedError {
   message: string;
   stack?: string;
   props: Record<string, unknown>;
+  /** The error's `cause`, when it is an error too (e.g. the driver's error under a StorageError). */
+  cause?: SerializedError;
 }
 
 interface Pending {
@@ -56,6 +59,10 @@ export function reviveError(e: SerializedError): Error {
   if (e.stack !== undefined) {
     Object.defineProperty(err, "stack", { value: e.stack, writable: true, configurable: true });
   }
+  if (e.cause !== undefined) {
+    const cause = reviveError(e.cause);
+    Object.defineProperty(err, "cause", { value: cause, writable: true, configurable: true });
+  }
   return err;
 }
 
@@ -69,12 +76,16 @@ export class WorkerPool {
   #scheduled = false;
   #durability: Durability;
   #backend: string;
+  #create: boolean;
 
-  constructor(init: { workers: number; backend: string; durability: Durability }) {
+  constructor(
+    init: { workers: number; backend: string; durability: Durability; create: boolean },
+  ) {
     this.#durability = init.durability;
+    this.#create = init.create;
     this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
-      const worker = new Worker(new URL("./worker/shard_worker.ts", import.meta.url));
+      const worker = startWorker("shard_worker");
       const slot: Slot = { worker, outbox: [], inFlight: 0 };
       worker.on("message", (replies: WorkerReply[]) => this.#settle(slot, replies));
       worker.on("error", (e: unknown) => this.#fail(slot, e));
@@ -88,7 +99,13 @@ export class WorkerPool {
   async open(path: string, index: number, now: () => number): Promise<ShardBackend> {
     const shard = this.#nextShard++;
     const slot = index % this.#slots.length;
-    await this.call(slot, shard, "open", now(), [path, this.#backend, this.#durability]);
+    await this.call(slot, shard, "open", now(), [
+      path,
+      this.#backend,
+      this.#durability,
+      index,
+      this.#create,
+    ]);
     this.#open++;
     return new WorkerShard(this, slot, shard, now);
   }
@@ -172,7 +189,8 @@ export function serializeError(e: unknown): SerializedError {
   for (const [k, v] of Object.entries(e)) {
     if (v === null || ["string", "number", "boolean", "undefined"].includes(typeof v)) props[k] = v;
   }
-  return { name: e.name, message: e.message, stack: e.stack, props };
+  const cause = e.cause instanceof Error ? serializeError(e.cause) : undefined;
+  return { name: e.name, message: e.message, stack: e.stack, props, cause };
 }
 
 const ENTRIES_PAGE = 256;

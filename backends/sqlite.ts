@@ -14,12 +14,16 @@ import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_b
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
+import { checksum, checkWal } from "./_sqlite_verify.ts";
+import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
+  checkSqliteFile,
   isSqliteError,
   openSqliteDatabase,
   type SqliteDatabase,
   type SqliteStatement,
   type SqlValue,
+  storageErrorOf,
 } from "./_sqlite_driver.ts";
 
 /** Options of {@linkcode openSqliteBackend}. */
@@ -30,6 +34,14 @@ export interface SqliteBackendOptions {
   now?: () => number;
   /** How long a write waits for another process's lock, in ms (default 5000). */
   busyTimeout?: number;
+  /**
+   * `false`: the file must already be a shardkv shard (an existing store's); a missing, empty
+   * or foreign file throws `CorruptStoreError` instead of starting an empty shard. Default
+   * `true`: created when missing.
+   */
+  create?: boolean;
+  /** The shard index that errors report (default 0). */
+  shard?: number;
 }
 
 const SYNCHRONOUS: Record<Durability, string> = {
@@ -53,7 +65,8 @@ BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY NOT NULL,
   value BLOB NOT NULL,
-  expires_at INTEGER
+  expires_at INTEGER,
+  crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
 COMMIT;
@@ -80,22 +93,81 @@ export async function openSqliteBackend(
       `durability must be "relaxed", "normal" or "full", received ${JSON.stringify(durability)}`,
     );
   }
-  const { db, textKeepsNul } = await openSqliteDatabase(path);
+  const where: StorageErrorInit = { shard: options.shard ?? 0, path };
+  if (options.create === false) {
+    await checkSqliteFile(path, where);
+    await checkWal(where);
+  }
+  let opened;
+  try {
+    opened = await openSqliteDatabase(path);
+  } catch (e) {
+    throw storageErrorOf(e, where);
+  }
+  const { db, textKeepsNul } = opened;
   const busyTimeout = Math.trunc(options.busyTimeout ?? 5000);
   try {
     db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+    if (options.create === false && !hasKvTable(db)) {
+      throw new CorruptStoreError("has no kv table: it is not a shardkv shard", where);
+    }
     await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
     db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
     await retryWhileBusy(db, SCHEMA, busyTimeout);
+    await addChecksumColumn(db, busyTimeout);
   } catch (e) {
     db.close();
-    throw e;
+    throw storageErrorOf(e, where);
   }
   const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
-  return new SqliteBackend(db, { now: options.now ?? Date.now, textKeepsNul, checkpoints });
+  return new SqliteBackend(db, {
+    now: options.now ?? Date.now,
+    textKeepsNul,
+    checkpoints,
+    where,
+  });
+}
+
+/**
+ * Files written before values carried checksums get the column (a schema change only: SQLite
+ * rewrites no row). Their old rows keep a NULL checksum and are read unchecked until rewritten;
+ * `verifyStore` counts them.
+ */
+async function addChecksumColumn(db: SqliteDatabase, timeout: number): Promise<void> {
+  const has = () => {
+    const stmt = db.prepare("SELECT 1 AS found FROM pragma_table_info('kv') WHERE name = 'crc'");
+    try {
+      return stmt.get() != null;
+    } finally {
+      stmt.finalize?.();
+    }
+  };
+  if (has()) return;
+  try {
+    await retryWhileBusy(
+      db,
+      "BEGIN IMMEDIATE; ALTER TABLE kv ADD COLUMN crc INTEGER; COMMIT",
+      timeout,
+    );
+  } catch (e) {
+    // Another process added it first.
+    if (!has()) throw e;
+  }
+}
+
+/** Whether the open database has shardkv's table (the schema is read, so damage shows here). */
+function hasKvTable(db: SqliteDatabase): boolean {
+  const stmt = db.prepare(
+    "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'kv'",
+  );
+  try {
+    return stmt.get() != null;
+  } finally {
+    stmt.finalize?.();
+  }
 }
 
 /**
@@ -169,18 +241,28 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
 
   /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
   #keyColumn: string;
+  /** This shard and its file, named by the errors it throws. */
+  #where: StorageErrorInit;
+  /** Set once the shard is found damaged: every later write is refused. */
+  #corrupt: CorruptStoreError | undefined;
 
   constructor(
     db: SqliteDatabase,
-    init: { now: () => number; textKeepsNul: boolean; checkpoints: CheckpointWatch },
+    init: {
+      now: () => number;
+      textKeepsNul: boolean;
+      checkpoints: CheckpointWatch;
+      where: StorageErrorInit;
+    },
   ) {
     super(init.now);
     this.#db = db;
+    this.#where = init.where;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
-    this.#get = this.#prepare("SELECT value, expires_at FROM kv WHERE key = ?");
+    this.#get = this.#prepare("SELECT value, expires_at, crc FROM kv WHERE key = ?");
     this.#put = this.#prepare(
-      "INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO kv (key, value, expires_at, crc) VALUES (?, ?, ?, ?)",
     );
     this.#del = this.#prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
     this.#purge = this.#prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
@@ -194,6 +276,13 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     this.#endRead = commit;
     this.#queue = new CommitQueue({
       begin: () => {
+        if (this.#corrupt !== undefined) {
+          throw new CorruptStoreError(
+            `refuses writes since it was found damaged (${this.#corrupt.message})`,
+            this.#where,
+            { cause: this.#corrupt },
+          );
+        }
         this.#written = 0;
         begin.run();
         this.#inWrite = true;
@@ -210,6 +299,11 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
           rollback.run();
         } catch { /* no transaction left to roll back */ }
       },
+      mapError: (e) => {
+        const mapped = storageErrorOf(e, this.#where);
+        if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
+        return mapped;
+      },
     });
   }
 
@@ -225,10 +319,20 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     return stmt;
   }
 
+  /** Throws `CorruptStoreError` naming `key` when its value does not match its checksum. */
+  #check(key: string, value: Uint8Array, crc: SqlValue): void {
+    if (crc === null || checksum(key, value) === Number(crc)) return;
+    throw new CorruptStoreError(
+      `stored value (${value.length} bytes) does not match its checksum`,
+      { ...this.#where, key },
+    );
+  }
+
   /** The stored row of `key` regardless of expiry. */
   #row(key: string): Entry | undefined {
     const row = this.#get.get(key);
     if (row == null) return undefined;
+    this.#check(key, row.value as Uint8Array, row.crc);
     return { value: row.value as Uint8Array, expiresAt: toExpiry(row.expires_at) };
   }
 
@@ -288,7 +392,7 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
       for (const op of ops) {
         if (op.value === undefined) this.#del.get(op.key);
         else {
-          this.#put.run(op.key, op.value, op.expiresAt ?? null);
+          this.#put.run(op.key, op.value, op.expiresAt ?? null, checksum(op.key, op.value));
           this.#written += op.key.length + op.value.length + ROW_OVERHEAD;
         }
       }
@@ -301,7 +405,7 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
       const { next, result } = fn(liveAt(this.#row(key), this.now()));
       if (next === null) this.#del.get(key);
       else if (next !== undefined) {
-        this.#put.run(key, next.value, next.expiresAt);
+        this.#put.run(key, next.value, next.expiresAt, checksum(key, next.value));
         this.#written += key.length + next.value.length + ROW_OVERHEAD;
       }
       return result;
@@ -337,7 +441,7 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
       const sql = `SELECT ${this.#keyColumn}${
-        q.keysOnly ? "" : ", value"
+        q.keysOnly ? "" : ", value, crc"
       } FROM kv WHERE ${where} ORDER BY kv.key${q.reverse ? " DESC" : ""} LIMIT ?`;
       const stmt = this.#cached(sql);
       const rows = stmt.all(...params);
@@ -346,7 +450,10 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
       for (let i = 0; i < rows.length; i++) {
         const key = rows[i].key as string | Uint8Array;
         keys[i] = typeof key === "string" ? key : utf8.decode(key);
-        if (!q.keysOnly) values[i] = rows[i].value as Uint8Array;
+        if (!q.keysOnly) {
+          values[i] = rows[i].value as Uint8Array;
+          this.#check(keys[i], values[i], rows[i].crc);
+        }
       }
       return { keys, values };
     });

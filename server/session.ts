@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { executeAll, type ServerContext } from "./commands.ts";
+import { type Client, dropClient, executeAll, newClient, type ServerContext } from "./commands.ts";
 import { ErrorReply, ReplyWriter, RespParser, RespProtocolError } from "./resp.ts";
 
 /** The outcome of {@linkcode RespSession.feed}. */
@@ -31,15 +31,19 @@ export interface FeedResult {
  */
 export class RespSession {
   #ctx: ServerContext;
-  #parser = new RespParser();
+  #parser: RespParser;
   #out = new ReplyWriter();
   #closing = false;
   #ended = false;
   #tail: Promise<unknown> = Promise.resolve();
+  #client: Client;
 
-  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}. */
-  constructor(ctx: ServerContext) {
+  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}; `options.parser`
+   * (default: one with default limits) reads its requests. */
+  constructor(ctx: ServerContext, options: { parser?: RespParser } = {}) {
     this.#ctx = ctx;
+    this.#parser = options.parser ?? new RespParser();
+    this.#client = newClient(ctx);
     ctx.clients++;
   }
 
@@ -49,7 +53,11 @@ export class RespSession {
    */
   feed(chunk: Uint8Array): Promise<FeedResult> {
     if (!this.#closing) this.#parser.push(chunk);
-    const run = this.#tail.then(() => this.#drain());
+    // An idle session drains at once; a busy one queues behind the drains before it, so replies
+    // keep request order (the usual case, one request per read, skips a promise hop).
+    const run = this.#pending++ === 0
+      ? this.#drainCounted()
+      : this.#tail.then(() => this.#drainCounted());
     // A failed feed must not block the ones after it.
     this.#tail = run.catch(() => {});
     return run;
@@ -60,6 +68,18 @@ export class RespSession {
     if (this.#ended) return;
     this.#ended = true;
     this.#ctx.clients--;
+    dropClient(this.#ctx, this.#client);
+  }
+
+  /** Feeds accepted and not yet drained. */
+  #pending = 0;
+
+  async #drainCounted(): Promise<FeedResult> {
+    try {
+      return await this.#drain();
+    } finally {
+      this.#pending--;
+    }
   }
 
   async #drain(): Promise<FeedResult> {
@@ -75,7 +95,12 @@ export class RespSession {
       if (!(e instanceof RespProtocolError)) throw e;
       broken = e;
     }
-    const quit = await executeAll(this.#ctx, commands, (reply) => this.#out.write(reply));
+    const quit = await executeAll(
+      this.#ctx,
+      commands,
+      (reply) => this.#out.write(reply),
+      this.#client,
+    );
     if (broken !== undefined && !quit) {
       this.#out.write(new ErrorReply(`ERR Protocol error: ${broken.message}`));
     }
