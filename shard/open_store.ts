@@ -13,11 +13,12 @@ import {
   StorageError,
 } from "../core/errors.ts";
 import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts";
-import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
+import { type Driver, isDriver } from "../core/driver.ts";
+import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
 import { checkSqliteFile, isSqliteError } from "../backends/_sqlite_driver.ts";
-import { CustomShard } from "./_custom_backend.ts";
+import { CustomDriver } from "./_custom_backend.ts";
 import {
   CREATING_FILE,
   FORMAT_VERSION,
@@ -33,13 +34,20 @@ import {
   SHARD_FILE_EXTENSION,
 } from "./_builtin_backends.ts";
 import type { RedisBackendOptions } from "../backends/_redis_client.ts";
-import { ShardedStore, type Store } from "./sharded_store.ts";
+import { shardOf } from "./router.ts";
 import { recoverReshard } from "./reshard.ts";
 
 export type { BackendName };
 
-/** Opens the backend of one shard: a user-supplied adapter. */
-export type BackendFactory = (shardPath: string, shardIndex: number) => Promise<StorageBackend>;
+/**
+ * Opens the storage of one shard for a custom backend: a {@linkcode Driver} (the storage only;
+ * the store does validation, locks, transactions, the cache and paging), or a whole
+ * `StorageBackend` (older adapters: its transaction commits are only as atomic as its calls).
+ */
+export type BackendFactory = (
+  shardPath: string,
+  shardIndex: number,
+) => Promise<Driver | StorageBackend>;
 
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {
@@ -238,9 +246,9 @@ function isCorruption(e: unknown): boolean {
 
 async function openShards(
   count: number,
-  open: (i: number) => Promise<StorageBackend>,
+  open: (i: number) => Promise<StorageBackend | Driver>,
   now: () => number,
-): Promise<ShardBackend[]> {
+): Promise<Driver[]> {
   const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => open(i)));
   const failed = results.find((r) => r.status === "rejected");
   if (failed !== undefined) {
@@ -250,21 +258,22 @@ async function openShards(
     throw (failed as PromiseRejectedResult).reason;
   }
   return results.map((r) => {
-    const b = (r as PromiseFulfilledResult<StorageBackend>).value;
-    return isShardBackend(b) ? b : new CustomShard(b, now);
+    const b = (r as PromiseFulfilledResult<StorageBackend | Driver>).value;
+    return isDriver(b) ? b : new CustomDriver(b, now);
   });
 }
 
 function assemble(
   path: string,
   backend: string,
-  shards: ShardBackend[],
+  drivers: Driver[],
   options: { cache: false | LruCacheOptions; now: () => number },
 ): Store {
-  return new ShardedStore({
+  return new Engine({
     path,
     backend,
-    shards,
+    drivers,
+    route: shardOf,
     now: options.now,
     cache: options.cache,
     schedule: unrefScheduler,

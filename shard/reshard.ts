@@ -20,7 +20,7 @@ import process from "node:process";
 import { describe } from "../core/validate.ts";
 import { MANIFEST_FILE, readManifest } from "./manifest.ts";
 import { openStore, type StoreOptions } from "./open_store.ts";
-import type { Store } from "./sharded_store.ts";
+import type { Store } from "../core/engine.ts";
 
 /** Options of {@linkcode reshard}. */
 export interface ReshardOptions {
