@@ -1,12 +1,18 @@
-// Runs the test suite under Deno and under Bun, then prints one line "N passed, N failed"
-// summed over both runtimes. Exit code 1 when anything failed or a runtime did not report.
+// Runs the test suite under Deno, Bun and Node (all three from node_modules/.bin), then prints
+// one line "N passed, N failed" summed over the three runtimes. Exit code 1 when anything failed
+// or a runtime did not report. `node scripts/test.mjs [files...]` runs only the given files.
 import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const files = process.argv.slice(2);
+const allTestFiles = () =>
+  readdirSync(join(root, "test")).filter((f) => f.endsWith("_test.ts")).sort().map((f) =>
+    `test/${f}`
+  );
 // Plain output for parsing: FORCE_COLOR set to anything (even 0) turns Deno's colours on.
 const env = { ...process.env, NO_COLOR: "1" };
 delete env.FORCE_COLOR;
@@ -18,7 +24,9 @@ const runs = [
     args: ["test", "-A", "--no-check", ...(files.length ? files : ["test/"])],
     // "ok | 12 passed (3 steps) | 0 failed (4ms)"
     parse: (out) => {
-      const m = [...out.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].at(-1);
+      const m = [
+        ...out.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g),
+      ].at(-1);
       return m && { passed: +m[1], failed: +m[2] };
     },
   },
@@ -26,11 +34,28 @@ const runs = [
     name: "bun",
     cmd: bin("bun"),
     // bun applies bunfig's timeout to bun:test only, not to node:test suites.
-    args: ["test", "--timeout", "120000", ...(files.length ? files.map((f) => `./${f}`) : ["./test/"])],
+    args: [
+      "test",
+      "--timeout",
+      "120000",
+      ...(files.length ? files.map((f) => `./${f}`) : ["./test/"]),
+    ],
     // " 12 pass\n 0 fail"
     parse: (out) => {
       const p = out.match(/^\s*(\d+) pass$/m);
       const f = out.match(/^\s*(\d+) fail$/m);
+      return p && { passed: +p[1], failed: f ? +f[1] : 0 };
+    },
+  },
+  {
+    name: "node",
+    cmd: bin("node"),
+    // Node 26 strips TypeScript types by default. The timeout only guards against a hang.
+    args: ["--test", "--test-timeout=600000", ...(files.length ? files : allTestFiles())],
+    // spec reporter: "ℹ pass 12\nℹ fail 0"; tap reporter: "# pass 12\n# fail 0"
+    parse: (out) => {
+      const p = [...out.matchAll(/^(?:ℹ|#) pass (\d+)$/gm)].at(-1);
+      const f = [...out.matchAll(/^(?:ℹ|#) fail (\d+)$/gm)].at(-1);
       return p && { passed: +p[1], failed: f ? +f[1] : 0 };
     },
   },
@@ -48,7 +73,9 @@ if (!redisWasUp) {
 
 let passed = 0;
 let failed = 0;
-for (const run of runs) {
+// RUNTIMES=node,bun limits a run to those runtimes (for development; CI runs all three).
+const only = process.env.RUNTIMES?.split(",");
+for (const run of runs.filter((r) => only === undefined || only.includes(r.name))) {
   console.log(`\n=== ${run.name} ${run.args.join(" ")}`);
   const r = spawnSync(run.cmd, run.args, {
     cwd: root,

@@ -1,7 +1,8 @@
 /**
  * A Redis-protocol (RESP2) server in front of a shardkv store, so `redis-cli`, `redis-benchmark`
- * and Redis client libraries can use it. It runs on `Bun.listen` under Bun and `Deno.listen`
- * under Deno; the runtime's listener is loaded only when a server starts.
+ * and Redis client libraries can use it. It runs on `Bun.listen` under Bun, `Deno.listen`
+ * under Deno and `node:net` under Node; the runtime's listener is loaded only when a server
+ * starts.
  *
  * @example
  * ```ts
@@ -67,7 +68,7 @@ async function runtimeListener(): Promise<Listen> {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
   if (g.Bun !== undefined) return (await import("./_bun_listener.ts")).listen;
   if (g.Deno !== undefined) return (await import("./_deno_listener.ts")).listen;
-  throw new Error("The shardkv server needs Bun or Deno (no Bun.listen or Deno.listen found)");
+  return (await import("./_node_listener.ts")).listen;
 }
 
 /**

@@ -15,13 +15,21 @@ export class RespProtocolError extends Error {
 /** A status reply (`+OK`). */
 export class SimpleReply {
   /** Creates a status reply; `text` must not contain CR or LF. */
-  constructor(readonly text: string) {}
+  constructor(text: string) {
+    this.text = text;
+  }
+  /** The status text. */
+  readonly text: string;
 }
 
 /** An error reply (`-ERR ...`); `message` starts with the error code. */
 export class ErrorReply {
   /** Creates an error reply; CR and LF in `message` become spaces. */
-  constructor(readonly message: string) {}
+  constructor(message: string) {
+    this.message = message;
+  }
+  /** The error code and message. */
+  readonly message: string;
 }
 
 /**
