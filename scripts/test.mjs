@@ -9,10 +9,14 @@ import { dirname, join } from "node:path";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const files = process.argv.slice(2);
-const allTestFiles = () =>
-  readdirSync(join(root, "test")).filter((f) => f.endsWith("_test.ts")).sort().map((f) =>
-    `test/${f}`
-  );
+// Tests that drive the runtimes themselves (the consumer tests publish and install the packages
+// for all three; the JSR and README checks run deno) run once, in the Node run.
+const ONCE = ["test/consumer_test.ts", "test/jsr_test.ts", "test/readme_test.ts"];
+const testFiles = (runtime) => {
+  const all = files.length ? files : readdirSync(join(root, "test"))
+    .filter((f) => f.endsWith("_test.ts")).sort().map((f) => `test/${f}`);
+  return all.filter((f) => runtime === "node" || !ONCE.includes(f));
+};
 // Plain output for parsing: FORCE_COLOR set to anything (even 0) turns Deno's colours on.
 const env = { ...process.env, NO_COLOR: "1" };
 delete env.FORCE_COLOR;
@@ -21,7 +25,7 @@ const runs = [
   {
     name: "deno",
     cmd: bin("deno"),
-    args: ["test", "-A", "--no-check", ...(files.length ? files : ["test/"])],
+    args: ["test", "-A", "--no-check", ...testFiles("deno")],
     // "ok | 12 passed (3 steps) | 0 failed (4ms)"
     parse: (out) => {
       const m = [
@@ -38,7 +42,7 @@ const runs = [
       "test",
       "--timeout",
       "120000",
-      ...(files.length ? files.map((f) => `./${f}`) : ["./test/"]),
+      ...testFiles("bun").map((f) => `./${f}`),
     ],
     // " 12 pass\n 0 fail"
     parse: (out) => {
@@ -51,7 +55,7 @@ const runs = [
     name: "node",
     cmd: bin("node"),
     // Node 26 strips TypeScript types by default. The timeout only guards against a hang.
-    args: ["--test", "--test-timeout=600000", ...(files.length ? files : allTestFiles())],
+    args: ["--test", "--test-timeout=600000", ...testFiles("node")],
     // spec reporter: "ℹ pass 12\nℹ fail 0"; tap reporter: "# pass 12\n# fail 0"
     parse: (out) => {
       const p = [...out.matchAll(/^(?:ℹ|#) pass (\d+)$/gm)].at(-1);
@@ -76,6 +80,8 @@ let failed = 0;
 // RUNTIMES=node,bun limits a run to those runtimes (for development; CI runs all three).
 const only = process.env.RUNTIMES?.split(",");
 for (const run of runs.filter((r) => only === undefined || only.includes(r.name))) {
+  // A run given only files another runtime runs (ONCE) has nothing to do.
+  if (testFiles(run.name).length === 0) continue;
   console.log(`\n=== ${run.name} ${run.args.join(" ")}`);
   const r = spawnSync(run.cmd, run.args, {
     cwd: root,
@@ -84,6 +90,7 @@ for (const run of runs.filter((r) => only === undefined || only.includes(r.name)
     maxBuffer: 256 * 1024 * 1024,
   });
   // deno colours its summary even with NO_COLOR in some modes.
+  // deno-lint-ignore no-control-regex
   const out = `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/\x1b\[[0-9;]*m/g, "");
   process.stdout.write(out);
   const counts = run.parse(out);
