@@ -8,10 +8,11 @@
  *
  * @example
  * ```ts
- * import { openStore } from "@shardkv/shardkv";
+ * import { openStore, structured, typed } from "@shardkv/shardkv";
  * const store = await openStore("./data", { shards: 16 });
- * await store.set("user:1", new TextEncoder().encode("Ada"), { ttl: 60_000 });
- * console.log(new TextDecoder().decode(await store.get("user:1")));
+ * const users = typed<{ name: string; joined: Date }>(store, structured);
+ * await users.set("user:1", { name: "Ada", joined: new Date() }, { ttl: 60_000 });
+ * console.log((await users.get("user:1"))?.name); // "Ada"
  * await store.close();
  * ```
  *
@@ -41,14 +42,28 @@ export {
   InvalidKeyError,
   InvalidManifestError,
   InvalidValueError,
+  MissingManifestError,
   NotACounterError,
   ShardCountMismatchError,
+  StorageError,
+  type StorageErrorInit,
+  StorageFullError,
   StoreClosedError,
   TransactionConflictError,
   TransactionTimeoutError,
   ValueTooLargeError,
 } from "./core/errors.ts";
 export { decodeCounter, encodeCounter } from "./core/counter.ts";
+export {
+  type Codec,
+  DecodeError,
+  json,
+  structured,
+  text,
+  typed,
+  type TypedBatchEntries,
+  type TypedStore,
+} from "./core/codec.ts";
 export { compareKeys } from "./core/key_order.ts";
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./core/validate.ts";
 export {

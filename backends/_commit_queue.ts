@@ -8,6 +8,8 @@ export interface Transactor {
   begin(): void;
   commit(): void;
   rollback(): void;
+  /** Turns an error of a job or of the engine into the one its caller sees (default: as is). */
+  mapError?(error: unknown): unknown;
 }
 
 interface Job {
@@ -31,7 +33,7 @@ export class CommitQueue {
     try {
       return Promise.resolve(run());
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(this.#mapError(e));
     }
   }
 
@@ -46,7 +48,7 @@ export class CommitQueue {
     if (jobs.length === 0) return;
     this.#jobs = [];
     if (!jobs.some((j) => j.write)) {
-      for (const j of jobs) settle(j, j.run);
+      for (const j of jobs) this.#settle(j, j.run);
       return;
     }
     const results: unknown[] = new Array(jobs.length);
@@ -67,6 +69,18 @@ export class CommitQueue {
     for (let i = 0; i < jobs.length; i++) jobs[i].resolve(results[i]);
   }
 
+  #mapError(e: unknown): unknown {
+    return this.#tx.mapError === undefined ? e : this.#tx.mapError(e);
+  }
+
+  #settle(job: Job, run: () => unknown): void {
+    try {
+      job.resolve(run());
+    } catch (e) {
+      job.reject(this.#mapError(e));
+    }
+  }
+
   #enqueue<T>(run: () => T, write: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#jobs.push({ run, write, resolve: resolve as (v: unknown) => void, reject }) === 1) {
@@ -76,8 +90,8 @@ export class CommitQueue {
   }
 
   #runAlone(job: Job): void {
-    if (!job.write) return settle(job, job.run);
-    settle(job, () => {
+    if (!job.write) return this.#settle(job, job.run);
+    this.#settle(job, () => {
       this.#tx.begin();
       try {
         const result = job.run();
@@ -88,13 +102,5 @@ export class CommitQueue {
         throw e;
       }
     });
-  }
-}
-
-function settle(job: Job, run: () => unknown): void {
-  try {
-    job.resolve(run());
-  } catch (e) {
-    job.reject(e);
   }
 }

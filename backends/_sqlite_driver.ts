@@ -1,6 +1,14 @@
 // The small part of a synchronous SQLite driver that the SQLite backend uses. bun:sqlite and
 // node:sqlite both fit it with a thin shim; which one loads is decided at run time, lazily.
 
+import { open } from "node:fs/promises";
+import {
+  CorruptStoreError,
+  StorageError,
+  type StorageErrorInit,
+  StorageFullError,
+} from "../core/errors.ts";
+
 /** A value SQLite can bind or return. */
 export type SqlValue = string | number | bigint | null | Uint8Array;
 
@@ -26,6 +34,39 @@ export interface SqliteDatabase {
   close(): void;
 }
 
+/** The first 16 bytes of every SQLite database file. */
+const SQLITE_HEADER = "SQLite format 3\0";
+
+/**
+ * Throws `CorruptStoreError` unless `path` is a non-empty SQLite file: for a shard that must
+ * already exist, where SQLite itself would start an empty database in a missing or empty file.
+ */
+export async function checkSqliteFile(path: string, where: StorageErrorInit): Promise<void> {
+  let file;
+  try {
+    file = await open(path, "r");
+  } catch (e) {
+    const missing = (e as { code?: unknown }).code === "ENOENT";
+    if (missing) throw new CorruptStoreError("is missing", where, { cause: e });
+    throw new StorageError(`cannot be read: ${(e as Error).message}`, where, { cause: e });
+  }
+  try {
+    const { size } = await file.stat();
+    if (size === 0) throw new CorruptStoreError("is empty (0 bytes)", where);
+    const head = new Uint8Array(SQLITE_HEADER.length);
+    const { bytesRead } = await file.read(head, 0, head.length, 0);
+    const text = String.fromCharCode(...head.subarray(0, bytesRead));
+    if (text !== SQLITE_HEADER) {
+      throw new CorruptStoreError(
+        `is not an SQLite database (${size} bytes, header ${JSON.stringify(text)})`,
+        where,
+      );
+    }
+  } finally {
+    await file.close();
+  }
+}
+
 interface RuntimeGlobals {
   Bun?: unknown;
 }
@@ -48,32 +89,89 @@ export async function openSqliteDatabase(path: string): Promise<OpenedDatabase> 
 }
 
 /** The SQLite result codes the backend and openStore react to. */
-export type SqliteErrorName = "SQLITE_BUSY" | "SQLITE_IOERR" | "SQLITE_CORRUPT" | "SQLITE_NOTADB";
+export type SqliteErrorName =
+  | "SQLITE_BUSY"
+  | "SQLITE_IOERR"
+  | "SQLITE_CORRUPT"
+  | "SQLITE_NOTADB"
+  | "SQLITE_FULL"
+  | "SQLITE_CANTOPEN"
+  | "SQLITE_READONLY"
+  | "SQLITE_PERM"
+  | "SQLITE_NOLFS";
 
 const PRIMARY_CODE: Record<SqliteErrorName, number> = {
   SQLITE_BUSY: 5,
   SQLITE_IOERR: 10,
   SQLITE_CORRUPT: 11,
   SQLITE_NOTADB: 26,
+  SQLITE_FULL: 13,
+  SQLITE_CANTOPEN: 14,
+  SQLITE_READONLY: 8,
+  SQLITE_PERM: 3,
+  SQLITE_NOLFS: 22,
 };
 
+// node:sqlite on Deno reports only `code: "ERR_SQLITE_ERROR"` and SQLite's message
+// (sqlite3_errmsg), which for every extended code is the text of its primary code.
 const MESSAGE: Record<SqliteErrorName, RegExp> = {
   SQLITE_BUSY: /database is locked/,
   SQLITE_IOERR: /disk I\/O error/,
   SQLITE_CORRUPT: /malformed/,
   SQLITE_NOTADB: /not a database/,
+  SQLITE_FULL: /database or disk is full/,
+  SQLITE_CANTOPEN: /unable to open database file/,
+  SQLITE_READONLY: /attempt to write a readonly database/,
+  SQLITE_PERM: /access permission denied/,
+  SQLITE_NOLFS: /large file support is disabled/,
 };
+
+/** Whether `e` was thrown by bun:sqlite or node:sqlite (and not, say, by our own code). */
+function fromSqlite(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const err = e as { code?: unknown; errcode?: unknown };
+  return e.name === "SQLiteError" || err.code === "ERR_SQLITE_ERROR" ||
+    typeof err.errcode === "number" ||
+    (typeof err.code === "string" && err.code.startsWith("SQLITE_"));
+}
 
 /**
  * Whether `e` is one of the SQLite errors `names` (extended codes included), however the
  * driver reports it: a `code` name, a numeric `errcode`, or only the message text.
  */
 export function isSqliteError(e: unknown, names: readonly SqliteErrorName[]): boolean {
+  if (!fromSqlite(e)) return false;
   const err = e as { code?: unknown; errcode?: unknown; message?: unknown };
-  const code = String(err?.code);
-  const primary = typeof err?.errcode === "number" ? err.errcode & 0xff : undefined;
-  const message = String(err?.message);
+  const code = String(err.code);
+  const primary = typeof err.errcode === "number" ? err.errcode & 0xff : undefined;
+  const message = String(err.message);
   return names.some((name) =>
-    code.startsWith(name) || primary === PRIMARY_CODE[name] || MESSAGE[name].test(message)
+    code === name || code.startsWith(`${name}_`) || primary === PRIMARY_CODE[name] ||
+    MESSAGE[name].test(message)
   );
+}
+
+const CORRUPT: SqliteErrorName[] = ["SQLITE_CORRUPT", "SQLITE_NOTADB"];
+const FULL: SqliteErrorName[] = ["SQLITE_FULL"];
+const IO: SqliteErrorName[] = [
+  "SQLITE_IOERR",
+  "SQLITE_CANTOPEN",
+  "SQLITE_READONLY",
+  "SQLITE_PERM",
+  "SQLITE_NOLFS",
+];
+
+/**
+ * The one place where a driver's error becomes shardkv's: corruption -> `CorruptStoreError`,
+ * a full disk -> `StorageFullError`, other I/O failures -> `StorageError`, each naming the
+ * shard and its file and keeping the driver's error as `cause`. Anything else (our own errors,
+ * SQLITE_BUSY, ...) is returned unchanged.
+ */
+export function storageErrorOf(e: unknown, where: StorageErrorInit): unknown {
+  if (e instanceof StorageError || !fromSqlite(e)) return e;
+  const message = (e as Error).message;
+  if (isSqliteError(e, CORRUPT)) return new CorruptStoreError(message, where, { cause: e });
+  if (isSqliteError(e, FULL)) return new StorageFullError(message, where, { cause: e });
+  if (isSqliteError(e, IO)) return new StorageError(message, where, { cause: e });
+  return e;
 }

@@ -22,6 +22,8 @@ export interface SerializedError {
   message: string;
   stack?: string;
   props: Record<string, unknown>;
+  /** The error's `cause`, when it is an error too (e.g. the driver's error under a StorageError). */
+  cause?: SerializedError;
 }
 
 interface Pending {
@@ -51,6 +53,10 @@ export function reviveError(e: SerializedError): Error {
   if (e.stack !== undefined) {
     Object.defineProperty(err, "stack", { value: e.stack, writable: true, configurable: true });
   }
+  if (e.cause !== undefined) {
+    const cause = reviveError(e.cause);
+    Object.defineProperty(err, "cause", { value: cause, writable: true, configurable: true });
+  }
   return err;
 }
 
@@ -64,9 +70,13 @@ export class WorkerPool {
   #scheduled = false;
   #durability: Durability;
   #backend: string;
+  #create: boolean;
 
-  constructor(init: { workers: number; backend: string; durability: Durability }) {
+  constructor(
+    init: { workers: number; backend: string; durability: Durability; create: boolean },
+  ) {
     this.#durability = init.durability;
+    this.#create = init.create;
     this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
       const worker = startWorker("shard_worker");
@@ -83,7 +93,13 @@ export class WorkerPool {
   async open(path: string, index: number, now: () => number): Promise<ShardBackend> {
     const shard = this.#nextShard++;
     const slot = index % this.#slots.length;
-    await this.call(slot, shard, "open", now(), [path, this.#backend, this.#durability]);
+    await this.call(slot, shard, "open", now(), [
+      path,
+      this.#backend,
+      this.#durability,
+      index,
+      this.#create,
+    ]);
     this.#open++;
     return new WorkerShard(this, slot, shard, now);
   }
@@ -161,7 +177,8 @@ export function serializeError(e: unknown): SerializedError {
   for (const [k, v] of Object.entries(e)) {
     if (v === null || ["string", "number", "boolean", "undefined"].includes(typeof v)) props[k] = v;
   }
-  return { name: e.name, message: e.message, stack: e.stack, props };
+  const cause = e.cause instanceof Error ? serializeError(e.cause) : undefined;
+  return { name: e.name, message: e.message, stack: e.stack, props, cause };
 }
 
 const ENTRIES_PAGE = 256;
@@ -255,7 +272,10 @@ class WorkerShard implements ShardBackend {
     return this.#read("sweep", [max]);
   }
 
-  async *entries(prefix: string, options: ScanOptions = {}): AsyncIterableIterator<[string, Uint8Array]> {
+  async *entries(
+    prefix: string,
+    options: ScanOptions = {},
+  ): AsyncIterableIterator<[string, Uint8Array]> {
     let after = options.after;
     let left = options.limit ?? Infinity;
     while (left > 0) {

@@ -14,12 +14,15 @@ import type { Entry, WriteOp } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
+import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
+  checkSqliteFile,
   isSqliteError,
   openSqliteDatabase,
   type SqliteDatabase,
   type SqliteStatement,
   type SqlValue,
+  storageErrorOf,
 } from "./_sqlite_driver.ts";
 
 /** Options of {@linkcode openSqliteBackend}. */
@@ -30,6 +33,14 @@ export interface SqliteBackendOptions {
   now?: () => number;
   /** How long a write waits for another process's lock, in ms (default 5000). */
   busyTimeout?: number;
+  /**
+   * `false`: the file must already be a shardkv shard (an existing store's); a missing, empty
+   * or foreign file throws `CorruptStoreError` instead of starting an empty shard. Default
+   * `true`: created when missing.
+   */
+  create?: boolean;
+  /** The shard index that errors report (default 0). */
+  shard?: number;
 }
 
 const SYNCHRONOUS: Record<Durability, string> = {
@@ -80,10 +91,21 @@ export async function openSqliteBackend(
       `durability must be "relaxed", "normal" or "full", received ${JSON.stringify(durability)}`,
     );
   }
-  const { db, textKeepsNul } = await openSqliteDatabase(path);
+  const where: StorageErrorInit = { shard: options.shard ?? 0, path };
+  if (options.create === false) await checkSqliteFile(path, where);
+  let opened;
+  try {
+    opened = await openSqliteDatabase(path);
+  } catch (e) {
+    throw storageErrorOf(e, where);
+  }
+  const { db, textKeepsNul } = opened;
   const busyTimeout = Math.trunc(options.busyTimeout ?? 5000);
   try {
     db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
+    if (options.create === false && !hasKvTable(db)) {
+      throw new CorruptStoreError("has no kv table: it is not a shardkv shard", where);
+    }
     await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
     db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
@@ -92,10 +114,27 @@ export async function openSqliteBackend(
     await retryWhileBusy(db, SCHEMA, busyTimeout);
   } catch (e) {
     db.close();
-    throw e;
+    throw storageErrorOf(e, where);
   }
   const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
-  return new SqliteBackend(db, { now: options.now ?? Date.now, textKeepsNul, checkpoints });
+  return new SqliteBackend(db, {
+    now: options.now ?? Date.now,
+    textKeepsNul,
+    checkpoints,
+    where,
+  });
+}
+
+/** Whether the open database has shardkv's table (the schema is read, so damage shows here). */
+function hasKvTable(db: SqliteDatabase): boolean {
+  const stmt = db.prepare(
+    "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'kv'",
+  );
+  try {
+    return stmt.get() != null;
+  } finally {
+    stmt.finalize?.();
+  }
 }
 
 /**
@@ -165,13 +204,23 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
 
   /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
   #keyColumn: string;
+  /** This shard and its file, named by the errors it throws. */
+  #where: StorageErrorInit;
+  /** Set once the shard is found damaged: every later write is refused. */
+  #corrupt: CorruptStoreError | undefined;
 
   constructor(
     db: SqliteDatabase,
-    init: { now: () => number; textKeepsNul: boolean; checkpoints: CheckpointWatch },
+    init: {
+      now: () => number;
+      textKeepsNul: boolean;
+      checkpoints: CheckpointWatch;
+      where: StorageErrorInit;
+    },
   ) {
     super(init.now);
     this.#db = db;
+    this.#where = init.where;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#get = this.#prepare("SELECT value, expires_at FROM kv WHERE key = ?");
@@ -188,6 +237,13 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     const rollback = this.#prepare("ROLLBACK");
     this.#queue = new CommitQueue({
       begin: () => {
+        if (this.#corrupt !== undefined) {
+          throw new CorruptStoreError(
+            `refuses writes since it was found damaged (${this.#corrupt.message})`,
+            this.#where,
+            { cause: this.#corrupt },
+          );
+        }
         this.#written = 0;
         begin.run();
       },
@@ -200,6 +256,11 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
         try {
           rollback.run();
         } catch { /* no transaction left to roll back */ }
+      },
+      mapError: (e) => {
+        const mapped = storageErrorOf(e, this.#where);
+        if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
+        return mapped;
       },
     });
   }

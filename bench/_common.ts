@@ -3,7 +3,7 @@
 import { execSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, loadavg, totalmem, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -91,7 +91,8 @@ export class Latencies {
   /** p50, p99 and p99.9 in microseconds. */
   percentiles(): { p50: number; p99: number; p999: number } {
     const s = this.#buf.slice(0, this.#n).sort();
-    const at = (q: number) => s.length === 0 ? NaN : round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000, 1);
+    const at = (q: number) =>
+      s.length === 0 ? NaN : round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000, 1);
     return { p50: at(0.5), p99: at(0.99), p999: at(0.999) };
   }
 }
@@ -138,4 +139,51 @@ export async function writeResults(
   };
   await writeFile(out, JSON.stringify(doc, null, 1) + "\n");
   console.error(`wrote ${out}`);
+}
+
+/** What `driveWorkers` measured. */
+export interface DriveResult {
+  opsPerSec: number;
+  ops: number;
+  errors: number;
+}
+
+/**
+ * Runs `op` from `concurrency` async workers (closed loop) for `ms` after a warm-up of
+ * min(1 s, ms / 4); every call of the measured phase is timed on its own into `lat`.
+ */
+export async function driveWorkers(
+  concurrency: number,
+  ms: number,
+  op: (worker: number, n: number) => Promise<unknown>,
+  lat: Latencies = new Latencies(1),
+): Promise<DriveResult> {
+  const counters = Array.from({ length: concurrency }, () => 0);
+  const phase = async (phaseMs: number, record: boolean) => {
+    let stop = false;
+    let ops = 0;
+    let errors = 0;
+    const t0 = performance.now();
+    const deadline = t0 + phaseMs;
+    const worker = async (w: number) => {
+      while (!stop) {
+        const s = performance.now();
+        try {
+          await op(w, counters[w]++);
+          ops++;
+        } catch {
+          errors++;
+        }
+        const e = performance.now();
+        if (record) lat.add(e - s);
+        if (e >= deadline) stop = true;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+    return { ops, errors, secs: (performance.now() - t0) / 1000 };
+  };
+  await phase(Math.min(1000, ms / 4), false);
+  lat.reset();
+  const r = await phase(ms, true);
+  return { opsPerSec: Math.round(r.ops / r.secs), ops: r.ops, errors: r.errors };
 }

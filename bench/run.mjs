@@ -1,4 +1,5 @@
-// Runs every benchmark on Bun and on Deno, then writes bench/RESULTS.md and the chart.
+// Runs every benchmark on Bun and on Deno (the peers comparison on Bun), then writes
+// bench/RESULTS.md and the chart.
 //   node bench/run.mjs            full run (several minutes a runtime)
 //   node bench/run.mjs --quick    under a minute a runtime
 // Extra flags are passed to bench/throughput.ts (e.g. --shards 16 --backends sqlite).
@@ -16,6 +17,7 @@ const steps = [
   [bin("deno"), ["run", "-A", "--no-check", "bench/throughput.ts", ...flags]],
   [bin("bun"), ["bench/backends_bench.ts", ...quick]],
   [bin("deno"), ["run", "-A", "--no-check", "bench/backends_bench.ts", ...quick]],
+  [bin("bun"), ["bench/peers.ts", ...quick]],
   [bin("bun"), ["bench/report.ts"]],
 ];
 for (const [cmd, args] of steps) {

@@ -227,32 +227,115 @@ export class InvalidManifestError extends Error {
   }
 }
 
+/** Where a storage failure happened: the shard and its file. */
+export interface StorageErrorInit {
+  /** Index of the shard (0 for a backend opened on its own). */
+  shard: number;
+  /** The shard's file (or the store directory when no single file is at fault). */
+  path: string;
+  /** The key whose stored value failed its check, when one is known. */
+  key?: string;
+}
+
 /**
- * A shard file of an existing store is missing or cannot be read as a database. Nothing was
- * changed; restore the file from a backup (see `importStore`).
+ * The storage under a shard failed (an I/O error, a file that cannot be opened): the operation
+ * did not happen. The base class of {@linkcode StorageFullError} and
+ * {@linkcode CorruptStoreError}; `cause` holds the driver's own error.
+ *
+ * @example
+ * ```ts
+ * import { StorageError } from "@shardkv/shardkv";
+ * const e = new StorageError("disk I/O error", { shard: 3, path: "./data/shard-003.sqlite" });
+ * e.shard; // 3
+ * ```
+ */
+export class StorageError extends Error {
+  /** `"StorageError"`, or the name of the subclass. */
+  override readonly name: string = "StorageError";
+  /** Index of the shard (0 for a backend opened on its own). */
+  readonly shard: number;
+  /** The shard's file (or the store directory when no single file is at fault). */
+  readonly path: string;
+  /** Creates the error; `problem` says what failed, the message adds shard and path. */
+  constructor(problem: string, where: StorageErrorInit, options?: ErrorOptions) {
+    super(`Shard ${where.shard} (${where.path}): ${problem}`, options);
+    this.shard = where.shard;
+    this.path = where.path;
+  }
+}
+
+/**
+ * The disk (or quota) under a shard is full: the write was not made, nothing acknowledged was
+ * lost, and the store works again once space is freed.
+ *
+ * @example
+ * ```ts
+ * import { StorageError, StorageFullError } from "@shardkv/shardkv";
+ * const e = new StorageFullError("database or disk is full", { shard: 0, path: "./a.sqlite" });
+ * e instanceof StorageError; // true
+ * ```
+ */
+export class StorageFullError extends StorageError {
+  /** Always `"StorageFullError"`. */
+  override readonly name: string = "StorageFullError";
+}
+
+/**
+ * A shard's data is damaged: a shard file of an existing store is missing, empty or not a
+ * shardkv database, SQLite reports corruption, or a stored value fails its checksum (`key`).
+ * A shard found corrupt refuses further writes until the store is reopened. Restore the file
+ * from a backup (see `importStore`); `verifyStore` reports every damaged shard and key.
  *
  * @example
  * ```ts
  * import { CorruptStoreError } from "@shardkv/shardkv";
- * new CorruptStoreError("./data", { shard: 2, file: "shard-002.sqlite", problem: "is missing" }).shard; // 2
+ * const e = new CorruptStoreError("is empty", { shard: 2, path: "./data/shard-002.sqlite" });
+ * e.shard; // 2
  * ```
  */
-export class CorruptStoreError extends Error {
+export class CorruptStoreError extends StorageError {
   /** Always `"CorruptStoreError"`. */
-  override readonly name = "CorruptStoreError";
+  override readonly name: string = "CorruptStoreError";
+  /** The key whose value failed its checksum, when the damage was found reading one. */
+  readonly key?: string;
+  /** Creates the error; `problem` says what is damaged. */
+  constructor(problem: string, where: StorageErrorInit, options?: ErrorOptions) {
+    super(
+      where.key === undefined ? problem : `key ${JSON.stringify(where.key)}: ${problem}`,
+      where,
+      options,
+    );
+    if (where.key !== undefined) this.key = where.key;
+  }
+}
+
+/**
+ * `openStore` found shard files in a directory without a manifest (`shardkv.json`): the store
+ * cannot be opened safely (its shard count is unknown) and is never re-created over them.
+ * Restore the manifest, or move the files away.
+ *
+ * @example
+ * ```ts
+ * import { MissingManifestError } from "@shardkv/shardkv";
+ * new MissingManifestError("./data", ["shard-000.sqlite"]).files; // ["shard-000.sqlite"]
+ * ```
+ */
+export class MissingManifestError extends Error {
+  /** Always `"MissingManifestError"`. */
+  override readonly name = "MissingManifestError";
   /** The store directory. */
   readonly path: string;
-  /** Index of the damaged shard. */
-  readonly shard: number;
-  /** Creates the error for shard `damage.shard` of the store at `path`. */
-  constructor(
-    path: string,
-    damage: { shard: number; file: string; problem: string },
-    options?: ErrorOptions,
-  ) {
-    super(`Store at "${path}": shard ${damage.shard} (${damage.file}) ${damage.problem}`, options);
+  /** The shard files found there. */
+  readonly files: string[];
+  /** Creates the error for the directory `path` holding `files`. */
+  constructor(path: string, files: string[], options?: ErrorOptions) {
+    const shown = files.slice(0, 8).join(", ") + (files.length > 8 ? ", ..." : "");
+    super(
+      `Directory "${path}" holds ${files.length} shard file(s) (${shown}) but no shardkv.json manifest; restore the manifest (the shard count cannot be guessed) or move the files away`,
+      options,
+    );
     this.path = path;
-    this.shard = damage.shard;
+    this.files = files;
   }
 }
 

@@ -11,10 +11,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { type BackendName, openStore, type Store } from "../mod.ts";
+import { type BackendName, openStore, type Store, text } from "../mod.ts";
 
 const n = Number(process.argv[2] ?? 2000);
-const value = new TextEncoder().encode("x".repeat(100));
+// Raw bytes on purpose: this times the store, not a codec.
+const value = text.encode("x".repeat(100));
 const key = (i: number): string => `item:${String(i).padStart(6, "0")}`;
 
 /** Ops per second of `ops` operations run by `fn`. */

@@ -10,24 +10,24 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStore } from "../mod.ts";
+import { openStore, text, typed } from "../mod.ts";
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 const dir = await mkdtemp(join(tmpdir(), "shardkv-batches-"));
 const store = await openStore(dir, { shards: 8 });
+// Values are strings here: the `text` codec stores them as UTF-8.
+const orders = typed(store, text);
 try {
-  // 1000 entries; a plain record works too: batchSet({ a: bytes, b: bytes }).
-  const entries: [string, Uint8Array][] = [];
+  // 1000 entries; a plain record works too: batchSet({ a: "x", b: "y" }).
+  const entries: [string, string][] = [];
   for (let i = 0; i < 1000; i++) {
-    entries.push([`order:${String(i).padStart(4, "0")}`, enc.encode(`total=${i * 10}`)]);
+    entries.push([`order:${String(i).padStart(4, "0")}`, `total=${i * 10}`]);
   }
-  await store.batchSet(entries);
+  await orders.batchSet(entries);
   console.log(`wrote ${entries.length} orders in one batchSet`);
 
   // batchGet returns the found keys only, in request order.
-  const found = await store.batchGet(["order:0007", "order:0999", "order:nope"]);
-  for (const [key, value] of found) console.log(`${key} = ${dec.decode(value)}`);
+  const found = await orders.batchGet(["order:0007", "order:0999", "order:nope"]);
+  for (const [key, value] of found) console.log(`${key} = ${value}`);
   console.log(`batchGet found ${found.size} of 3`);
 
   // Scans merge all shards in key order; `after` resumes a page.
@@ -37,9 +37,7 @@ try {
   console.log(`next page: ${page2.join(", ")}`);
 
   // Batched TTLs: every entry of this batch expires in 60 s.
-  await store.batchSet({ "session:a": enc.encode("x"), "session:b": enc.encode("y") }, {
-    ttl: 60_000,
-  });
+  await orders.batchSet({ "session:a": "x", "session:b": "y" }, { ttl: 60_000 });
   console.log(`session:a expires in about ${Math.round((await store.ttl("session:a"))! / 1000)} s`);
 
   const removed = await store.batchDelete(entries.slice(0, 500).map(([key]) => key));

@@ -9,17 +9,18 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStore } from "../mod.ts";
+import { json, openStore, typed } from "../mod.ts";
 
-const enc = new TextEncoder();
 const dir = await mkdtemp(join(tmpdir(), "shardkv-cache-"));
 const store = await openStore(dir, { shards: 4, cache: { maxEntries: 100 } });
+// The cache holds the stored bytes; the json codec decodes them on each read.
+const products = typed<{ price: number }>(store, json);
 try {
-  for (let i = 0; i < 10; i++) await store.set(`product:${i}`, enc.encode(`{"price":${i}}`));
+  for (let i = 0; i < 10; i++) await products.set(`product:${i}`, { price: i });
 
   // The first read of each key misses; the next nine are hits.
   for (let round = 0; round < 10; round++) {
-    for (let i = 0; i < 10; i++) await store.get(`product:${i}`);
+    for (let i = 0; i < 10; i++) await products.get(`product:${i}`);
   }
   let cache = store.stats().cache!;
   console.log(
@@ -27,14 +28,14 @@ try {
   );
 
   // A write through the store invalidates the key, so the next read sees the new value.
-  await store.set("product:3", enc.encode(`{"price":99}`));
-  console.log(`product:3 = ${new TextDecoder().decode(await store.get("product:3"))}`);
+  await products.set("product:3", { price: 99 });
+  console.log(`product:3 = ${JSON.stringify(await products.get("product:3"))}`);
   cache = store.stats().cache!;
   console.log(`after the update: hits=${cache.hits} misses=${cache.misses}`);
 
   // Misses are cached too: asking again for a missing key does not touch the shard.
-  await store.get("product:404");
-  await store.get("product:404");
+  await products.get("product:404");
+  await products.get("product:404");
   cache = store.stats().cache!;
   console.log(`after two reads of a missing key: hits=${cache.hits} misses=${cache.misses}`);
   console.log(`shards=${store.stats().shards} cache bytes>0: ${cache.bytes > 0}`);

@@ -11,14 +11,15 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BackendName, openStore, type StorageBackend } from "../mod.ts";
+import { type BackendName, openStore, type StorageBackend, text, typed } from "../mod.ts";
 
 /** Backend-independent code: it only sees the StorageBackend interface. */
 async function useIt(kv: StorageBackend): Promise<string> {
-  await kv.set("config:theme", new TextEncoder().encode("dark"));
+  const config = typed(kv, text);
+  await config.set("config:theme", "dark");
   await kv.incr("stats:visits");
   await kv.incr("stats:visits");
-  const theme = new TextDecoder().decode(await kv.get("config:theme"));
+  const theme = await config.get("config:theme");
   const keys = await kv.scanKeys("");
   return `theme=${theme} keys=${keys.join(",")}`;
 }

@@ -1,28 +1,56 @@
 // Quickstart: open a 16-shard SQLite store, write, read, count, scan, batch, expire.
+// Values are typed through a codec: `structured` keeps Dates, Maps, Sets, BigInts and typed
+// arrays; `json` and `text` are built in too; the store itself holds bytes.
 // Run with `deno run -A examples/quickstart.ts` or `bun examples/quickstart.ts`.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeCounter, openStore } from "../mod.ts";
+import { decodeCounter, openStore, structured, text, typed } from "../mod.ts";
+
+interface User {
+  name: string;
+  joined: Date;
+  roles: Set<string>;
+}
 
 const dir = await mkdtemp(join(tmpdir(), "shardkv-quickstart-"));
-const text = new TextEncoder();
-const str = (b: Uint8Array | undefined) => (b === undefined ? "(none)" : new TextDecoder().decode(b));
-
 const store = await openStore(dir, { shards: 16 });
+const users = typed<User>(store, structured);
+const sessions = typed(store, text);
 try {
-  await store.set("user:1", text.encode("Ada Lovelace"));
-  await store.set("session:abc", text.encode("token"), { ttl: 60_000 });
-  console.log("user:1 =", str(await store.get("user:1")));
-  console.log("session:abc expires in", await store.ttl("session:abc"), "ms");
+  await users.set("user:1", {
+    name: "Ada Lovelace",
+    joined: new Date(),
+    roles: new Set(["admin"]),
+  });
+  await sessions.set("session:abc", "token", { ttl: 60_000 });
+  const ada = await users.get("user:1");
+  console.log("user:1 =", ada?.name);
+  console.log("session:abc expires in", await sessions.ttl("session:abc"), "ms");
 
+  // Counters stay on the store: an 8-byte big-endian int64 each.
   await store.incr("visits");
-  console.log("visits =", await store.incr("visits", 41), "| stored bytes decode to", decodeCounter((await store.get("visits"))!));
+  console.log(
+    "visits =",
+    await store.incr("visits", 41),
+    "| stored bytes decode to",
+    decodeCounter((await store.get("visits"))!),
+  );
 
-  await store.batchSet(Array.from({ length: 5 }, (_, i) => [`user:${i + 2}`, text.encode(`user ${i + 2}`)] as const));
-  console.log("users, in key order across 16 shards:", await store.scanKeys("user:"));
-  console.log("first two after user:2:", await store.scanKeys("user:", { after: "user:2", limit: 2 }));
-  console.log("deleted", await store.batchDelete(["user:5", "user:6", "nope"]), "keys");
+  await users.batchSet(
+    Array.from({ length: 5 }, (_, i) =>
+      [`user:${i + 2}`, {
+        name: `user ${i + 2}`,
+        joined: new Date(),
+        roles: new Set<string>(),
+      }] as const),
+  );
+  console.log("users, in key order across 16 shards:", await users.scanKeys("user:"));
+  console.log(
+    "first two after user:2:",
+    await users.scanKeys("user:", { after: "user:2", limit: 2 }),
+  );
+  console.log("deleted", await users.batchDelete(["user:5", "user:6", "nope"]), "keys");
   console.log("stats:", JSON.stringify(store.stats()));
 } finally {
   await store.close();

@@ -20,6 +20,7 @@ import {
   readTxn,
   setKey,
   shardOf,
+  text,
   type WriteTxn,
   writeTxn,
 } from "../mod.ts";
@@ -72,7 +73,7 @@ try {
   let other = 2;
   while (shardOf(`{user:${other}}:checking`, 16) === shardOf("{user:1}:checking", 16)) other++;
   await writeTxn(store, async (txn) => {
-    await setKey(txn, "{user:1}:note", new TextEncoder().encode("hi"));
+    await setKey(txn, "{user:1}:note", text.encode("hi"));
     await setKey(txn, `{user:${other}}:checking`, encodeCounter(5));
   }).catch((e) => {
     if (!(e instanceof CrossShardTransactionError)) throw e;

@@ -1,19 +1,17 @@
-// The RESP listener on Bun.listen. Loaded only under Bun (see server/mod.ts).
-import type { ConnectionHandler, Listen, ListenerHandle } from "./_listener.ts";
-
-/** Per-socket state: the protocol side and bytes the kernel did not take yet. */
-interface SocketState {
-  handler: ConnectionHandler;
-  pending: Uint8Array[];
-  endAfterFlush: boolean;
-}
+// The RESP listener on Bun.listen. Loaded only under Bun (see server/mod.ts); the connection
+// logic is shared (_listener.ts), this file only moves bytes.
+import type { ConnectionEvents, Listen, ListenerHandle, Transport } from "./_listener.ts";
 
 /** The part of Bun's TCP socket used here. */
 interface BunSocket {
-  data: SocketState;
+  data: BunTransport;
   /** Bytes written; fewer than given when the send buffer is full (-1 once closed). */
   write(bytes: Uint8Array): number;
   end(): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay?(noDelay?: boolean): boolean;
 }
 
 interface BunSocketHandlers {
@@ -39,23 +37,64 @@ function bun(): BunApi {
   return api as BunApi;
 }
 
-/** Writes what the socket takes now and queues the rest for the next `drain`. */
-function flush(socket: BunSocket): void {
-  const state = socket.data;
-  while (state.pending.length > 0) {
-    const bytes = state.pending[0];
-    const n = socket.write(bytes);
-    if (n < 0) {
-      state.pending.length = 0;
-      return;
-    }
-    if (n < bytes.byteLength) {
-      state.pending[0] = bytes.subarray(n);
-      return;
-    }
-    state.pending.shift();
+/** Bun writes what the kernel takes now; the rest waits here for the next `drain`. */
+class BunTransport implements Transport {
+  events: ConnectionEvents | undefined;
+  queued = 0;
+  #socket: BunSocket;
+  #pending: Uint8Array[] = [];
+  #endAfterFlush = false;
+
+  constructor(socket: BunSocket) {
+    this.#socket = socket;
   }
-  if (state.endAfterFlush) socket.end();
+
+  write(bytes: Uint8Array): void {
+    this.#pending.push(bytes);
+    this.queued += bytes.byteLength;
+    if (this.#pending.length === 1) this.flush();
+  }
+
+  /** Writes what the socket takes now; true when everything went. */
+  flush(): boolean {
+    const pending = this.#pending;
+    while (pending.length > 0) {
+      const bytes = pending[0];
+      const n = this.#socket.write(bytes);
+      if (n < 0) {
+        pending.length = 0;
+        this.queued = 0;
+        return false;
+      }
+      this.queued -= n;
+      if (n < bytes.byteLength) {
+        pending[0] = bytes.subarray(n);
+        return false;
+      }
+      pending.shift();
+    }
+    if (this.#endAfterFlush) this.#socket.end();
+    return true;
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  end(): void {
+    this.#endAfterFlush = true;
+    if (this.#pending.length === 0) this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#pending.length = 0;
+    this.queued = 0;
+    this.#socket.terminate();
+  }
 }
 
 export const listen: Listen = (address, accept) => {
@@ -64,29 +103,29 @@ export const listen: Listen = (address, accept) => {
     port: address.port,
     socket: {
       open(socket) {
-        socket.data = { handler: accept(), pending: [], endAfterFlush: false };
+        socket.setNoDelay?.(true);
+        const transport = new BunTransport(socket);
+        socket.data = transport;
+        transport.events = accept(transport);
       },
       data(socket, chunk) {
-        const state = socket.data;
-        state.handler.feed(chunk).then(({ reply, close }) => {
-          if (reply.byteLength > 0) state.pending.push(reply);
-          state.endAfterFlush ||= close;
-          flush(socket);
-        });
+        socket.data.events?.data(chunk);
       },
-      drain: flush,
+      drain(socket) {
+        if (socket.data.flush()) socket.data.events?.drain();
+      },
       close(socket) {
-        socket.data.handler.end();
+        socket.data?.events?.closed();
       },
       error(socket) {
-        socket.end();
+        socket.terminate();
       },
     },
   });
   const handle: ListenerHandle = {
     port: listener.port,
     close() {
-      listener.stop(true);
+      listener.stop(false);
       return Promise.resolve();
     },
   };

@@ -1,5 +1,12 @@
-// The RESP listener on Deno.listen. Loaded only under Deno (see server/mod.ts).
-import type { ConnectionHandler, Listen, ListenerHandle } from "./_listener.ts";
+// The RESP listener on Deno.listen. Loaded only under Deno (see server/mod.ts); the connection
+// logic is shared (_listener.ts), this file only moves bytes.
+import {
+  AcceptBackoff,
+  type ConnectionEvents,
+  type Listen,
+  type ListenerHandle,
+  type Transport,
+} from "./_listener.ts";
 
 /** The part of Deno's TCP connection used here. */
 interface DenoConn {
@@ -10,8 +17,9 @@ interface DenoConn {
   setNoDelay?(noDelay?: boolean): void;
 }
 
-interface DenoListener extends AsyncIterable<DenoConn> {
+interface DenoListener {
   readonly addr: { port: number };
+  accept(): Promise<DenoConn>;
   close(): void;
 }
 
@@ -27,55 +35,139 @@ function deno(): DenoApi {
 
 const READ_SIZE = 64 * 1024;
 
-/** Reads requests and writes replies until the client leaves, QUITs or breaks the protocol. */
-async function serveConn(conn: DenoConn, handler: ConnectionHandler): Promise<void> {
-  // Replies are written whole per read, so Nagle's delay would only add latency.
-  conn.setNoDelay?.(true);
-  const buffer = new Uint8Array(READ_SIZE);
-  try {
-    for (;;) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      const { reply, close } = await handler.feed(buffer.subarray(0, n));
-      for (let off = 0; off < reply.byteLength;) off += await conn.write(reply.subarray(off));
-      if (close) break;
-    }
-  } catch {
-    // A reset or closed connection ends this client only.
-  } finally {
-    handler.end();
+/** A read loop (stopped while paused) and a write loop over one connection. */
+class DenoTransport implements Transport {
+  queued = 0;
+  #conn: DenoConn;
+  #events: ConnectionEvents | undefined;
+  #pending: Uint8Array[] = [];
+  #writing = false;
+  #endAfterFlush = false;
+  #closed = false;
+  #resume: (() => void) | undefined;
+  #paused = false;
+
+  constructor(conn: DenoConn) {
+    this.#conn = conn;
+  }
+
+  /** Reads until the client leaves or the connection is closed. */
+  async run(events: ConnectionEvents): Promise<void> {
+    this.#events = events;
+    // Replies are written whole per read, so Nagle's delay would only add latency.
+    this.#conn.setNoDelay?.(true);
+    const buffer = new Uint8Array(READ_SIZE);
     try {
-      conn.close();
+      while (!this.#closed) {
+        if (this.#paused) await new Promise<void>((resolve) => this.#resume = resolve);
+        if (this.#closed) break;
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        events.data(buffer.subarray(0, n));
+      }
     } catch {
-      // Already closed by the peer or by ListenerHandle.close.
+      // A reset or closed connection ends this client only.
+    } finally {
+      this.destroy();
     }
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#pending.push(bytes);
+    this.queued += bytes.byteLength;
+    if (!this.#writing) this.#writeLoop();
+  }
+
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const bytes = this.#pending[0];
+        const n = await this.#conn.write(bytes);
+        this.queued -= n;
+        if (n < bytes.byteLength) this.#pending[0] = bytes.subarray(n);
+        else this.#pending.shift();
+      }
+    } catch {
+      this.destroy();
+      return;
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#endAfterFlush) this.destroy();
+    else this.#events?.drain();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#resume?.();
+    this.#resume = undefined;
+  }
+
+  end(): void {
+    this.#endAfterFlush = true;
+    if (!this.#writing) this.destroy();
+  }
+
+  destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending.length = 0;
+    this.queued = 0;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer.
+    }
+    this.#resume?.();
+    this.#events?.closed();
   }
 }
 
-export const listen: Listen = (address, accept) => {
+export const listen: Listen = (address, accept, log) => {
   const listener = deno().listen({ ...address, transport: "tcp" });
-  const conns = new Set<DenoConn>();
+  let closing = false;
+  let wake: (() => void) | undefined;
+  const backoff = new AcceptBackoff(log);
   const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        conns.add(conn);
-        serveConn(conn, accept()).finally(() => conns.delete(conn));
+    while (!closing) {
+      let conn: DenoConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (closing) break;
+        // EMFILE/ENFILE and the like: the listener is still good; wait and accept again.
+        const delay = backoff.failed(e);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        continue;
       }
-    } catch {
-      // The listener was closed.
+      backoff.succeeded();
+      const transport = new DenoTransport(conn);
+      try {
+        transport.run(accept(transport)).catch(() => transport.destroy());
+      } catch (e) {
+        log(`shardkv server: dropping a connection: ${e}`);
+        transport.destroy();
+      }
     }
   })();
   const handle: ListenerHandle = {
     port: listener.addr.port,
     async close() {
+      closing = true;
       listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // Closed meanwhile.
-        }
-      }
+      wake?.();
       await accepting;
     },
   };

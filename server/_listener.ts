@@ -1,22 +1,318 @@
-// What server/mod.ts needs from a runtime's TCP listener; each runtime's adapter implements it.
+// The connection logic every runtime's listener shares, written once: flow control (stop
+// reading from a client whose replies are not consumed), output-buffer limits, the idle timeout,
+// and containment of failures (nothing a client sends can become an unhandled rejection). Each
+// runtime's adapter (_bun_listener.ts, _deno_listener.ts, _node_listener.ts) only moves bytes.
+import { encodeReply, ErrorReply, RespParser, type RespParserOptions } from "./resp.ts";
 import type { FeedResult } from "./session.ts";
 
-/** A connection's protocol side, as the adapter sees it. */
-export interface ConnectionHandler {
-  feed(chunk: Uint8Array): Promise<FeedResult>;
+/** What the shared logic needs from one runtime's socket. */
+export interface Transport {
+  /** Queues `bytes` for sending (the transport owns them from now on). */
+  write(bytes: Uint8Array): void;
+  /** Bytes queued and not yet taken by the kernel. */
+  readonly queued: number;
+  /** Stops reading (the client then sees TCP backpressure). */
+  pause(): void;
+  /** Reads again after {@linkcode pause}. */
+  resume(): void;
+  /** Closes once the queued bytes are sent. */
   end(): void;
+  /** Closes now, dropping queued bytes. */
+  destroy(): void;
+}
+
+/** What an adapter reports about one socket. */
+export interface ConnectionEvents {
+  /** Bytes arrived (the chunk may be reused by the adapter once this returns). */
+  data(chunk: Uint8Array): void;
+  /** The send queue emptied. */
+  drain(): void;
+  /** The socket is closed (idempotent). */
+  closed(): void;
 }
 
 /** A listening socket. */
 export interface ListenerHandle {
   /** The bound port (the real one when 0 was asked for). */
   readonly port: number;
-  /** Stops accepting and closes every open connection. */
+  /** Stops accepting (open connections are closed by the caller). */
   close(): Promise<void>;
 }
+
+/** Where the server reports trouble (accept failures, internal errors). */
+export type Log = (message: string) => void;
 
 /** Binds `hostname:port` and calls `accept` for each new connection. */
 export type Listen = (
   address: { hostname: string; port: number },
-  accept: () => ConnectionHandler,
+  accept: (transport: Transport) => ConnectionEvents,
+  log: Log,
 ) => Promise<ListenerHandle>;
+
+/** A connection's protocol side (a `RespSession`). */
+export interface Session {
+  feed(chunk: Uint8Array): Promise<FeedResult>;
+  end(): void;
+}
+
+/** Limits of every connection of one server. */
+export interface ConnectionLimits {
+  /** Idle time (ms) after which a client is disconnected; 0: never. */
+  timeout: number;
+  /** Disconnect when this many reply bytes wait for the client; 0: no limit. */
+  outputHard: number;
+  /** Disconnect when more than this many wait for `outputSoftSeconds` in a row; 0: off. */
+  outputSoft: number;
+  outputSoftSeconds: number;
+}
+
+/** Stop reading and running a client's commands while this many reply bytes wait for it. */
+const OUTPUT_HIGH = 512 * 1024;
+/** Stop reading while this many request bytes are handed to the session and not answered. */
+const INPUT_HIGH = 256 * 1024;
+/** The parser's batch adapts so one batch's replies are about this size. */
+const BATCH_REPLY_TARGET = 256 * 1024;
+const BATCH_MAX = 1024;
+const BATCH_INITIAL = 64;
+const EMPTY = new Uint8Array(0);
+
+/** One client: the session plus the flow control around it. */
+class Connection implements ConnectionEvents {
+  lastActive = Date.now();
+  #transport: Transport;
+  #session: Session;
+  #parser: RespParser;
+  #owner: ConnectionSet;
+  #feeds = 0;
+  #feeding = 0;
+  #paused = false;
+  #done = false;
+  #gone = false;
+  #softSince = 0;
+
+  constructor(owner: ConnectionSet, transport: Transport, parser: RespParser, session: Session) {
+    this.#owner = owner;
+    this.#transport = transport;
+    this.#parser = parser;
+    this.#session = session;
+  }
+
+  data(chunk: Uint8Array): void {
+    if (this.#done) return;
+    this.lastActive = Date.now();
+    this.#feed(chunk);
+    this.#flow();
+  }
+
+  drain(): void {
+    if (this.#done) return;
+    this.lastActive = Date.now();
+    this.#flow();
+  }
+
+  closed(): void {
+    if (this.#gone) return;
+    this.#gone = this.#done = true;
+    this.#session.end();
+    this.#owner.forget(this);
+  }
+
+  /** Closes now (server shutdown, idle timeout, output limit). */
+  destroy(): void {
+    this.#done = true;
+    try {
+      this.#transport.destroy();
+    } finally {
+      this.closed();
+    }
+  }
+
+  /** Whether the client sent nothing and took no replies for `ms` and has nothing running. */
+  idle(now: number, ms: number): boolean {
+    return this.#feeds === 0 && now - this.lastActive > ms;
+  }
+
+  #feed(chunk: Uint8Array): void {
+    this.#feeds++;
+    this.#feeding += chunk.byteLength;
+    let fed: Promise<FeedResult>;
+    try {
+      fed = this.#session.feed(chunk);
+    } catch (e) {
+      fed = Promise.reject(e);
+    }
+    fed.then(
+      (result) => this.#fed(chunk.byteLength, result),
+      (error) => this.#failed(chunk.byteLength, error),
+    ).catch((error) => {
+      this.#owner.log(`shardkv server: closing a client after an internal error: ${error}`);
+      this.destroy();
+    });
+  }
+
+  #fed(bytes: number, { reply, close }: FeedResult): void {
+    this.#feeds--;
+    this.#feeding -= bytes;
+    if (this.#done) return;
+    if (reply.byteLength > 0) {
+      this.#transport.write(reply);
+      this.#adapt(reply.byteLength);
+    }
+    if (close) {
+      this.#done = true;
+      this.#transport.end();
+      return;
+    }
+    this.#flow();
+  }
+
+  /** A session that failed (a bug, not a client's error): answer an error, keep serving. */
+  #failed(bytes: number, error: unknown): void {
+    this.#feeds--;
+    this.#feeding -= bytes;
+    if (this.#done) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.#owner.log(`shardkv server: a command failed unexpectedly: ${message}`);
+    this.#transport.write(encodeReply(new ErrorReply(`ERR internal error: ${message}`)));
+    this.#flow();
+  }
+
+  /** Sizes the next batches so each one's replies are about BATCH_REPLY_TARGET bytes. */
+  #adapt(replyBytes: number): void {
+    const batch = this.#parser.batch;
+    const scaled = Math.floor(batch * BATCH_REPLY_TARGET / replyBytes);
+    this.#parser.batch = Math.max(1, Math.min(BATCH_MAX, 2 * batch, scaled));
+  }
+
+  /** Applies the output limits, continues a sliced pipeline, pauses or resumes reading. */
+  #flow(): void {
+    if (this.#done) return;
+    if (this.#overLimit(Date.now())) return;
+    const queued = this.#transport.queued;
+    const more = this.#parser.hasMore;
+    if (more && queued <= OUTPUT_HIGH && this.#feeds === 0) this.#feed(EMPTY);
+    const pause = queued > OUTPUT_HIGH || more || this.#feeding > INPUT_HIGH;
+    if (pause === this.#paused) return;
+    this.#paused = pause;
+    if (pause) this.#transport.pause();
+    else this.#transport.resume();
+  }
+
+  /** Disconnects (and returns true) past the output-buffer limits. */
+  checkLimits(now: number): boolean {
+    return !this.#done && this.#overLimit(now);
+  }
+
+  #overLimit(now: number): boolean {
+    const { outputHard, outputSoft, outputSoftSeconds } = this.#owner.limits;
+    const queued = this.#transport.queued;
+    let reason: string | undefined;
+    if (outputHard > 0 && queued > outputHard) {
+      reason = `over the hard limit of ${outputHard}`;
+    } else if (outputSoft > 0 && queued > outputSoft) {
+      if (this.#softSince === 0) this.#softSince = now;
+      else if (now - this.#softSince >= outputSoftSeconds * 1000) {
+        reason = `over the soft limit of ${outputSoft} for ${outputSoftSeconds} s`;
+      }
+    } else {
+      this.#softSince = 0;
+    }
+    if (reason === undefined) return false;
+    this.#owner.log(
+      `shardkv server: closing a client whose ${queued} unread reply bytes are ${reason}`,
+    );
+    this.destroy();
+    return true;
+  }
+}
+
+/**
+ * Every connection of one server: creates each one's parser and session, sweeps for idle
+ * clients and closes them all at shutdown.
+ */
+export class ConnectionSet {
+  readonly limits: ConnectionLimits;
+  readonly log: Log;
+  #conns = new Set<Connection>();
+  #parserOptions: RespParserOptions;
+  #session: (parser: RespParser) => Session;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    session: (parser: RespParser) => Session,
+    options: { limits: ConnectionLimits; parser: RespParserOptions; log: Log },
+  ) {
+    this.#session = session;
+    this.limits = options.limits;
+    this.#parserOptions = options.parser;
+    this.log = options.log;
+    const { timeout, outputSoft } = options.limits;
+    if (timeout > 0 || outputSoft > 0) {
+      const every = Math.max(10, Math.min(1000, timeout > 0 ? timeout / 4 : 1000));
+      this.#sweeper = setInterval(() => this.#sweep(), every);
+    }
+  }
+
+  /** The `accept` callback of a {@linkcode Listen}. */
+  accept = (transport: Transport): ConnectionEvents => {
+    const parser = new RespParser(this.#parserOptions);
+    parser.batch = BATCH_INITIAL;
+    const conn = new Connection(this, transport, parser, this.#session(parser));
+    this.#conns.add(conn);
+    return conn;
+  };
+
+  forget(conn: Connection): void {
+    this.#conns.delete(conn);
+  }
+
+  /** Disconnects every client and stops the sweeper. */
+  closeAll(): void {
+    clearInterval(this.#sweeper);
+    for (const conn of [...this.#conns]) {
+      try {
+        conn.destroy();
+      } catch {
+        // Already closed by the client.
+      }
+    }
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    const { timeout } = this.limits;
+    for (const conn of [...this.#conns]) {
+      if (conn.checkLimits(now)) continue;
+      if (timeout > 0 && conn.idle(now, timeout)) conn.destroy();
+    }
+  }
+}
+
+/**
+ * Retry pacing for a failing accept (EMFILE, ENFILE...): the delay grows from 10 ms to 1 s, and
+ * one log line starts and one ends each episode of failures.
+ */
+export class AcceptBackoff {
+  #log: Log;
+  #failures = 0;
+
+  constructor(log: Log) {
+    this.#log = log;
+  }
+
+  /** Records a failed accept; returns how long to wait before the next one (ms). */
+  failed(error: unknown): number {
+    if (this.#failures++ === 0) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#log(`shardkv server: accepting connections failed (${message}); retrying`);
+    }
+    return Math.min(1000, 10 * 2 ** Math.min(this.#failures - 1, 7));
+  }
+
+  /** Records a successful accept, ending an episode of failures. */
+  succeeded(): void {
+    if (this.#failures === 0) return;
+    this.#log(`shardkv server: accepting connections again after ${this.#failures} failures`);
+    this.#failures = 0;
+  }
+}

@@ -1,46 +1,65 @@
-// The RESP listener on node:net, used on Node (Bun and Deno have their own, see server/mod.ts).
+// The RESP listener on node:net. Loaded only under Node.js (see server/mod.ts); the connection
+// logic is shared (_listener.ts), this file only moves bytes.
 import { createServer, type Socket } from "node:net";
-import type { AddressInfo } from "node:net";
-import type { Listen, ListenerHandle } from "./_listener.ts";
+import { AcceptBackoff, type Listen, type ListenerHandle, type Transport } from "./_listener.ts";
 
-export const listen: Listen = (address, accept) =>
-  new Promise((resolve, reject) => {
-    const sockets = new Set<Socket>();
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      const handler = accept();
-      let ending = false;
-      socket.on("data", (chunk: Uint8Array) => {
-        handler.feed(chunk).then(({ reply, close }) => {
-          if (socket.destroyed || ending) return;
-          // Backpressure: stop reading while the kernel has not taken the replies.
-          if (reply.byteLength > 0 && !socket.write(reply)) {
-            socket.pause();
-            socket.once("drain", () => socket.resume());
-          }
-          if (close) {
-            ending = true;
-            socket.end();
-          }
-        });
-      });
-      socket.on("close", () => {
-        sockets.delete(socket);
-        handler.end();
-      });
-      socket.on("error", () => socket.destroy());
-    });
+/** Node's socket queues whatever the kernel does not take yet; `writableLength` counts it. */
+class NodeTransport implements Transport {
+  #socket: Socket;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  get queued(): number {
+    return this.#socket.writableLength;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.#socket.write(bytes);
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  end(): void {
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+export const listen: Listen = (address, accept, log) => {
+  const backoff = new AcceptBackoff(log);
+  const server = createServer({ noDelay: true }, (socket) => {
+    backoff.succeeded();
+    const events = accept(new NodeTransport(socket));
+    socket.on("data", (chunk: Uint8Array) => events.data(chunk));
+    socket.on("drain", () => events.drain());
+    socket.on("close", () => events.closed());
+    // A reset connection: "close" follows and ends this client only.
+    socket.on("error", () => {});
+  });
+  return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(address.port, address.hostname, () => {
+    server.listen({ host: address.hostname, port: address.port }, () => {
       server.off("error", reject);
+      // After listening, errors come from accept (EMFILE, ENFILE...): libuv keeps listening, so
+      // log the episode and go on.
+      server.on("error", (e) => backoff.failed(e));
+      const bound = server.address();
       const handle: ListenerHandle = {
-        port: (server.address() as AddressInfo).port,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            for (const socket of sockets) socket.destroy();
-          }),
+        port: typeof bound === "object" && bound !== null ? bound.port : address.port,
+        close: () => new Promise<void>((done) => server.close(() => done())),
       };
       resolve(handle);
     });
   });
+};

@@ -1,8 +1,7 @@
 /**
  * A Redis-protocol (RESP2) server in front of a shardkv store, so `redis-cli`, `redis-benchmark`
- * and Redis client libraries can use it. It runs on `Bun.listen` under Bun, `Deno.listen`
- * under Deno and `node:net` under Node; the runtime's listener is loaded only when a server
- * starts.
+ * and Redis client libraries can use it. It runs on `Bun.listen` under Bun, `Deno.listen` under
+ * Deno and `node:net` under Node.js; the runtime's listener is loaded only when a server starts.
  *
  * @example
  * ```ts
@@ -20,17 +19,27 @@
  */
 import type { Store } from "../mod.ts";
 import { ScanCursors, type ServerContext } from "./commands.ts";
-import type { Listen } from "./_listener.ts";
+import { ConnectionSet, type Listen } from "./_listener.ts";
+import { RespParser, type RespParserOptions } from "./resp.ts";
 import { RespSession } from "./session.ts";
 
-export { CommandError, execute, executeAll, ScanCursors, type ServerContext } from "./commands.ts";
+export {
+  type Client,
+  CommandError,
+  execute,
+  executeAll,
+  ScanCursors,
+  type ServerContext,
+} from "./commands.ts";
 export {
   encodeReply,
   ErrorReply,
   OK,
+  RawReply,
   type Reply,
   ReplyWriter,
   RespParser,
+  type RespParserOptions,
   RespProtocolError,
   SimpleReply,
 } from "./resp.ts";
@@ -51,6 +60,35 @@ export interface ServeOptions {
   hostname?: string;
   /** TCP port (default 6379); 0 picks a free one, see {@linkcode RespServer.port}. */
   port?: number;
+  /** Clients must `AUTH` with this password first (like Redis's `requirepass`; default none). */
+  requirepass?: string;
+  /**
+   * Like Redis's protected mode (default `true`): without `requirepass`, refuse to listen on an
+   * address other than loopback. `false` serves anyone who can reach the port.
+   */
+  protectedMode?: boolean;
+  /** Disconnect a client idle for this many seconds, like Redis's `timeout` (default 0: never). */
+  timeout?: number;
+  /**
+   * Longest argument in bytes, like Redis's `proto-max-bulk-len` (default: shardkv's largest
+   * value plus 1 KiB, since a longer one could not be stored anyway).
+   */
+  maxBulkLength?: number;
+  /**
+   * Most request bytes one client may have buffered, like Redis's `client-query-buffer-limit`
+   * (default 1 GiB); past it the client gets a protocol error and is disconnected.
+   */
+  maxQueryBuffer?: number;
+  /**
+   * Disconnect a client whose unread replies exceed `hard` bytes, or `soft` bytes for
+   * `softSeconds` in a row, like Redis's `client-output-buffer-limit` (0 turns a limit off).
+   * Default: `{ hard: 512 MiB, soft: 64 MiB, softSeconds: 60 }`. Independently of these, the
+   * server stops reading from a client (and running its commands) while 512 KiB of its replies
+   * wait, so a client that does not read cannot make the server buffer without bound.
+   */
+  outputBufferLimit?: { hard?: number; soft?: number; softSeconds?: number };
+  /** Where trouble is reported (accept failures, internal errors; default `console.error`). */
+  log?: (message: string) => void;
 }
 
 /** A running server. */
@@ -68,7 +106,18 @@ async function runtimeListener(): Promise<Listen> {
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
   if (g.Bun !== undefined) return (await import("./_bun_listener.ts")).listen;
   if (g.Deno !== undefined) return (await import("./_deno_listener.ts")).listen;
-  return (await import("./_node_listener.ts")).listen;
+  const node = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (node?.versions?.node !== undefined) return (await import("./_node_listener.ts")).listen;
+  throw new Error("The shardkv server needs Bun, Deno or Node.js (no TCP listener found)");
+}
+
+/** A non-negative number option (0 turns it off). */
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a number >= 0, received ${String(value)}`);
+  }
+  return value;
 }
 
 /**
@@ -93,7 +142,19 @@ export async function serveResp(store: Store, options: ServeOptions = {}): Promi
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError(`hostname must be a non-empty string, received ${String(hostname)}`);
   }
+  const { requirepass, protectedMode = true } = options;
+  if (requirepass !== undefined && typeof requirepass !== "string") {
+    throw new TypeError(`requirepass must be a string, received ${typeof requirepass}`);
+  }
+  const loopback = /^(127\.|::1$|\[::1\]$|localhost$)/.test(hostname);
+  if (protectedMode && !loopback && !requirepass) {
+    throw new RangeError(
+      `Protected mode: refusing to listen on ${hostname} without requirepass; set requirepass, ` +
+        `or protectedMode: false to serve anyone who can reach the port`,
+    );
+  }
   const ctx: ServerContext = {
+    requirepass,
     store,
     startedAt: Date.now(),
     port,
@@ -101,8 +162,41 @@ export async function serveResp(store: Store, options: ServeOptions = {}): Promi
     commands: 0,
     cursors: new ScanCursors(),
   };
+  const out = options.outputBufferLimit ?? {};
+  const limits = {
+    timeout: nonNegative("timeout", options.timeout, 0) * 1000,
+    outputHard: nonNegative("outputBufferLimit.hard", out.hard, 512 * 1024 * 1024),
+    outputSoft: nonNegative("outputBufferLimit.soft", out.soft, 64 * 1024 * 1024),
+    outputSoftSeconds: nonNegative("outputBufferLimit.softSeconds", out.softSeconds, 60),
+  };
+  const log = options.log ?? ((message: string) => console.error(message));
+  if (typeof log !== "function") throw new TypeError(`log must be a function, received ${log}`);
+  const parser: RespParserOptions = {
+    maxBulkLength: options.maxBulkLength,
+    maxQueryBuffer: options.maxQueryBuffer,
+  };
+  new RespParser(parser); // Checks the limits before binding.
+  const conns = new ConnectionSet((p) => new RespSession(ctx, { parser: p }), {
+    limits,
+    parser,
+    log,
+  });
   const listen = await runtimeListener();
-  const handle = await listen({ hostname, port }, () => new RespSession(ctx));
+  let handle;
+  try {
+    handle = await listen({ hostname, port }, conns.accept, log);
+  } catch (e) {
+    conns.closeAll();
+    throw e;
+  }
   ctx.port = handle.port;
-  return { hostname, port: handle.port, close: () => handle.close() };
+  return {
+    hostname,
+    port: handle.port,
+    async close() {
+      const closing = handle.close(); // Stops accepting at once, then settles.
+      conns.closeAll();
+      await closing;
+    },
+  };
 }

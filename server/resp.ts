@@ -14,49 +14,95 @@ export class RespProtocolError extends Error {
 
 /** A status reply (`+OK`). */
 export class SimpleReply {
+  /** The status text. */
+  readonly text: string;
   /** Creates a status reply; `text` must not contain CR or LF. */
   constructor(text: string) {
     this.text = text;
   }
-  /** The status text. */
-  readonly text: string;
 }
 
 /** An error reply (`-ERR ...`); `message` starts with the error code. */
 export class ErrorReply {
+  /** The error text, starting with its code (`ERR`, `WRONGTYPE`...). */
+  readonly message: string;
   /** Creates an error reply; CR and LF in `message` become spaces. */
   constructor(message: string) {
     this.message = message;
   }
-  /** The error code and message. */
-  readonly message: string;
 }
 
 /**
  * A reply: status, error, integer (`number`), bulk string (`Uint8Array`, or a `string` sent as
  * UTF-8), null bulk string (`null`), or an array of replies.
  */
-export type Reply = SimpleReply | ErrorReply | number | Uint8Array | string | null | Reply[];
+export type Reply =
+  | SimpleReply
+  | ErrorReply
+  | RawReply
+  | number
+  | bigint
+  | Uint8Array
+  | string
+  | null
+  | Reply[];
+
+/** Bytes sent as they are: a reply encoded elsewhere (RESP3 types, `*-1`). */
+export class RawReply {
+  /** The encoded reply. */
+  readonly bytes: Uint8Array;
+  /** Wraps already encoded reply bytes. */
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+}
 
 /** `+OK`. */
 export const OK: SimpleReply = new SimpleReply("OK");
 
 const CR = 13;
 const LF = 10;
-/** Requests larger than this in one inline line are refused, as Redis does. */
+/** Longest inline request and longest `*`/`$` header line (Redis's PROTO_INLINE_MAX_SIZE). */
 const MAX_INLINE = 64 * 1024;
 /** At most this many arguments in one multibulk request (Redis's limit). */
 const MAX_ARGS = 1024 * 1024;
-/** Room for the command name and options around the largest value shardkv stores. */
-const MAX_BULK = MAX_VALUE_BYTES + 1024;
+/** The parser's read buffer starts at this size and shrinks back to it once empty. */
+const INITIAL_BUFFER = 16 * 1024;
+
+/** A reply writer's buffer starts at this size and starts over at it after a large reply. */
+const WRITER_BUFFER = 16 * 1024;
 
 const encoder = new TextEncoder();
-const latin1 = new TextDecoder("latin1");
+
+/** Limits of a {@linkcode RespParser}, like Redis's settings of the same purpose. */
+export interface RespParserOptions {
+  /**
+   * Longest bulk string (argument) in bytes, like Redis's `proto-max-bulk-len`. Default: the
+   * largest value shardkv stores plus 1 KiB (a longer argument could only be refused after
+   * being read, so reading it would just let one client cost that much memory).
+   */
+  maxBulkLength?: number;
+  /**
+   * Most bytes one client may have buffered: unparsed input plus the arguments read so far of
+   * the request in progress, like Redis's `client-query-buffer-limit` (default 1 GiB). Past it,
+   * {@linkcode RespParser.next} throws once the commands before it are returned.
+   */
+  maxQueryBuffer?: number;
+}
+
+function limit(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, received ${String(value)}`);
+  }
+  return value;
+}
 
 /**
  * Accumulates request bytes and yields complete commands (arrays of argument bytes). A request
  * split across chunks waits for its remaining bytes; several requests in one chunk (pipelining)
- * come out one by one.
+ * come out one by one. Parsing is linear in the input: a request in progress keeps its state
+ * across chunks (arguments already read are not parsed again).
  *
  * @example
  * ```ts
@@ -69,15 +115,46 @@ const latin1 = new TextDecoder("latin1");
  * ```
  */
 export class RespParser {
-  #buf = new Uint8Array(16 * 1024);
+  /**
+   * At most this many commands come out of {@linkcode next} before it returns `undefined` with
+   * {@linkcode hasMore} set (default: no limit), so a server can run a long pipeline in slices
+   * and stop between them while the client is not reading its replies.
+   */
+  batch: number = Infinity;
+  #maxBulk: number;
+  #maxQuery: number;
+  #buf = new Uint8Array(INITIAL_BUFFER);
   #start = 0;
   #end = 0;
+  /** Where the search for the current line's LF resumes (no byte is scanned twice). */
+  #scan = 0;
+  /** The multibulk request in progress: arguments read so far and how many are still due. */
+  #args: Uint8Array[] | undefined;
+  #due = 0;
+  /** Length of the bulk string being read, or -1 while its `$` line is due. */
+  #bulk = -1;
+  #argBytes = 0;
+  #returned = 0;
+  #more = false;
+  #overflow = false;
+  #error: RespProtocolError | undefined;
 
-  /** Appends a chunk (copied, so the caller may reuse it). */
+  /** Creates a parser with Redis-like limits (see {@linkcode RespParserOptions}). */
+  constructor(options: RespParserOptions = {}) {
+    this.#maxBulk = limit("maxBulkLength", options.maxBulkLength, MAX_VALUE_BYTES + 1024);
+    this.#maxQuery = limit("maxQueryBuffer", options.maxQueryBuffer, 1024 * 1024 * 1024);
+  }
+
+  /** Appends a chunk (copied, so the caller may reuse it); past the query-buffer limit, drops it. */
   push(chunk: Uint8Array): void {
+    if (this.#overflow || this.#error !== undefined) return;
+    const used = this.#end - this.#start;
+    if (used + this.#argBytes + chunk.byteLength > this.#maxQuery) {
+      this.#overflow = true;
+      return;
+    }
     if (this.#end + chunk.byteLength > this.#buf.byteLength) {
       // Move the unread bytes to the front, growing the buffer when they fill over half of it.
-      const used = this.#end - this.#start;
       const need = used + chunk.byteLength;
       if (need > this.#buf.byteLength / 2) {
         const grown = new Uint8Array(Math.max(need, this.#buf.byteLength * 2));
@@ -86,6 +163,7 @@ export class RespParser {
       } else {
         this.#buf.copyWithin(0, this.#start, this.#end);
       }
+      this.#scan -= this.#start;
       this.#start = 0;
       this.#end = used;
     }
@@ -95,75 +173,151 @@ export class RespParser {
 
   /** Bytes received but not yet returned as a command. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#end - this.#start + this.#argBytes;
   }
 
   /**
-   * The next complete command, or `undefined` when more bytes are needed. An empty inline
-   * line is skipped. Throws `RespProtocolError` for malformed input.
+   * Whether the last {@linkcode next} stopped at the {@linkcode batch} limit with input left:
+   * calling `next()` again starts a new batch.
+   */
+  get hasMore(): boolean {
+    return this.#more;
+  }
+
+  /**
+   * The next complete command, or `undefined` when more bytes are needed (or the batch limit
+   * was reached). An empty inline line or `*0` is skipped. Throws `RespProtocolError` for
+   * malformed input and for input past the query-buffer limit; after that, every call throws.
    */
   next(): Uint8Array[] | undefined {
-    while (this.#start < this.#end) {
-      const parsed = this.#buf[this.#start] === 0x2a /* '*' */ ? this.#multibulk() : this.#inline();
-      if (parsed === undefined) return undefined;
-      this.#start = parsed.end;
-      if (this.#start === this.#end) this.#start = this.#end = 0;
-      if (parsed.args.length > 0) return parsed.args;
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#more) {
+      this.#more = false;
+      this.#returned = 0;
     }
+    try {
+      for (;;) {
+        if (this.#args === undefined && this.#start >= this.#end) return this.#wait();
+        if (this.#args === undefined && this.#returned >= this.batch) {
+          this.#more = this.#start < this.#end;
+          return this.#wait();
+        }
+        const args = this.#args !== undefined || this.#buf[this.#start] === 0x2a /* '*' */
+          ? this.#multibulk()
+          : this.#inline();
+        if (args === undefined) return this.#wait();
+        if (args.length > 0) {
+          this.#returned++;
+          return args;
+        }
+      }
+    } catch (e) {
+      if (e instanceof RespProtocolError) this.#error = e;
+      throw e;
+    }
+  }
+
+  /** `undefined` for "more bytes needed", after resetting the buffer when it is empty. */
+  #wait(): undefined {
+    if (this.#start === this.#end) {
+      if (this.#overflow) throw new RespProtocolError("too big query buffer");
+      // Shrink a buffer that one large request grew, so an idle client holds little memory.
+      if (this.#buf.byteLength > 4 * INITIAL_BUFFER) this.#buf = new Uint8Array(INITIAL_BUFFER);
+      this.#start = this.#end = this.#scan = 0;
+    } else if (this.#overflow && !this.#more) {
+      throw new RespProtocolError("too big query buffer");
+    }
+    if (!this.#more) this.#returned = 0;
     return undefined;
   }
 
-  /** Index of the LF ending the line at `from` (which must end in CRLF), or -1. */
-  #lineEnd(from: number): number {
-    return this.#buf.subarray(0, this.#end).indexOf(LF, from);
-  }
-
-  /** The integer in the CRLF-terminated line `[from, lf)` after its type byte, or NaN. */
-  #int(from: number, lf: number): number {
-    if (lf - from < 3 || this.#buf[lf - 1] !== CR) return NaN;
-    const text = latin1.decode(this.#buf.subarray(from + 1, lf - 1));
-    return /^-?\d{1,10}$/.test(text) ? Number(text) : NaN;
-  }
-
-  #multibulk(): { args: Uint8Array[]; end: number } | undefined {
+  /** Index of the next LF at or after `#start`, or -1 (then the next search resumes at `#end`). */
+  #lineEnd(): number {
     const buf = this.#buf;
-    let lf = this.#lineEnd(this.#start);
-    if (lf === -1) return this.#limitLine(this.#start);
-    const count = this.#int(this.#start, lf);
-    if (!(count <= MAX_ARGS)) throw new RespProtocolError("invalid multibulk length");
-    const args: Uint8Array[] = [];
-    let pos = lf + 1;
-    for (let i = 0; i < count; i++) {
-      if (pos >= this.#end) return undefined;
-      if (buf[pos] !== 0x24 /* '$' */) {
-        throw new RespProtocolError(`expected '$', got '${String.fromCharCode(buf[pos])}'`);
+    const end = this.#end;
+    for (let i = this.#scan > this.#start ? this.#scan : this.#start; i < end; i++) {
+      if (buf[i] === LF) return i;
+    }
+    this.#scan = end;
+    return -1;
+  }
+
+  /** The decimal integer in `[from, lf - 1)` followed by CRLF, or NaN. */
+  #int(from: number, lf: number): number {
+    const buf = this.#buf;
+    if (buf[lf - 1] !== CR) return NaN;
+    const stop = lf - 1;
+    let i = from;
+    const negative = buf[i] === 0x2d; /* '-' */
+    if (negative) i++;
+    if (i === stop || stop - i > 15) return NaN;
+    let n = 0;
+    for (; i < stop; i++) {
+      const d = buf[i] - 0x30;
+      if (d < 0 || d > 9) return NaN;
+      n = n * 10 + d;
+    }
+    return negative ? -n : n;
+  }
+
+  /** Continues the multibulk request at `#start`: its arguments, or `undefined` for "wait". */
+  #multibulk(): Uint8Array[] | undefined {
+    const buf = this.#buf;
+    if (this.#args === undefined) {
+      const lf = this.#lineEnd();
+      if (lf === -1) return this.#partialLine("too big mbulk count string");
+      const count = this.#int(this.#start + 1, lf);
+      if (!(count <= MAX_ARGS)) throw new RespProtocolError("invalid multibulk length");
+      this.#start = lf + 1;
+      if (count <= 0) return [];
+      this.#args = [];
+      this.#due = count;
+      this.#bulk = -1;
+    }
+    const args = this.#args;
+    while (this.#due > 0) {
+      if (this.#bulk === -1) {
+        if (this.#start >= this.#end) return undefined;
+        if (buf[this.#start] !== 0x24 /* '$' */) {
+          const got = String.fromCharCode(buf[this.#start]);
+          throw new RespProtocolError(`expected '$', got '${got}'`);
+        }
+        const lf = this.#lineEnd();
+        if (lf === -1) return this.#partialLine("too big bulk count string");
+        const len = this.#int(this.#start + 1, lf);
+        if (!(len >= 0 && len <= this.#maxBulk)) throw new RespProtocolError("invalid bulk length");
+        this.#bulk = len;
+        this.#start = lf + 1;
       }
-      lf = this.#lineEnd(pos);
-      if (lf === -1) return this.#limitLine(pos);
-      const len = this.#int(pos, lf);
-      if (!(len >= 0 && len <= MAX_BULK)) throw new RespProtocolError("invalid bulk length");
-      const dataEnd = lf + 1 + len;
+      const dataEnd = this.#start + this.#bulk;
       if (dataEnd + 2 > this.#end) return undefined;
       if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== LF) {
         throw new RespProtocolError("bulk string is not terminated by CRLF");
       }
-      args.push(buf.slice(lf + 1, dataEnd));
-      pos = dataEnd + 2;
+      args.push(buf.slice(this.#start, dataEnd));
+      this.#argBytes += this.#bulk;
+      this.#start = dataEnd + 2;
+      this.#bulk = -1;
+      this.#due--;
     }
-    return { args, end: pos };
+    this.#args = undefined;
+    this.#argBytes = 0;
+    return args;
   }
 
-  /** `undefined` (wait for more) unless the unterminated line at `from` is already too long. */
-  #limitLine(from: number): undefined {
-    if (this.#end - from > MAX_INLINE) throw new RespProtocolError("too big request line");
+  /** `undefined` (wait for more) unless the unterminated line at `#start` is already too long. */
+  #partialLine(tooLong: string): undefined {
+    if (this.#end - this.#start > MAX_INLINE) throw new RespProtocolError(tooLong);
     return undefined;
   }
 
-  #inline(): { args: Uint8Array[]; end: number } | undefined {
-    const lf = this.#lineEnd(this.#start);
-    if (lf === -1) return this.#limitLine(this.#start);
+  #inline(): Uint8Array[] | undefined {
+    const lf = this.#lineEnd();
+    if (lf === -1) return this.#partialLine("too big inline request");
     const lineEnd = lf > this.#start && this.#buf[lf - 1] === CR ? lf - 1 : lf;
-    return { args: splitInline(this.#buf.subarray(this.#start, lineEnd)), end: lf + 1 };
+    const args = splitInline(this.#buf.subarray(this.#start, lineEnd));
+    this.#start = lf + 1;
+    return args;
   }
 }
 
@@ -208,7 +362,7 @@ function splitInline(line: Uint8Array): Uint8Array[] {
  * ```
  */
 export class ReplyWriter {
-  #buf = new Uint8Array(4096);
+  #buf = new Uint8Array(WRITER_BUFFER);
   #len = 0;
 
   /** Bytes written and not yet taken. */
@@ -219,29 +373,68 @@ export class ReplyWriter {
   /** Encodes `reply` after the replies written so far. */
   write(reply: Reply): void {
     if (reply === null) this.#ascii("$-1\r\n");
-    else if (typeof reply === "number") this.#ascii(`:${reply}\r\n`);
+    else if (typeof reply === "number") this.#line(0x3a, /* ':' */ reply);
+    else if (typeof reply === "bigint") this.#ascii(`:${reply}\r\n`);
+    else if (reply instanceof RawReply) this.#bytes(reply.bytes);
     else if (typeof reply === "string") this.#bulk(encoder.encode(reply));
     else if (reply instanceof Uint8Array) this.#bulk(reply);
     else if (reply instanceof SimpleReply) this.#ascii(`+${reply.text}\r\n`);
     else if (reply instanceof ErrorReply) {
       this.#bytes(encoder.encode(`-${reply.message.replace(/[\r\n]+/g, " ")}\r\n`));
-    } else {
-      this.#ascii(`*${reply.length}\r\n`);
+    } else if (Array.isArray(reply)) {
+      this.#line(0x2a, /* '*' */ reply.length);
       for (const item of reply) this.write(item);
+    } else {
+      throw new TypeError(`Not a RESP reply: ${typeof reply}`);
     }
   }
 
-  /** Returns the bytes written so far and starts over. */
+  /**
+   * Returns the bytes written so far and starts over. A large reply hands over its buffer
+   * (no copy) and the writer starts again small, so one big reply is not kept per client.
+   */
   take(): Uint8Array {
-    const out = this.#buf.slice(0, this.#len);
+    if (this.#len * 2 < WRITER_BUFFER || this.#buf.byteLength <= WRITER_BUFFER) {
+      const out = this.#buf.slice(0, this.#len);
+      this.#len = 0;
+      return out;
+    }
+    const out = this.#buf.subarray(0, this.#len);
+    this.#buf = new Uint8Array(WRITER_BUFFER);
     this.#len = 0;
     return out;
   }
 
   #bulk(bytes: Uint8Array): void {
-    this.#ascii(`$${bytes.byteLength}\r\n`);
+    this.#line(0x24, /* '$' */ bytes.byteLength);
     this.#bytes(bytes);
-    this.#ascii("\r\n");
+    this.#reserve(2);
+    this.#buf[this.#len++] = CR;
+    this.#buf[this.#len++] = LF;
+  }
+
+  /** `type`, the integer `n` and CRLF, written without building a string for integers. */
+  #line(type: number, n: number): void {
+    if (!Number.isSafeInteger(n)) {
+      this.#ascii(`${String.fromCharCode(type)}${n}\r\n`);
+      return;
+    }
+    this.#reserve(20);
+    const buf = this.#buf;
+    buf[this.#len++] = type;
+    if (n < 0) {
+      buf[this.#len++] = 0x2d; /* '-' */
+      n = -n;
+    }
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    for (let i = this.#len + digits - 1; i >= this.#len; i--) {
+      buf[i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    this.#len += digits;
+    buf[this.#len++] = CR;
+    buf[this.#len++] = LF;
   }
 
   #ascii(text: string): void {

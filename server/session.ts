@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { executeAll, type ServerContext } from "./commands.ts";
+import { type Client, dropClient, executeAll, newClient, type ServerContext } from "./commands.ts";
 import { ErrorReply, ReplyWriter, RespParser, RespProtocolError } from "./resp.ts";
 
 /** The outcome of {@linkcode RespSession.feed}. */
@@ -31,15 +31,19 @@ export interface FeedResult {
  */
 export class RespSession {
   #ctx: ServerContext;
-  #parser = new RespParser();
+  #parser: RespParser;
   #out = new ReplyWriter();
   #closing = false;
   #ended = false;
   #tail: Promise<unknown> = Promise.resolve();
+  #client: Client;
 
-  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}. */
-  constructor(ctx: ServerContext) {
+  /** Opens a session and counts it in `ctx.clients` until {@linkcode end}; `options.parser`
+   * (default: one with default limits) reads its requests. */
+  constructor(ctx: ServerContext, options: { parser?: RespParser } = {}) {
     this.#ctx = ctx;
+    this.#parser = options.parser ?? new RespParser();
+    this.#client = newClient(ctx);
     ctx.clients++;
   }
 
@@ -60,6 +64,7 @@ export class RespSession {
     if (this.#ended) return;
     this.#ended = true;
     this.#ctx.clients--;
+    dropClient(this.#ctx, this.#client);
   }
 
   async #drain(): Promise<FeedResult> {
@@ -75,7 +80,12 @@ export class RespSession {
       if (!(e instanceof RespProtocolError)) throw e;
       broken = e;
     }
-    const quit = await executeAll(this.#ctx, commands, (reply) => this.#out.write(reply));
+    const quit = await executeAll(
+      this.#ctx,
+      commands,
+      (reply) => this.#out.write(reply),
+      this.#client,
+    );
     if (broken !== undefined && !quit) {
       this.#out.write(new ErrorReply(`ERR Protocol error: ${broken.message}`));
     }

@@ -12,6 +12,10 @@ export interface BuiltinInit {
   now: () => number;
   /** Where the redis backend connects. */
   redis?: RedisBackendOptions;
+  /** The shard's index, named by storage errors. */
+  shard?: number;
+  /** `false`: the store exists, so the shard file must too (a missing or empty one is damage). */
+  create?: boolean;
 }
 
 /** Opens the backend of one shard at `shardPath` (the path without an extension). */

@@ -5,6 +5,11 @@ import { join } from "node:path";
 import { InvalidManifestError } from "../core/errors.ts";
 
 export const MANIFEST_FILE = "shardkv.json";
+/**
+ * Present while a store is being created: written before the first shard file and removed
+ * after the manifest, so shard files without either mean a lost manifest.
+ */
+export const CREATING_FILE = "shardkv.creating";
 export const FORMAT_VERSION = 1;
 export const HASH_NAME = "fnv1a32";
 

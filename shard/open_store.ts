@@ -3,20 +3,28 @@
  *
  * @module
  */
-import { mkdir, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import {
   BackendMismatchError,
   CorruptStoreError,
+  MissingManifestError,
   ShardCountMismatchError,
+  StorageError,
 } from "../core/errors.ts";
 import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts";
 import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
-import { isSqliteError } from "../backends/_sqlite_driver.ts";
+import { checkSqliteFile, isSqliteError } from "../backends/_sqlite_driver.ts";
 import { CustomShard } from "./_custom_backend.ts";
-import { FORMAT_VERSION, HASH_NAME, readManifest, writeManifest } from "./manifest.ts";
+import {
+  CREATING_FILE,
+  FORMAT_VERSION,
+  HASH_NAME,
+  readManifest,
+  writeManifest,
+} from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
 import {
   type BackendName,
@@ -139,7 +147,15 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   const requested = typeof backend === "function" ? "custom" : backend;
   // Finishes (or discards) a reshard or import that a crash interrupted.
   await recoverReshard(path);
+  // Listed before the manifest is read: a creator writes its marker before any shard file and
+  // removes it only after the manifest, so shard files seen here without the marker mean the
+  // manifest exists or was lost.
+  const listing = await readdir(path).catch(() => [] as string[]);
   const manifest = await readManifest(path);
+  if (manifest === undefined && !listing.includes(CREATING_FILE)) {
+    const found = listing.filter((n) => SHARD_FILE.test(n)).sort();
+    if (found.length > 0) throw new MissingManifestError(path, found);
+  }
   if (manifest !== undefined) {
     if (shards !== undefined && shards !== manifest.shards) {
       throw new ShardCountMismatchError(path, { expected: manifest.shards, received: shards });
@@ -154,30 +170,48 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (typeof backend === "function") factory = backend;
   else if (workers > 0 && name === "sqlite") {
     const { WorkerPool } = await import("../backends/_worker_pool.ts");
-    const pool = new WorkerPool({ workers: Math.min(workers, count), backend: name, durability });
+    const pool = new WorkerPool({
+      workers: Math.min(workers, count),
+      backend: name,
+      durability,
+      create: manifest === undefined,
+    });
     factory = (shardPath, i) => pool.open(shardPath, i, now);
-  } else if (isBackendName(name)) factory = (shardPath) => BUILTIN_BACKENDS[name](shardPath, init);
-  else {
+  } else if (isBackendName(name)) {
+    const create = manifest === undefined;
+    factory = (shardPath, shard) => BUILTIN_BACKENDS[name](shardPath, { ...init, shard, create });
+  } else {
     throw new TypeError(
       `Store at "${path}" was created with a custom backend; pass its factory as options.backend`,
     );
   }
-  if (manifest === undefined) await mkdir(path, { recursive: true });
+  if (manifest === undefined) {
+    await mkdir(path, { recursive: true });
+    await writeFile(join(path, CREATING_FILE), "");
+  }
   const shardPath = (i: number): string => join(path, `shard-${String(i).padStart(3, "0")}`);
   const extension = SHARD_FILE_EXTENSION[name as BackendName];
   if (manifest !== undefined && extension !== undefined) {
-    await checkShardFiles(path, count, (i) => `${shardPath(i)}${extension}`);
+    // Both file backends keep SQLite files: a missing or empty one would open as empty.
+    await Promise.all(
+      Array.from(
+        { length: count },
+        (_, i) =>
+          checkSqliteFile(`${shardPath(i)}${extension}`, {
+            shard: i,
+            path: `${shardPath(i)}${extension}`,
+          }),
+      ),
+    );
   }
   const opened = await openShards(count, async (i) => {
     try {
       return await factory(shardPath(i), i);
     } catch (e) {
-      if (manifest === undefined || !isCorruption(e)) throw e;
-      const file = basename(`${shardPath(i)}${extension ?? ""}`);
-      throw new CorruptStoreError(path, {
+      if (e instanceof StorageError || manifest === undefined || !isCorruption(e)) throw e;
+      throw new CorruptStoreError(`cannot be opened: ${(e as Error).message}`, {
         shard: i,
-        file,
-        problem: `cannot be opened: ${(e as Error).message}`,
+        path: `${shardPath(i)}${extension ?? ""}`,
       }, { cause: e });
     }
   }, now);
@@ -189,28 +223,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       shards: count,
       hash: HASH_NAME,
     });
+    await rm(join(path, CREATING_FILE), { force: true });
   }
   return assemble(path, name, opened, { cache, now });
 }
 
-/** Throws `CorruptStoreError` when a shard file of an existing store is missing. */
-async function checkShardFiles(
-  path: string,
-  count: number,
-  fileOf: (i: number) => string,
-): Promise<void> {
-  const present = await Promise.all(
-    Array.from({ length: count }, (_, i) => stat(fileOf(i)).then(() => true, () => false)),
-  );
-  const missing = present.indexOf(false);
-  if (missing !== -1) {
-    throw new CorruptStoreError(path, {
-      shard: missing,
-      file: basename(fileOf(missing)),
-      problem: "is missing",
-    });
-  }
-}
+/** The file of a built-in backend's shard. */
+const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
 
 /** A damaged file while opening (an SQLITE_IOERR is e.g. a truncated file read through mmap). */
 function isCorruption(e: unknown): boolean {

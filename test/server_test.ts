@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
-import { encodeCounter, openStore, type Store } from "../mod.ts";
+import { encodeCounter, openStore, shardOf, type Store } from "../mod.ts";
 import {
   encodeReply,
   ErrorReply,
@@ -172,11 +172,8 @@ test("commands: standard errors for unknown commands, bad arity and bad keys", a
       await send("PING", "a", "b"),
       "-ERR wrong number of arguments for 'ping' command\r\n",
     );
-    assert.match(
-      await send("GET", new Uint8Array([0xff, 0xfe])),
-      /^-ERR invalid key: not valid UTF-8/,
-    );
-    assert.match(await send("SET", "", "v"), /^-ERR .*key/i);
+    assert.match(await send("GET", "k".repeat(3000)), /^-ERR key too long/);
+    assert.match(await send("SET", "k".repeat(3000), "v"), /^-ERR key too long/);
     assert.equal(await send("SET", "k", "v", "BOGUS"), "-ERR syntax error\r\n");
     assert.equal(
       await send("SET", "k", "v", "EX", "0"),
@@ -214,7 +211,7 @@ test("commands: SET NX/XX/EX/PX, TTL, PTTL, EXPIRE, PEXPIRE, PERSIST with a manu
     assert.equal(await send("SET", "k", "4"), "+OK\r\n");
     assert.equal(await send("EXPIRE", "k", "-1"), ":1\r\n");
     assert.equal(await send("EXISTS", "k"), ":0\r\n", "a TTL <= 0 deletes");
-    assert.equal(await send("EXPIRE", "k", "5", "NX"), "-ERR Unsupported option NX\r\n");
+    assert.equal(await send("EXPIRE", "k", "5", "BOGUS"), "-ERR Unsupported option BOGUS\r\n");
   });
 });
 
@@ -240,6 +237,9 @@ test("commands: counters store decimal strings, keep TTLs and accept library cou
       "-ERR value is not an integer or out of range\r\n",
     );
     assert.equal(await send("SET", "max", String(Number.MAX_SAFE_INTEGER)), "+OK\r\n");
+    assert.equal(await send("INCR", "max"), ":9007199254740992\r\n", "beyond 2^53, exact");
+    assert.equal(await send("SET", "max", "9223372036854775806"), "+OK\r\n");
+    assert.equal(await send("INCR", "max"), ":9223372036854775807\r\n");
     assert.equal(await send("INCR", "max"), "-ERR increment or decrement would overflow\r\n");
     // An 8-byte counter written by store.incr stays in that format.
     assert.equal(await send("SET", "lib", encodeCounter(5)), "+OK\r\n");
@@ -271,7 +271,7 @@ test("commands: KEYS and SCAN with prefix* MATCH, COUNT and numeric cursors", as
     assert.equal(await send("KEYS", "other"), "*1\r\n$5\r\nother\r\n");
     assert.equal(await send("KEYS", "a\\*b"), "*1\r\n$3\r\na*b\r\n");
     assert.match(await send("KEYS", "user:*"), /^\*25\r\n\$7\r\nuser:00\r\n/);
-    assert.match(await send("KEYS", "u?er"), /^-ERR shardkv supports only 'prefix\*' patterns/);
+    assert.equal(await send("KEYS", "u?er:0[^1-9]"), "*1\r\n$7\r\nuser:00\r\n");
     const seen: string[] = [];
     let cursor = "0";
     let pages = 0;
@@ -297,7 +297,7 @@ test("commands: INFO, COMMAND COUNT/DOCS/INFO, CONFIG GET, SELECT", async () => 
   await withSession(async (send) => {
     await send("SET", "k", "v");
     const info = await send("INFO");
-    assert.match(info, /redis_version:7\.0\.0\r\n/);
+    assert.match(info, /redis_version:7\.0\.15\r\n/);
     assert.match(info, /loading:0\r\n/);
     assert.match(info, /connected_clients:1\r\n/);
     assert.match(info, /backend:memory\r\nshards:4\r\n/);
@@ -308,10 +308,14 @@ test("commands: INFO, COMMAND COUNT/DOCS/INFO, CONFIG GET, SELECT", async () => 
     const count = Number((await send("COMMAND", "COUNT")).slice(1, -2));
     assert.ok(count >= 25, `COMMAND COUNT ${count}`);
     assert.match(await send("COMMAND"), new RegExp(`^\\*${count}\\r\\n`));
-    assert.equal(await send("COMMAND", "DOCS"), "*0\r\n");
+    assert.match(
+      await send("COMMAND", "DOCS", "get"),
+      /^\*2\r\n\$3\r\nget\r\n\*6\r\n\$7\r\nsummary/,
+    );
     assert.equal(
       await send("COMMAND", "INFO", "get", "nope"),
-      "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n$-1\r\n",
+      "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n" +
+        "*1\r\n+@string\r\n*0\r\n*0\r\n*0\r\n$-1\r\n",
     );
     assert.match(await send("COMMAND", "BOGUS"), /^-ERR unknown subcommand 'BOGUS'/);
     assert.equal(
@@ -319,7 +323,7 @@ test("commands: INFO, COMMAND COUNT/DOCS/INFO, CONFIG GET, SELECT", async () => 
       "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
     );
     assert.equal(await send("SELECT", "0"), "+OK\r\n");
-    assert.equal(await send("SELECT", "1"), "-ERR DB index is out of range\r\n");
+    assert.equal(await send("SELECT", "16"), "-ERR DB index is out of range\r\n");
   });
 });
 
@@ -369,18 +373,19 @@ test("session: runs of pipelined SETs and GETs give the replies of running them 
       cmd("GET", "b"),
       cmd("SET", "a", "3", "NX"),
       cmd("SET", "c", "1"),
-      cmd("SET", "", "bad key"),
+      cmd("SET", "k".repeat(3000), "bad key"),
       cmd("SET", "d", "1"),
       cmd("GET", "c"),
-      cmd("GET", new Uint8Array([0xc3])),
+      cmd("GET", "k".repeat(3000)),
       cmd("GET", "d"),
     ]);
     const { reply } = await session.feed(pipeline);
     assert.equal(
       dec(reply),
       "+OK\r\n+OK\r\n+OK\r\n+OK\r\n$1\r\n2\r\n$-1\r\n$1\r\nx\r\n$-1\r\n+OK\r\n" +
-        "-ERR Key must not be empty, received an empty string\r\n" +
-        "+OK\r\n$1\r\n1\r\n-ERR invalid key: not valid UTF-8 (shardkv keys are strings)\r\n$1\r\n1\r\n",
+        "-ERR key too long: shardkv keys are at most 2048 bytes, received 3000\r\n" +
+        "+OK\r\n$1\r\n1\r\n" +
+        "-ERR key too long: shardkv keys are at most 2048 bytes, received 3000\r\n$1\r\n1\r\n",
     );
     assert.equal(
       await store.ttl("ttl"),
@@ -604,7 +609,7 @@ test("hostile arguments to every command: error replies, no unhandled rejection 
       assert.ok(names.length > 10, `COMMAND lists the commands, got ${names.length}`);
       for (const name of [...names, "exists", "del", "mget", "mset"]) {
         for (const args of HOSTILE) {
-          await send(name === "quit" ? "PING" : name, ...args);
+          await send(name === "quit" || name === "multi" ? "PING" : name, ...args);
           assert.equal(await send("PING"), "+PONG\r\n", `alive after ${name} ${args.length}`);
         }
       }
@@ -614,5 +619,94 @@ test("hostile arguments to every command: error replies, no unhandled rejection 
     });
   } finally {
     process.off("unhandledRejection", onUnhandled);
+  }
+});
+
+test("MULTI/EXEC: keys of one shard run in one transaction; keys of several get CROSSSLOT", async () => {
+  const store = await openStore("", { backend: "memory", shards: 4 });
+  const ctx = context(store);
+  const a = new RespSession(ctx);
+  const b = new RespSession(ctx);
+  const send = async (s: RespSession, ...args: string[]) =>
+    dec((await s.feed(cmd(...args))).reply)!;
+  try {
+    // "a" and "b" are on different shards of 4 (FNV-1a), "{a}x" is on a's.
+    assert.notEqual(shardOf("a", 4), shardOf("b", 4));
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    assert.equal(await send(a, "SET", "a", "1"), "+QUEUED\r\n");
+    assert.equal(await send(a, "SET", "{a}x", "2"), "+QUEUED\r\n");
+    assert.equal(
+      await send(a, "SET", "b", "3"),
+      "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    );
+    assert.equal(
+      await send(a, "EXEC"),
+      "-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    assert.equal(await send(a, "EXISTS", "a", "{a}x", "b"), ":0\r\n", "nothing ran");
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    assert.match(await send(a, "MSET", "a", "1", "b", "2"), /^-CROSSSLOT/);
+    assert.equal(await send(a, "DISCARD"), "+OK\r\n");
+    // WATCH: another connection's write makes EXEC fail with a null array.
+    assert.equal(await send(a, "WATCH", "a"), "+OK\r\n");
+    assert.equal(await send(b, "SET", "a", "theirs"), "+OK\r\n");
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    assert.equal(await send(a, "SET", "a", "mine"), "+QUEUED\r\n");
+    assert.equal(await send(a, "EXEC"), "*-1\r\n");
+    assert.equal(await send(a, "GET", "a"), "$6\r\ntheirs\r\n");
+    // Without interference it runs, and the other connection sees all of it or none of it.
+    assert.equal(await send(a, "WATCH", "a"), "+OK\r\n");
+    assert.equal(await send(a, "MULTI"), "+OK\r\n");
+    await send(a, "SET", "a", "1");
+    await send(a, "INCRBY", "{a}x", "5");
+    const [exec, seen] = await Promise.all([send(a, "EXEC"), send(b, "MGET", "a", "{a}x")]);
+    assert.equal(exec, "*2\r\n+OK\r\n:5\r\n");
+    assert.ok(
+      ["*2\r\n$6\r\ntheirs\r\n$-1\r\n", "*2\r\n$1\r\n1\r\n$1\r\n5\r\n"].includes(seen),
+      `isolation: ${JSON.stringify(seen)}`,
+    );
+  } finally {
+    a.end();
+    b.end();
+    await store.close();
+  }
+});
+
+test("CLIENT ID/SETNAME/LIST/INFO/KILL and SELECT keep databases apart", async () => {
+  const store = await openStore("", { backend: "memory", shards: 4 });
+  const ctx = context(store);
+  const a = new RespSession(ctx);
+  const b = new RespSession(ctx);
+  const send = async (s: RespSession, ...args: string[]) => (await s.feed(cmd(...args)));
+  const text = async (s: RespSession, ...args: string[]) => dec((await send(s, ...args)).reply)!;
+  try {
+    const idA = Number((await text(a, "CLIENT", "ID")).slice(1, -2));
+    const idB = Number((await text(b, "CLIENT", "ID")).slice(1, -2));
+    assert.notEqual(idA, idB);
+    assert.equal(await text(a, "CLIENT", "SETNAME", "worker-1"), "+OK\r\n");
+    assert.equal(await text(a, "CLIENT", "GETNAME"), "$8\r\nworker-1\r\n");
+    const list = await text(b, "CLIENT", "LIST");
+    assert.match(list, new RegExp(`id=${idA} [^\\n]* name=worker-1 `));
+    assert.match(list, new RegExp(`id=${idB} `));
+    assert.match(await text(a, "CLIENT", "INFO"), new RegExp(`^\\$\\d+\\r\\nid=${idA} `));
+    // Databases: the same key name in db 0 and db 5, and a library key read from db 0.
+    await store.set("lib", enc("from the library"));
+    assert.equal(await text(a, "GET", "lib"), "$16\r\nfrom the library\r\n");
+    assert.equal(await text(a, "SELECT", "5"), "+OK\r\n");
+    assert.equal(await text(a, "SET", "lib", "db5"), "+OK\r\n");
+    assert.equal(await text(a, "DBSIZE"), ":1\r\n");
+    assert.equal(await text(b, "GET", "lib"), "$16\r\nfrom the library\r\n");
+    assert.match(await text(b, "INFO", "keyspace"), /db0:keys=1,[^]*db5:keys=1,/);
+    assert.equal(await text(a, "FLUSHDB"), "+OK\r\n");
+    assert.equal(dec(await store.get("lib")), "from the library", "FLUSHDB in db 5 spares db 0");
+    // CLIENT KILL ID: the killed connection closes after its next reply.
+    assert.equal(await text(b, "CLIENT", "KILL", "ID", String(idA)), ":1\r\n");
+    const killed = await send(a, "PING");
+    assert.equal(killed.close, true);
+    assert.equal(await text(b, "CLIENT", "KILL", "ID", "999999"), ":0\r\n");
+  } finally {
+    a.end();
+    b.end();
+    await store.close();
   }
 });

@@ -34,11 +34,19 @@ function run([id, shard, method, at, args]: WorkerCall): void {
   );
 }
 
-async function open(shard: number, [path, backend, durability]: unknown[]): Promise<void> {
+async function open(
+  shard: number,
+  [path, backend, durability, index, create]: unknown[],
+): Promise<void> {
   if (!isBackendName(backend)) throw new TypeError(`unknown backend ${String(backend)}`);
   shards.set(
     shard,
-    await BUILTIN_BACKENDS[backend](path as string, { durability: durability as Durability, now }),
+    await BUILTIN_BACKENDS[backend](path as string, {
+      durability: durability as Durability,
+      now,
+      shard: index as number,
+      create: create as boolean,
+    }),
   );
 }
 
@@ -46,7 +54,9 @@ function invoke(shard: number, method: string, args: unknown[]): Promise<unknown
   const backend = shards.get(shard);
   if (backend === undefined) throw new Error(`shard ${shard} is not open in this worker`);
   if (method === "close") shards.delete(shard);
-  return (backend as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](...args);
+  return (backend as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](
+    ...args,
+  );
 }
 
 function reply(r: WorkerReply): void {

@@ -1,0 +1,114 @@
+// Argument parsing shared by the command files: Redis's exact rules for integers (string2ll),
+// floats (string2ld) and options, and the error texts Redis answers with.
+
+/** A command failed with this exact Redis error reply (code included, e.g. `"ERR ..."`). */
+export class CommandError extends Error {
+  /** Always `"CommandError"`. */
+  override readonly name = "CommandError";
+}
+
+export const NOT_INTEGER = "ERR value is not an integer or out of range";
+export const NOT_FLOAT = "ERR value is not a valid float";
+export const SYNTAX = "ERR syntax error";
+export const WRONG_TYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+export const encoder = new TextEncoder();
+const utf8Fatal = new TextDecoder("utf-8", { fatal: true });
+const utf8Lossy = new TextDecoder("utf-8");
+
+/** Bytes as a string of chars U+0000..U+00FF, one per byte (options, numbers, glob work). */
+export function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode(...bytes.subarray(i, Math.min(bytes.length, i + 4096)));
+  }
+  return s;
+}
+
+/** The inverse of {@linkcode latin1}. */
+export function fromLatin1(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The bytes as UTF-8 text, or `undefined` when they are not valid UTF-8. */
+export function utf8(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8Fatal.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An argument upper-cased, for option names (short: options are a few bytes). */
+export function upper(bytes: Uint8Array): string {
+  return bytes.length > 32 ? "" : latin1(bytes).toUpperCase();
+}
+
+/** Redis's sanitising of arguments echoed in errors: at most 128 chars, no line breaks. */
+export function echoArg(bytes: Uint8Array): string {
+  return utf8Lossy.decode(bytes.subarray(0, 128)).replace(/[\r\n]/g, " ");
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/** Redis's string2ll: a signed 64-bit decimal without sign '+', spaces or leading zeros. */
+export function int64Of(bytes: Uint8Array): bigint | undefined {
+  const n = bytes.length;
+  if (n === 0 || n > 20) return undefined;
+  let i = 0;
+  if (bytes[0] === 0x2d) {
+    if (n === 1) return undefined;
+    i = 1;
+  }
+  if (bytes[i] === 0x30) return n === 1 ? 0n : undefined;
+  for (let j = i; j < n; j++) if (bytes[j] < 0x30 || bytes[j] > 0x39) return undefined;
+  const v = BigInt(latin1(bytes));
+  return v > INT64_MAX || v < INT64_MIN ? undefined : v;
+}
+
+/** A 64-bit integer argument, or Redis's `value is not an integer` error. */
+export function int64(bytes: Uint8Array, error = NOT_INTEGER): bigint {
+  const v = int64Of(bytes);
+  if (v === undefined) throw new CommandError(error);
+  return v;
+}
+
+/** An integer argument as a number (Redis's `long` range; exact within ±2^53). */
+export function int(bytes: Uint8Array, error = NOT_INTEGER): number {
+  return Number(int64(bytes, error));
+}
+
+/** An integer argument that must fit in `[min, max]`. */
+export function intIn(bytes: Uint8Array, min: number, max: number, error = NOT_INTEGER): number {
+  const n = int(bytes, error);
+  if (n < min || n > max) throw new CommandError(error);
+  return n;
+}
+
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INF = /^[+-]?inf(?:inity)?$/i;
+
+/** Redis's string2ld (strtold, no spaces, no NaN); infinities parse. */
+export function floatOf(bytes: Uint8Array): number | undefined {
+  if (bytes.length === 0 || bytes.length > 5 * 1024) return undefined;
+  const s = latin1(bytes);
+  if (FLOAT.test(s)) return Number(s);
+  if (INF.test(s)) return s[0] === "-" ? -Infinity : Infinity;
+  return undefined;
+}
+
+/** A float as Redis's INCRBYFLOAT prints it: plain decimal, no exponent, no trailing zeros. */
+export function formatFloat(n: number): string {
+  const s = String(n === 0 ? 0 : n);
+  if (!s.includes("e")) return s;
+  if (Number.isInteger(n)) return BigInt(n).toString();
+  return n.toFixed(20).replace(/\.?0+$/, "");
+}
+
+/** The integer a stored value holds (Redis's string2ll rules), or `undefined`. */
+export function storedInt(value: Uint8Array): bigint | undefined {
+  return int64Of(value);
+}

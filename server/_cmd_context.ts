@@ -1,0 +1,147 @@
+// What commands run with: the server context, the connection (Client), and key operations (Ops)
+// that go either straight to the store or through one write transaction.
+import { deleteKey, getKey, setKey, type Store, type WriteTxn } from "../mod.ts";
+import type { Reply } from "./resp.ts";
+import type { ScanCursors } from "./_cmd_keyspace.ts";
+
+/** Server-wide state the commands read: the store, counters for INFO, SCAN cursors. */
+export interface ServerContext {
+  /** The store every connection shares. */
+  readonly store: Store;
+  /** `Date.now()` when the server started. */
+  readonly startedAt: number;
+  /** The TCP port it listens on. */
+  port: number;
+  /** Open connections. */
+  clients: number;
+  /** Commands processed so far. */
+  commands: number;
+  /** SCAN cursors handed out and not yet finished. */
+  readonly cursors: ScanCursors;
+  /** The clock for absolute expiry times (EXPIREAT, EXPIRETIME...); default `Date.now`. */
+  readonly now?: () => number;
+  /** The password clients must AUTH with (none: no AUTH needed). */
+  requirepass?: string;
+}
+
+/** One connection's state (the server makes one per connection). */
+export interface Client {
+  /** CLIENT ID. */
+  readonly id: number;
+  /** The SELECTed database, 0..15. */
+  db: number;
+  /** CLIENT SETNAME's name ("" for none). */
+  name: string;
+  /** The protocol HELLO chose. */
+  resp: 2 | 3;
+  /** AUTH succeeded, or no password is required. */
+  authed: boolean;
+  /** `Date.now()` at connect. */
+  readonly createdAt: number;
+  /** The last command's name, for CLIENT LIST. */
+  lastCommand: string;
+  /** Queued commands between MULTI and EXEC, or `undefined` outside MULTI. */
+  multi?: Uint8Array[][];
+  /** A queued command failed to queue: EXEC aborts. */
+  multiFailed: boolean;
+  /** The shard the transaction's keys are on (-1: none yet). */
+  multiShard: number;
+  /** WATCHed store keys. */
+  watching: Set<string>;
+  /** A WATCHed key changed: EXEC fails. */
+  dirty: boolean;
+  /** Set by CLIENT KILL: the connection closes after its current reply. */
+  killed: boolean;
+}
+
+/** Reads and writes of single keys, straight to the store or inside one write transaction. */
+export interface Ops {
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Ms left, `Infinity` (no expiry), or `undefined` (no such key). */
+  ttl(key: string): Promise<number | undefined>;
+  /** Writes `value`; `ttl` in ms (`undefined` or `Infinity`: no expiry). */
+  set(key: string, value: Uint8Array, ttl?: number): Promise<void>;
+  delete(key: string): Promise<boolean>;
+}
+
+function ttlOption(ttl: number | undefined): { ttl?: number } {
+  return ttl === undefined || ttl === Infinity ? {} : { ttl: Math.max(0, ttl) };
+}
+
+/** Ops straight on the store: each call atomic on its own. */
+export function storeOps(store: Store): Ops {
+  return {
+    get: (key) => store.get(key),
+    ttl: (key) => store.ttl(key),
+    set: async (key, value, ttl) => {
+      // An expiry time already reached deletes the key, as Redis's checkAlreadyExpired does.
+      if (ttl !== undefined && ttl <= 0) await store.delete(key);
+      else await store.set(key, value, ttlOption(ttl));
+    },
+    delete: (key) => store.delete(key),
+  };
+}
+
+/**
+ * Ops inside a write transaction. The transaction reads its own values; TTLs it wrote are kept
+ * here (as expiry times), since the store's `ttl` sees only committed state.
+ */
+export function txnOps(store: Store, txn: WriteTxn, now: () => number): Ops {
+  const expiries = new Map<string, number | undefined>();
+  return {
+    get: (key) => getKey(txn, key),
+    ttl: async (key) => {
+      if (!expiries.has(key)) return await store.ttl(key);
+      const at = expiries.get(key);
+      if (at === undefined) return undefined;
+      return at === Infinity ? Infinity : at - now();
+    },
+    set: async (key, value, ttl) => {
+      if (ttl !== undefined && ttl <= 0) {
+        await deleteKey(txn, key);
+        expiries.set(key, undefined);
+        return;
+      }
+      await setKey(txn, key, value, ttlOption(ttl));
+      expiries.set(key, ttl === undefined || ttl === Infinity ? Infinity : now() + ttl);
+    },
+    delete: async (key) => {
+      const had = await deleteKey(txn, key);
+      expiries.set(key, undefined);
+      return had;
+    },
+  };
+}
+
+/** What a command runs with. */
+export interface Call {
+  ctx: ServerContext;
+  client: Client;
+  /** Arguments, the command name excluded. */
+  args: Uint8Array[];
+  /** The store keys of the command's key arguments, in order (computed before it runs). */
+  keys: string[];
+  ops: Ops;
+  now: number;
+}
+
+/** A command: its Redis metadata for COMMAND INFO/DOCS, and its implementation. */
+export interface CommandSpec {
+  /** Redis arity: argument count including the name; negative means "at least". */
+  arity: number;
+  flags: string[];
+  /** Key positions (1 = first argument): first, last (-1: to the end), step. */
+  keys: [number, number, number];
+  group: string;
+  summary: string;
+  since: string;
+  run(call: Call): Promise<Reply> | Reply;
+  /** The store keys, when they do not follow `keys` (COPY ... DB n); may throw a CommandError. */
+  keysOf?(args: Uint8Array[], db: number): string[];
+}
+
+/** `first, last, step` key specs. */
+export const ONE_KEY: [number, number, number] = [1, 1, 1];
+export const TWO_KEYS: [number, number, number] = [1, 2, 1];
+export const ALL_KEYS: [number, number, number] = [1, -1, 1];
+export const NO_KEYS: [number, number, number] = [0, 0, 0];

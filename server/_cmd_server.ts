@@ -1,0 +1,550 @@
+// Connection and server commands: PING, SELECT, AUTH, HELLO, CLIENT, INFO, CONFIG, TIME,
+// DBSIZE, FLUSHDB/FLUSHALL, plus the per-server state they share (clients, WATCH registry).
+import process from "node:process";
+import {
+  CommandError,
+  echoArg,
+  int64,
+  int64Of,
+  latin1,
+  NOT_INTEGER,
+  SYNTAX,
+  upper,
+} from "./_cmd_args.ts";
+import {
+  type Call,
+  type Client,
+  type CommandSpec,
+  NO_KEYS,
+  type ServerContext,
+} from "./_cmd_context.ts";
+import { countDb, DATABASES, flushDb, Glob } from "./_cmd_keyspace.ts";
+import { mapReply, verbatim } from "./_cmd_resp3.ts";
+import { OK, type Reply, SimpleReply } from "./resp.ts";
+
+/** The Redis version shardkv answers like (the 7.0 command set). */
+export const REDIS_VERSION = "7.0.15";
+
+/** Server-wide state beyond {@linkcode ServerContext}: clients and WATCHed keys. */
+export interface ServerState {
+  nextId: number;
+  clients: Map<number, Client>;
+  watchers: Map<string, Set<Client>>;
+  expiredKeys: number;
+}
+
+const states = new WeakMap<ServerContext, ServerState>();
+
+/** The state of `ctx`, made on first use. */
+export function stateOf(ctx: ServerContext): ServerState {
+  let s = states.get(ctx);
+  if (s === undefined) {
+    s = { nextId: 1, clients: new Map(), watchers: new Map(), expiredKeys: 0 };
+    states.set(ctx, s);
+  }
+  return s;
+}
+
+/** A new connection's state, registered for CLIENT LIST/KILL. */
+export function newClient(ctx: ServerContext): Client {
+  const state = stateOf(ctx);
+  const client: Client = {
+    id: state.nextId++,
+    db: 0,
+    name: "",
+    resp: 2,
+    authed: ctx.requirepass === undefined || ctx.requirepass === "",
+    createdAt: Date.now(),
+    lastCommand: "NULL",
+    multiFailed: false,
+    multiShard: -1,
+    watching: new Set(),
+    dirty: false,
+    killed: false,
+  };
+  state.clients.set(client.id, client);
+  return client;
+}
+
+/** Forgets a connection: its WATCHes and its CLIENT LIST entry. */
+export function dropClient(ctx: ServerContext, client: Client): void {
+  unwatch(ctx, client);
+  stateOf(ctx).clients.delete(client.id);
+}
+
+/** Ends a client's WATCHes. */
+export function unwatch(ctx: ServerContext, client: Client): void {
+  const { watchers } = stateOf(ctx);
+  for (const key of client.watching) {
+    const set = watchers.get(key);
+    set?.delete(client);
+    if (set?.size === 0) watchers.delete(key);
+  }
+  client.watching.clear();
+  client.dirty = false;
+}
+
+/** Marks the clients WATCHing any of `keys` (all WATCHing clients for `null`) dirty. */
+export function touchKeys(ctx: ServerContext, keys: string[] | null): void {
+  const { watchers } = stateOf(ctx);
+  if (watchers.size === 0) return;
+  if (keys === null) {
+    for (const set of watchers.values()) for (const c of set) c.dirty = true;
+    return;
+  }
+  for (const key of keys) for (const c of watchers.get(key) ?? []) c.dirty = true;
+}
+
+function flushOption(args: Uint8Array[]): void {
+  if (args.length > 1) throw new CommandError(SYNTAX);
+  if (args.length === 1 && !["SYNC", "ASYNC"].includes(upper(args[0]))) {
+    throw new CommandError(SYNTAX);
+  }
+}
+
+const WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
+
+function authenticate(
+  ctx: ServerContext,
+  client: Client,
+  user: Uint8Array | undefined,
+  pass: Uint8Array,
+) {
+  const required = ctx.requirepass ?? "";
+  if (user === undefined && required === "") {
+    throw new CommandError(
+      "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+    );
+  }
+  const userOk = user === undefined || latin1(user) === "default";
+  if (!userOk || (required !== "" && latin1(pass) !== required)) throw new CommandError(WRONGPASS);
+  client.authed = true;
+}
+
+function hello(call: Call): Reply {
+  const { ctx, client, args } = call;
+  let resp = client.resp;
+  if (args.length > 0) {
+    const v = int64Of(args[0]);
+    if (v === undefined) {
+      throw new CommandError("ERR Protocol version is not an integer or out of range");
+    }
+    if (v < 2n || v > 3n) throw new CommandError("NOPROTO unsupported protocol version");
+    resp = Number(v) as 2 | 3;
+  }
+  let name: string | undefined;
+  for (let j = 1; j < args.length; j++) {
+    const more = args.length - j - 1;
+    const opt = upper(args[j]);
+    if (opt === "AUTH" && more >= 2) {
+      authenticate(ctx, client, args[j + 1], args[j + 2]);
+      j += 2;
+    } else if (opt === "SETNAME" && more >= 1) {
+      name = clientName(args[++j]);
+    } else throw new CommandError(`ERR Syntax error in HELLO option '${echoArg(args[j])}'`);
+  }
+  if (!client.authed) {
+    throw new CommandError(
+      "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+    );
+  }
+  if (name !== undefined) client.name = name;
+  client.resp = resp;
+  return mapReply(client, [
+    ["server", "redis"],
+    ["version", REDIS_VERSION],
+    ["proto", resp],
+    ["id", client.id],
+    ["mode", "standalone"],
+    ["role", "master"],
+    ["modules", []],
+  ]);
+}
+
+function clientName(bytes: Uint8Array): string {
+  for (const b of bytes) {
+    if (b < 33 || b > 126) {
+      throw new CommandError(
+        "ERR Client names cannot contain spaces, newlines or special characters.",
+      );
+    }
+  }
+  return latin1(bytes);
+}
+
+function clientLine(ctx: ServerContext, c: Client, now: number): string {
+  const age = Math.floor((now - c.createdAt) / 1000);
+  return `id=${c.id} addr=127.0.0.1:0 laddr=127.0.0.1:${ctx.port} fd=0 name=${c.name} age=${age} ` +
+    `idle=0 flags=${c.multi ? "x" : "N"} db=${c.db} sub=0 psub=0 ssub=0 multi=${
+      c.multi ? c.multi.length : -1
+    } ` +
+    `qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
+    `events=r cmd=${c.lastCommand} user=default redir=-1 resp=${c.resp}\n`;
+}
+
+function client(call: Call): Reply {
+  const { ctx, args } = call;
+  const me = call.client;
+  const sub = upper(args[0]);
+  const state = stateOf(ctx);
+  const now = Date.now();
+  const arity = (ok: boolean) => {
+    if (!ok) {
+      throw new CommandError(
+        `ERR wrong number of arguments for 'client|${latin1(args[0]).toLowerCase()}' command`,
+      );
+    }
+  };
+  switch (sub) {
+    case "ID":
+      arity(args.length === 1);
+      return me.id;
+    case "GETNAME":
+      arity(args.length === 1);
+      return me.name === "" ? null : me.name;
+    case "SETNAME":
+      arity(args.length === 2);
+      me.name = clientName(args[1]);
+      return OK;
+    case "INFO":
+      arity(args.length === 1);
+      return verbatim(me, clientLine(ctx, me, now));
+    case "LIST": {
+      let ids: Set<number> | undefined;
+      for (let j = 1; j < args.length; j++) {
+        const opt = upper(args[j]);
+        if (opt === "TYPE" && j + 1 < args.length) {
+          const type = latin1(args[++j]).toLowerCase();
+          if (!["normal", "master", "replica", "pubsub"].includes(type)) {
+            throw new CommandError(`ERR Unknown client type '${echoArg(args[j])}'`);
+          }
+          if (type !== "normal") ids = new Set();
+        } else if (opt === "ID" && j + 1 < args.length) {
+          ids = new Set();
+          for (j++; j < args.length; j++) {
+            const id = int64Of(args[j]);
+            if (id === undefined || id < 1n) throw new CommandError("ERR Invalid client ID");
+            ids.add(Number(id));
+          }
+        } else throw new CommandError(SYNTAX);
+      }
+      let out = "";
+      for (const c of state.clients.values()) {
+        if (ids === undefined || ids.has(c.id)) out += clientLine(ctx, c, now);
+      }
+      return verbatim(me, out);
+    }
+    case "KILL": {
+      arity(args.length >= 2);
+      if (args.length === 2) throw new CommandError("ERR No such client");
+      let id: number | undefined;
+      let skipMe = true;
+      for (let j = 1; j < args.length; j += 2) {
+        if (j + 1 >= args.length) throw new CommandError(SYNTAX);
+        const opt = upper(args[j]);
+        if (opt === "ID") {
+          const n = int64Of(args[j + 1]);
+          if (n === undefined || n < 1n) {
+            throw new CommandError("ERR client-id should be greater than 0");
+          }
+          id = Number(n);
+        } else if (opt === "SKIPME") {
+          const v = latin1(args[j + 1]).toLowerCase();
+          if (v !== "yes" && v !== "no") throw new CommandError(SYNTAX);
+          skipMe = v === "yes";
+        } else if (opt === "TYPE" || opt === "ADDR" || opt === "LADDR" || opt === "USER") {
+          // Accepted filters; shardkv knows no addresses, so these match no client.
+          id = -1;
+        } else throw new CommandError(SYNTAX);
+      }
+      let killed = 0;
+      for (const c of state.clients.values()) {
+        if ((id === undefined || c.id === id) && !(skipMe && c === me)) {
+          c.killed = true;
+          killed++;
+        }
+      }
+      return killed;
+    }
+    case "NO-EVICT":
+    case "NO-TOUCH":
+      arity(args.length === 2);
+      return OK;
+    case "HELP":
+      return [
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ID",
+        "GETNAME",
+        "SETNAME",
+        "INFO",
+        "LIST",
+        "KILL",
+      ]
+        .map((s) => new SimpleReply(s));
+    default:
+      throw new CommandError(
+        `ERR unknown subcommand '${echoArg(args[0])}'. Try CLIENT HELP.`,
+      );
+  }
+}
+
+/** CONFIG parameters shardkv reports; only `requirepass` can be changed. */
+function configValues(ctx: ServerContext): Record<string, string> {
+  return {
+    requirepass: ctx.requirepass ?? "",
+    databases: String(DATABASES),
+    save: "",
+    appendonly: "no",
+    maxmemory: "0",
+    port: String(ctx.port),
+    bind: "127.0.0.1",
+    timeout: "0",
+    "proto-max-bulk-len": String(16 * 1024 * 1024 + 1024),
+    "cluster-enabled": "no",
+  };
+}
+
+function config(call: Call): Reply {
+  const { ctx, args, client } = call;
+  const sub = upper(args[0]);
+  const wrong = () =>
+    new CommandError(
+      `ERR wrong number of arguments for 'config|${latin1(args[0]).toLowerCase()}' command`,
+    );
+  if (sub === "GET") {
+    if (args.length < 2) throw wrong();
+    const values = configValues(ctx);
+    const pairs: [string, Reply][] = [];
+    for (const name of Object.keys(values)) {
+      if (
+        args.slice(1).some((p) =>
+          new Glob(new TextEncoder().encode(latin1(p).toLowerCase())).matches(
+            new TextEncoder().encode(name),
+          )
+        )
+      ) {
+        pairs.push([name, values[name]]);
+      }
+    }
+    return mapReply(client, pairs);
+  }
+  if (sub === "SET") {
+    if (args.length < 3 || args.length % 2 === 0) throw wrong();
+    const values = configValues(ctx);
+    let pass: string | undefined;
+    for (let j = 1; j < args.length; j += 2) {
+      const name = latin1(args[j]).toLowerCase();
+      if (!Object.hasOwn(values, name)) {
+        throw new CommandError(
+          `ERR Unknown option or number of arguments for CONFIG SET - '${echoArg(args[j])}'`,
+        );
+      }
+      if (name === "requirepass") pass = latin1(args[j + 1]);
+      else if (values[name] !== latin1(args[j + 1])) {
+        throw new CommandError(
+          `ERR CONFIG SET failed (possibly related to argument '${name}') - shardkv cannot change it`,
+        );
+      }
+    }
+    if (pass !== undefined) ctx.requirepass = pass;
+    return OK;
+  }
+  if (sub === "RESETSTAT" || sub === "REWRITE") {
+    if (args.length !== 1) throw wrong();
+    return OK;
+  }
+  if (sub === "HELP") {
+    return [
+      new SimpleReply("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"),
+      new SimpleReply("GET <pattern>"),
+      new SimpleReply("SET <directive> <value>"),
+    ];
+  }
+  throw new CommandError(`ERR unknown subcommand '${echoArg(args[0])}'. Try CONFIG HELP.`);
+}
+
+async function info(call: Call): Promise<Reply> {
+  const { ctx, args, client } = call;
+  const stats = ctx.store.stats();
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  const uptime = Math.floor((Date.now() - ctx.startedAt) / 1000);
+  const sections: Record<string, [string, string | number][]> = {
+    server: [
+      ["redis_version", REDIS_VERSION],
+      ["redis_mode", "standalone"],
+      ["os", `${process.platform} ${process.arch}`],
+      ["arch_bits", 64],
+      ["process_id", process.pid],
+      ["tcp_port", ctx.port],
+      ["uptime_in_seconds", uptime],
+      ["uptime_in_days", Math.floor(uptime / 86400)],
+      ["executable", "shardkv"],
+      ["shardkv_version", "0.1.0"],
+    ],
+    clients: [
+      ["connected_clients", ctx.clients],
+      ["blocked_clients", 0],
+      ["tracking_clients", 0],
+      ["maxclients", 10000],
+    ],
+    memory: [
+      ["used_memory", mem.heapUsed],
+      ["used_memory_human", `${(mem.heapUsed / 1048576).toFixed(2)}M`],
+      ["used_memory_rss", mem.rss],
+      ["used_memory_peak", mem.heapTotal],
+      ["maxmemory", 0],
+      ["maxmemory_policy", "noeviction"],
+      ["mem_allocator", "javascript"],
+    ],
+    persistence: [
+      ["loading", 0],
+      ["async_loading", 0],
+      ["rdb_changes_since_last_save", 0],
+      ["rdb_bgsave_in_progress", 0],
+      ["aof_enabled", 0],
+      ["aof_rewrite_in_progress", 0],
+    ],
+    stats: [
+      ["total_connections_received", stateOf(ctx).nextId - 1],
+      ["total_commands_processed", ctx.commands],
+      ["expired_keys", stats.swept],
+      ["evicted_keys", 0],
+      ["keyspace_hits", stats.cache?.hits ?? 0],
+      ["keyspace_misses", stats.cache?.misses ?? 0],
+    ],
+    replication: [["role", "master"], ["connected_slaves", 0]],
+    cpu: [
+      ["used_cpu_sys", (cpu.system / 1e6).toFixed(6)],
+      ["used_cpu_user", (cpu.user / 1e6).toFixed(6)],
+    ],
+    shardkv: [
+      ["backend", ctx.store.backend],
+      ["shards", ctx.store.shards],
+      ["path", ctx.store.path],
+      ["cache", stats.cache ? "on" : "off"],
+      ["cache_entries", stats.cache?.entries ?? 0],
+      ["cache_bytes", stats.cache?.bytes ?? 0],
+      ["cache_evictions", stats.cache?.evictions ?? 0],
+    ],
+    keyspace: [],
+  };
+  // Counting keys scans the whole store, and clients such as ioredis send INFO on every
+  // connect, so the Keyspace section comes only when asked for by name or with "all".
+  const all = Object.keys(sections);
+  const asked = args.map((a) => latin1(a).toLowerCase());
+  const wanted = asked.length === 0 || asked.includes("default")
+    ? all.filter((name) => name !== "keyspace")
+    : asked.includes("all") || asked.includes("everything")
+    ? all
+    : all.filter((name) => asked.includes(name));
+  if (wanted.includes("keyspace")) {
+    for (let db = 0; db < DATABASES; db++) {
+      const n = await countDb(ctx.store, db);
+      if (n > 0) sections.keyspace.push([`db${db}`, `keys=${n},expires=0,avg_ttl=0`]);
+    }
+  }
+  const out: string[] = [];
+  for (const name of wanted) {
+    if (out.length > 0) out.push("");
+    out.push(`# ${name[0].toUpperCase()}${name.slice(1)}`);
+    for (const [k, v] of sections[name]) out.push(`${k}:${v}`);
+  }
+  return verbatim(client, out.length === 0 ? "" : out.join("\r\n") + "\r\n");
+}
+
+const PONG = new SimpleReply("PONG");
+
+function spec(
+  arity: number,
+  flags: string[],
+  group: string,
+  summary: string,
+  since: string,
+  run: (call: Call) => Promise<Reply> | Reply,
+): CommandSpec {
+  return { arity, flags, keys: NO_KEYS, group, summary, since, run };
+}
+
+const CONN = "connection";
+const SERVER = "server";
+
+/** Connection and server commands, by lowercase name. */
+export const SERVER_COMMANDS: Record<string, CommandSpec> = {
+  ping: spec(-1, ["fast"], CONN, "Ping the server", "1.0.0", ({ args }) => {
+    if (args.length > 1) {
+      throw new CommandError("ERR wrong number of arguments for 'ping' command");
+    }
+    return args.length === 1 ? args[0] : PONG;
+  }),
+  echo: spec(2, ["fast"], CONN, "Echo the given string", "1.0.0", ({ args }) => args[0]),
+  quit: spec(-1, ["fast", "no_auth"], CONN, "Close the connection", "1.0.0", () => OK),
+  select: spec(
+    2,
+    ["fast"],
+    CONN,
+    "Change the selected database for the current connection",
+    "1.0.0",
+    ({ args, client }) => {
+      const n = int64(args[0]);
+      if (n < -(2n ** 31n) || n >= 2n ** 31n) throw new CommandError(NOT_INTEGER);
+      if (n < 0n || n >= BigInt(DATABASES)) throw new CommandError("ERR DB index is out of range");
+      client.db = Number(n);
+      return OK;
+    },
+  ),
+  auth: spec(
+    -2,
+    ["fast", "no_auth"],
+    CONN,
+    "Authenticate to the server",
+    "1.0.0",
+    ({ ctx, client, args }) => {
+      if (args.length > 2) throw new CommandError(SYNTAX);
+      authenticate(ctx, client, args.length === 2 ? args[0] : undefined, args[args.length - 1]);
+      return OK;
+    },
+  ),
+  hello: spec(-1, ["fast", "no_auth"], CONN, "Handshake with Redis", "6.0.0", hello),
+  client: spec(-2, [], CONN, "A container for client connection commands", "2.4.0", client),
+  dbsize: spec(
+    1,
+    ["readonly", "fast"],
+    SERVER,
+    "Return the number of keys in the selected database",
+    "1.0.0",
+    ({ ctx, client }) => countDb(ctx.store, client.db),
+  ),
+  flushdb: spec(
+    -1,
+    ["write"],
+    SERVER,
+    "Remove all keys from the current database",
+    "1.0.0",
+    async ({ ctx, client, args }) => {
+      flushOption(args);
+      await flushDb(ctx.store, client.db);
+      touchKeys(ctx, null);
+      return OK;
+    },
+  ),
+  flushall: spec(
+    -1,
+    ["write"],
+    SERVER,
+    "Remove all keys from all databases",
+    "1.0.0",
+    async ({ ctx, args }) => {
+      flushOption(args);
+      for (let db = 0; db < DATABASES; db++) await flushDb(ctx.store, db);
+      touchKeys(ctx, null);
+      return OK;
+    },
+  ),
+  time: spec(1, ["fast"], SERVER, "Return the current server time", "2.6.0", () => {
+    const us = BigInt(Date.now()) * 1000n;
+    return [String(us / 1000000n), String(us % 1000000n)];
+  }),
+  info: spec(-1, [], SERVER, "Get information and statistics about the server", "1.0.0", info),
+  config: spec(-2, [], SERVER, "A container for server configuration commands", "2.0.0", config),
+};

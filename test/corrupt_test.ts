@@ -1,0 +1,233 @@
+// Damaged store files: every kind of damage is a typed error naming the shard and its file,
+// never an empty shard in place of the lost one, never a store re-created over old shard files.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  CorruptStoreError,
+  MissingManifestError,
+  openStore,
+  StorageError,
+  type Store,
+} from "../mod.ts";
+import { openSqliteBackend } from "../backends/sqlite.ts";
+import { openSqliteDatabase } from "../backends/_sqlite_driver.ts";
+import { enc, withTempDir } from "./_helpers.ts";
+
+const SHARDS = 4;
+const onDeno = "Deno" in globalThis;
+
+/** A closed store of 200 keys; returns the keys of shard 2. */
+async function closedStore(
+  dir: string,
+  options: { backend?: "sqlite" | "deno-kv" } = {},
+): Promise<void> {
+  const store = await openStore(dir, { shards: SHARDS, ...options });
+  await store.batchSet(Array.from({ length: 200 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
+  await store.close();
+  for (const suffix of ["-wal", "-shm"]) {
+    for (const ext of [".sqlite", ".kv"]) {
+      await rm(join(dir, `shard-002${ext}${suffix}`), { force: true });
+    }
+  }
+}
+
+async function openError(dir: string, options: { workers?: number } = {}): Promise<Error> {
+  let error: unknown;
+  const opened = await openStore(dir, options).catch((e) => error = e);
+  if (!(error instanceof Error)) await (opened as Store).close();
+  assert.ok(error instanceof Error, "openStore must reject the damaged store");
+  return error;
+}
+
+function assertCorrupt(error: unknown, shard: number, file: string): void {
+  assert.ok(error instanceof CorruptStoreError, `received ${String(error)}`);
+  assert.ok(error instanceof StorageError);
+  assert.equal(error.name, "CorruptStoreError");
+  assert.equal(error.shard, shard);
+  assert.equal(error.path.endsWith(file), true, `path ${error.path}`);
+  assert.match(error.message, new RegExp(`Shard ${shard} \\(.*${file.replace(".", "\\.")}\\)`));
+}
+
+const damages: [string, (file: string) => Promise<void>, RegExp][] = [
+  ["emptied (0 bytes)", (f) => truncate(f, 0), /empty/],
+  ["removed", (f) => rm(f), /missing/],
+  ["truncated to 100 bytes", (f) => truncate(f, 100), /malformed|not a database|I\/O|kv table/],
+  ["overwritten with text", (f) => writeFile(f, "x".repeat(8192)), /not an SQLite database/],
+];
+
+for (const workers of [0, 2]) {
+  for (const [what, damage, problem] of damages) {
+    test(`sqlite${workers ? " with workers" : ""}: a shard file ${what} -> CorruptStoreError`, async () => {
+      await withTempDir(async (dir) => {
+        await closedStore(dir);
+        const file = join(dir, "shard-002.sqlite");
+        await damage(file);
+        const before = await readdir(dir);
+        const error = await openError(dir, { workers });
+        assertCorrupt(error, 2, "shard-002.sqlite");
+        assert.match(error.message, problem);
+        // Nothing was created or re-initialised in place of the damaged shard.
+        assert.deepEqual((await readdir(dir)).sort(), before.sort());
+        if (what !== "removed") assert.notEqual((await stat(file)).size, 4096);
+      });
+    });
+  }
+}
+
+test("sqlite: a valid SQLite file without shardkv's table -> CorruptStoreError", async () => {
+  await withTempDir(async (dir) => {
+    await closedStore(dir);
+    const file = join(dir, "shard-002.sqlite");
+    await rm(file);
+    const { db } = await openSqliteDatabase(file);
+    db.exec("CREATE TABLE other (a); INSERT INTO other VALUES (1)");
+    db.close();
+    const error = await openError(dir);
+    assertCorrupt(error, 2, "shard-002.sqlite");
+    assert.match(error.message, /kv table/);
+  });
+});
+
+test("openSqliteBackend with create: false refuses a missing file; by default creates it", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "one.sqlite");
+    const error = await openSqliteBackend(file, { create: false, shard: 7 }).catch((e) => e);
+    assertCorrupt(error, 7, "one.sqlite");
+    await assert.rejects(stat(file), { code: "ENOENT" });
+    const shard = await openSqliteBackend(file);
+    await shard.set("a", enc("1"));
+    await shard.close();
+    const again = await openSqliteBackend(file, { create: false });
+    assert.deepEqual(await again.get("a"), enc("1"));
+    await again.close();
+  });
+});
+
+if (onDeno) {
+  for (const [what, damage, problem] of damages.slice(0, 2)) {
+    test(`deno-kv: a shard file ${what} -> CorruptStoreError`, async () => {
+      await withTempDir(async (dir) => {
+        await closedStore(dir, { backend: "deno-kv" });
+        await damage(join(dir, "shard-002.kv"));
+        const error = await openError(dir);
+        assertCorrupt(error, 2, "shard-002.kv");
+        assert.match(error.message, problem);
+      });
+    });
+  }
+}
+
+for (const backend of ["sqlite", ...(onDeno ? ["deno-kv"] : [])] as const) {
+  const ext = backend === "sqlite" ? "sqlite" : "kv";
+  test(`${backend}: shard files without shardkv.json -> MissingManifestError, nothing changed`, async () => {
+    await withTempDir(async (dir) => {
+      await closedStore(dir, { backend });
+      await rm(join(dir, "shardkv.json"));
+      const files = (await readdir(dir)).sort();
+      const sizes = await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size));
+      for (const options of [{}, { shards: 16 }, { shards: SHARDS }]) {
+        let error: unknown;
+        const opened = await openStore(dir, options).catch((e) => error = e);
+        if (!(error instanceof Error)) await (opened as Store).close();
+        assert.ok(error instanceof MissingManifestError, `received ${String(error)}`);
+        assert.equal(error.name, "MissingManifestError");
+        assert.equal(error.path, dir);
+        assert.deepEqual(
+          error.files,
+          Array.from({ length: SHARDS }, (_, i) => `shard-00${i}.${ext}`),
+        );
+        assert.match(error.message, /4 shard file\(s\) \(shard-000/);
+        assert.match(error.message, /shardkv\.json/);
+      }
+      // Nothing was written: no manifest, same files, same sizes.
+      assert.deepEqual((await readdir(dir)).sort(), files);
+      assert.deepEqual(
+        await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size)),
+        sizes,
+      );
+      // Putting the manifest back gives every key again.
+      await writeFile(
+        join(dir, "shardkv.json"),
+        JSON.stringify({ format: 1, backend, shards: SHARDS, hash: "fnv1a32" }),
+      );
+      const store = await openStore(dir);
+      assert.equal((await store.scanKeys("k")).length, 200);
+      await store.close();
+    });
+  });
+}
+
+test("sqlite: an interrupted creation (marker, shard files, no manifest) is completed", async () => {
+  await withTempDir(async (dir) => {
+    await closedStore(dir);
+    await rm(join(dir, "shardkv.json"));
+    await writeFile(join(dir, "shardkv.creating"), "");
+    const store = await openStore(dir, { shards: SHARDS });
+    await store.set("after", enc("1"));
+    await store.close();
+    const files = await readdir(dir);
+    assert.ok(files.includes("shardkv.json"));
+    assert.ok(!files.includes("shardkv.creating"));
+  });
+});
+
+/** Overwrites page `page` (1-based) of an SQLite file with `byte`. */
+async function smashPage(file: string, page: number, byte: number): Promise<void> {
+  const handle = await open(file, "r+");
+  try {
+    const header = new Uint8Array(100);
+    await handle.read(header, 0, 100, 0);
+    const pageSize = (header[16] << 8 | header[17]) === 1 ? 65536 : header[16] << 8 | header[17];
+    await handle.write(new Uint8Array(pageSize).fill(byte), 0, pageSize, (page - 1) * pageSize);
+  } finally {
+    await handle.close();
+  }
+}
+
+for (const workers of [0, 2]) {
+  test(`sqlite${workers ? " with workers" : ""}: damaged B-tree pages -> CorruptStoreError on read, writes refused`, async () => {
+    await withTempDir(async (dir) => {
+      const store = await openStore(dir, { shards: 2 });
+      const big = new Uint8Array(1000).fill(7);
+      await store.batchSet(Array.from({ length: 400 }, (_, i) => [`k${i}`, big] as const));
+      await store.close();
+      const file = join(dir, "shard-001.sqlite");
+      const pages = (await stat(file)).size / 4096;
+      assert.ok(pages > 20, `only ${pages} pages`);
+      for (let page = 3; page <= pages; page += 2) await smashPage(file, page, 0xa5);
+
+      const damaged = await openStore(dir, { workers });
+      try {
+        const error = await damaged.scanKeysWithValues("").catch((e) => e);
+        assertCorrupt(error, 1, "shard-001.sqlite");
+        assert.ok(error.cause instanceof Error, "the driver's error is the cause");
+        assert.match(String(error.cause.message), /malformed/);
+        // Writes to the damaged shard are refused from now on, even ones SQLite would take.
+        const onShard1 = Array.from({ length: 50 }, (_, i) => `new${i}`);
+        const results = await Promise.allSettled(onShard1.map((k) => damaged.set(k, enc("x"))));
+        const refused = results.filter((r) => r.status === "rejected");
+        assert.ok(refused.length > 0 && refused.length < 50, `${refused.length} refused`);
+        for (const r of refused) {
+          assertCorrupt((r as PromiseRejectedResult).reason, 1, "shard-001.sqlite");
+        }
+        // The healthy shard keeps working.
+        const written = onShard1.filter((_, i) => results[i].status === "fulfilled");
+        assert.deepEqual((await damaged.batchGet(written)).size, written.length);
+      } finally {
+        await damaged.close();
+      }
+    });
+  });
+}
+
+test("sqlite: shard files are untouched by a refused open", async () => {
+  await withTempDir(async (dir) => {
+    await closedStore(dir);
+    await truncate(join(dir, "shard-002.sqlite"), 0);
+    const before = await readFile(join(dir, "shard-001.sqlite"));
+    await openError(dir);
+    assert.deepEqual(await readFile(join(dir, "shard-001.sqlite")), before);
+  });
+});

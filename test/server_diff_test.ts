@@ -1,0 +1,980 @@
+// Differential tests: the same command sequences go to Debian's redis-server (started here on a
+// free port, no persistence) and to shardkv's server (memory and SQLite stores), over raw RESP;
+// every reply must be byte for byte the same, except where a normalisation below says why not.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { connect, createServer, type Socket } from "node:net";
+import { openStore, type Store } from "../mod.ts";
+import { serveResp } from "../server/mod.ts";
+import { withTempDir } from "./_helpers.ts";
+import { SLOW } from "./_runtimes.ts";
+
+/** A free TCP port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The length of the first complete RESP reply in `buf`, or -1 when it is not complete yet. */
+function replyEnd(buf: Buffer, at = 0): number {
+  if (at >= buf.length) return -1;
+  const lf = buf.indexOf(10, at);
+  if (lf === -1) return -1;
+  const type = String.fromCharCode(buf[at]);
+  const head = buf.toString("latin1", at + 1, lf - 1);
+  if ("+-:_,#(".includes(type)) return lf + 1;
+  if (type === "$" || type === "=" || type === "!") {
+    const n = Number(head);
+    if (n < 0) return lf + 1;
+    return buf.length >= lf + 1 + n + 2 ? lf + 1 + n + 2 : -1;
+  }
+  if (type === "*" || type === "%" || type === "~" || type === ">") {
+    let n = Number(head);
+    if (n < 0) return lf + 1;
+    if (type === "%") n *= 2;
+    let end = lf + 1;
+    for (let i = 0; i < n; i++) {
+      end = replyEnd(buf, end);
+      if (end === -1) return -1;
+    }
+    return end;
+  }
+  throw new Error(`bad reply type ${type}`);
+}
+
+/** A raw RESP connection: `send` writes one command and resolves with its reply bytes. */
+class RawClient {
+  #socket: Socket;
+  #buf = Buffer.alloc(0);
+  #waiting: ((b: Buffer) => void)[] = [];
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on("data", (chunk: Buffer) => {
+      this.#buf = Buffer.concat([this.#buf, chunk]);
+      for (;;) {
+        const end = this.#waiting.length === 0 ? -1 : replyEnd(this.#buf);
+        if (end === -1) break;
+        const reply = this.#buf.subarray(0, end);
+        this.#buf = this.#buf.subarray(end);
+        this.#waiting.shift()!(reply);
+      }
+    });
+  }
+
+  static open(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => resolve(new RawClient(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  send(args: (string | Uint8Array)[]): Promise<string> {
+    const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+    for (const a of args) {
+      const b = typeof a === "string" ? Buffer.from(a) : Buffer.from(a);
+      parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from("\r\n"));
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply to ${args.join(" ")}`)), 10_000);
+      this.#waiting.push((b) => {
+        clearTimeout(timer);
+        resolve(b.toString("latin1"));
+      });
+      this.#socket.write(Buffer.concat(parts));
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** Starts redis-server on a free port; resolves when it answers. */
+async function startRedis(...extra: string[]): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn("redis-server", [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    ...extra,
+  ], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const c = await RawClient.open(port);
+      await c.send(["ECHO", "up"]);
+      c.close();
+      return { port, proc };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  proc.kill();
+  throw new Error("redis-server did not start");
+}
+
+/**
+ * Replies that cannot match byte for byte, made comparable. Each is listed in the README's
+ * "Differences from Redis" or is inherently variable:
+ * - KEYS: the order is Redis's hash order vs shardkv's key order: compared sorted.
+ * - PTTL/PEXPIRETIME/TIME: clocks: compared by shape.
+ * - RANDOMKEY: any key: compared by type (null or bulk).
+ */
+function normalise(args: (string | Uint8Array)[], reply: string): string {
+  const name = String(args[0]).toUpperCase();
+  if (name === "KEYS" && reply.startsWith("*")) {
+    const items = reply.split("\r\n").slice(1, -1);
+    const keys: string[] = [];
+    for (let i = 1; i < items.length; i += 2) keys.push(items[i]);
+    return `KEYS ${JSON.stringify(keys.sort())}`;
+  }
+  if ((name === "PTTL" || name === "PEXPIRETIME") && /^:\d{3,}/.test(reply)) return ":<ms>";
+  if (name === "TIME") return reply.replace(/\d+/g, "n");
+  if (name === "RANDOMKEY") return reply.startsWith("$-1") ? reply : "$<key>";
+  if (name === "HELLO") return reply.replace(/(\$2\r\nid\r\n):\d+/, "$1:<id>");
+  if (name === "CLIENT" && String(args[1]).toUpperCase() === "ID") {
+    return reply.replace(/\d+/, "<id>");
+  }
+  return reply;
+}
+
+const NOW_S = () => Math.floor(Date.now() / 1000);
+
+/** Hand-written edge cases per command. Each list starts on an empty db 0. */
+function cases(): (string | Uint8Array)[][][] {
+  const big = "9223372036854775807";
+  const inFuture = String(NOW_S() + 1000);
+  return [
+    // SET and its options
+    [
+      ["SET", "k", "v"],
+      ["SET", "k", "v2", "NX"],
+      ["SET", "k", "v3", "XX"],
+      ["GET", "k"],
+      ["SET", "n", "v", "XX"],
+      ["SET", "k", "v", "NX", "XX"],
+      ["SET", "k", "v", "XX", "NX"],
+      ["SET", "k", "v", "EX", "10", "PX", "100"],
+      ["SET", "k", "v", "EX"],
+      ["SET", "k", "v", "EX", "0"],
+      ["SET", "k", "v", "EX", "-5"],
+      ["SET", "k", "v", "EX", "abc"],
+      ["SET", "k", "v", "EX", "1.5"],
+      ["SET", "foo", "bar", "EX", "10000000000000000"],
+      ["SET", "k", "v", "PX", big],
+      ["SET", "k", "v", "EXAT", big],
+      ["SET", "k", "v", "KEEPTTL", "EX", "5"],
+      ["SET", "k", "v", "GET"],
+      ["SET", "k", "w", "NX", "GET"],
+      ["SET", "z", "w", "XX", "GET"],
+      ["SET", "k", "v", "EX", "100"],
+      ["TTL", "k"],
+      ["SET", "k", "v2", "KEEPTTL"],
+      ["TTL", "k"],
+      ["SET", "k", "v3"],
+      ["TTL", "k"],
+      ["SET", "k", "v", "EXAT", inFuture],
+      ["TTL", "k"],
+      ["SET", "k", "v", "PXAT", "1"],
+      ["GET", "k"],
+      ["SET", "k", "v", "BOGUS"],
+      ["SET", "k", "v", "get", "get"],
+      ["SET", "k", "v", "EX", "5", "EX", "6"],
+      ["TTL", "k"],
+      ["SET", "k", "v", "PERSIST"],
+    ],
+    // SETNX, SETEX, PSETEX, GETSET, GETDEL, GETEX, MSET, MSETNX, MGET
+    [
+      ["SETNX", "a", "1"],
+      ["SETNX", "a", "2"],
+      ["GET", "a"],
+      ["SETEX", "b", "100", "x"],
+      ["TTL", "b"],
+      ["SETEX", "b", "0", "x"],
+      ["SETEX", "b", "-1", "x"],
+      ["SETEX", "b", "x", "x"],
+      ["PSETEX", "c", "100000", "y"],
+      ["TTL", "c"],
+      ["PSETEX", "c", "0", "y"],
+      ["SETEX", "b", "9223372036854775", "x"],
+      ["GETSET", "b", "new"],
+      ["TTL", "b"],
+      ["GETSET", "zz", "v"],
+      ["GETDEL", "b"],
+      ["GETDEL", "b"],
+      ["EXISTS", "b"],
+      ["GETEX", "a"],
+      ["GETEX", "a", "EX", "100"],
+      ["TTL", "a"],
+      ["GETEX", "a", "PERSIST"],
+      ["TTL", "a"],
+      ["GETEX", "a", "EX", "0"],
+      ["GETEX", "a", "EX", "10", "PERSIST"],
+      ["GETEX", "a", "NX"],
+      ["GETEX", "missing", "EX", "10"],
+      ["GETEX", "a", "PXAT", "1"],
+      ["EXISTS", "a"],
+      ["MSET", "a", "1", "b", "2"],
+      ["MSET", "a"],
+      ["MSET", "a", "1", "b"],
+      ["MGET", "a", "b", "nope"],
+      ["MSETNX", "x", "1", "a", "9"],
+      ["MSETNX", "x", "1", "y", "2"],
+      ["MGET", "x", "y", "a"],
+      ["MSETNX", "x"],
+    ],
+    // APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE
+    [
+      ["APPEND", "s", "hello"],
+      ["APPEND", "s", " world"],
+      ["STRLEN", "s"],
+      ["STRLEN", "none"],
+      ["GETRANGE", "s", "0", "4"],
+      ["GETRANGE", "s", "-5", "-1"],
+      ["GETRANGE", "s", "-1", "-5"],
+      ["GETRANGE", "s", "5", "3"],
+      ["GETRANGE", "s", "0", "-100"],
+      ["GETRANGE", "s", "-100", "100"],
+      ["GETRANGE", "s", big, big],
+      ["GETRANGE", "s", "-" + big, "2"],
+      ["GETRANGE", "none", "0", "5"],
+      ["GETRANGE", "s", "a", "1"],
+      ["SUBSTR", "s", "1", "3"],
+      ["SETRANGE", "s", "6", "WORLD"],
+      ["GET", "s"],
+      ["SETRANGE", "s", "20", "!"],
+      ["GET", "s"],
+      ["SETRANGE", "n", "0", ""],
+      ["EXISTS", "n"],
+      ["SETRANGE", "n", "3", "x"],
+      ["GET", "n"],
+      ["SETRANGE", "s", "-1", "x"],
+      ["SETRANGE", "s", "x", "x"],
+      ["SETRANGE", "s", "0", ""],
+      ["SETRANGE", "s", "536870912", "x"],
+      ["SET", "t", "abc", "EX", "100"],
+      ["APPEND", "t", "d"],
+      ["TTL", "t"],
+      ["SETRANGE", "t", "0", "X"],
+      ["TTL", "t"],
+    ],
+    // GETBIT, SETBIT, BITCOUNT
+    [
+      ["SETBIT", "b", "7", "1"],
+      ["GET", "b"],
+      ["SETBIT", "b", "7", "0"],
+      ["SETBIT", "b", "100", "1"],
+      ["STRLEN", "b"],
+      ["GETBIT", "b", "100"],
+      ["GETBIT", "b", "1000"],
+      ["GETBIT", "none", "0"],
+      ["SETBIT", "b", "-1", "1"],
+      ["SETBIT", "b", "1", "2"],
+      ["SETBIT", "b", "1", "x"],
+      ["SETBIT", "b", "4294967296", "1"],
+      ["GETBIT", "b", "x"],
+      ["SET", "f", "foobar"],
+      ["BITCOUNT", "f"],
+      ["BITCOUNT", "f", "0", "0"],
+      ["BITCOUNT", "f", "1", "1"],
+      ["BITCOUNT", "f", "1", "-2"],
+      ["BITCOUNT", "f", "5", "30", "BIT"],
+      ["BITCOUNT", "f", "-3", "-1", "BIT"],
+      ["BITCOUNT", "f", "0", "1", "BYTE"],
+      ["BITCOUNT", "f", "0", "1", "BITS"],
+      ["BITCOUNT", "f", "0"],
+      ["BITCOUNT", "f", "x", "1"],
+      ["BITCOUNT", "none"],
+      ["BITCOUNT", "f", "-1", "-3"],
+      ["BITCOUNT", "f", "0", "-1", "BIT"],
+    ],
+    // INCR family and INCRBYFLOAT, with 64-bit limits
+    [
+      ["INCR", "n"],
+      ["INCRBY", "n", "9007199254740993"],
+      ["GET", "n"],
+      ["DECRBY", "n", "-5"],
+      ["DECR", "n"],
+      ["SET", "m", big],
+      ["INCR", "m"],
+      ["DECRBY", "m", "-1"],
+      ["INCRBY", "m", "-1"],
+      ["SET", "m", "-9223372036854775808"],
+      ["DECR", "m"],
+      ["DECRBY", "x", "-9223372036854775808"],
+      ["INCRBY", "x", "9223372036854775808"],
+      ["INCRBY", "x", "1.0"],
+      ["SET", "s", " 1"],
+      ["INCR", "s"],
+      ["SET", "s", "01"],
+      ["INCR", "s"],
+      ["SET", "s", "+1"],
+      ["INCR", "s"],
+      ["SET", "s", ""],
+      ["INCR", "s"],
+      ["INCRBYFLOAT", "f", "10.5"],
+      ["INCRBYFLOAT", "f", "0.25"],
+      ["INCRBYFLOAT", "f", "-10.75"],
+      ["INCRBYFLOAT", "f", "5.0e3"],
+      ["GET", "f"],
+      ["INCRBYFLOAT", "f", "abc"],
+      ["INCRBYFLOAT", "f", "inf"],
+      ["INCRBYFLOAT", "f", " 1"],
+      ["SET", "g", "1e3"],
+      ["INCRBYFLOAT", "g", "1"],
+      ["SET", "g", "x"],
+      ["INCRBYFLOAT", "g", "1"],
+      ["INCRBYFLOAT", "h", "3"],
+      ["INCRBYFLOAT", "h", "1e20"],
+      ["SET", "t", "10", "EX", "100"],
+      ["INCR", "t"],
+      ["TTL", "t"],
+      ["INCRBYFLOAT", "t", "1.5"],
+      ["TTL", "t"],
+    ],
+    // LCS
+    [
+      ["MSET", "a", "ohmytext", "b", "mynewtext"],
+      ["LCS", "a", "b"],
+      ["LCS", "a", "b", "LEN"],
+      ["LCS", "a", "b", "IDX"],
+      ["LCS", "a", "b", "IDX", "MINMATCHLEN", "4"],
+      ["LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"],
+      ["LCS", "a", "b", "IDX", "LEN"],
+      ["LCS", "a", "nope"],
+      ["LCS", "a", "b", "BOGUS"],
+      ["LCS", "a", "b", "MINMATCHLEN", "x"],
+      ["LCS", "a", "b", "MINMATCHLEN"],
+      ["LCS", "a", "b", "IDX", "WITHMATCHLEN"],
+    ],
+    // EXPIRE family, TTL, PERSIST
+    [
+      ["SET", "k", "v"],
+      ["EXPIRE", "k", "100"],
+      ["TTL", "k"],
+      ["EXPIRE", "k", "200", "NX"],
+      ["EXPIRE", "k", "200", "XX"],
+      ["TTL", "k"],
+      ["EXPIRE", "k", "100", "GT"],
+      ["EXPIRE", "k", "300", "GT"],
+      ["TTL", "k"],
+      ["EXPIRE", "k", "400", "LT"],
+      ["EXPIRE", "k", "50", "LT"],
+      ["TTL", "k"],
+      ["EXPIRE", "k", "1", "NX", "XX"],
+      ["EXPIRE", "k", "1", "GT", "LT"],
+      ["EXPIRE", "k", "1", "BOGUS"],
+      ["EXPIRE", "k", "x"],
+      ["EXPIRE", "foo", "9223370399119966"],
+      ["PEXPIRE", "foo", "9223372036854770000"],
+      ["EXPIRE", "k", "9223370399119966"],
+      ["PEXPIRE", "k", "9223372036854770000"],
+      ["PERSIST", "k"],
+      ["PERSIST", "k"],
+      ["TTL", "k"],
+      ["EXPIRE", "k", "100", "XX"],
+      ["EXPIRE", "k", "100", "GT"],
+      ["EXPIRE", "k", "100", "LT"],
+      ["TTL", "k"],
+      ["PERSIST", "k"],
+      ["EXPIREAT", "k", inFuture],
+      ["EXPIRETIME", "k"],
+      ["PEXPIREAT", "k", inFuture + "000"],
+      ["PEXPIRETIME", "k"],
+      ["EXPIRETIME", "nope"],
+      ["PEXPIRE", "k", "100000"],
+      ["PTTL", "k"],
+      ["EXPIRE", "k", "-1"],
+      ["EXISTS", "k"],
+      ["TTL", "nope"],
+      ["PTTL", "nope"],
+      ["SET", "p", "v"],
+      ["TTL", "p"],
+      ["EXPIRETIME", "p"],
+      ["EXPIREAT", "p", "1"],
+      ["EXISTS", "p"],
+      ["EXPIRE", "nope", "10"],
+    ],
+    // DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME, RENAMENX, COPY
+    [
+      ["MSET", "a", "1", "b", "2", "c", "3"],
+      ["EXISTS", "a", "a", "b", "nope"],
+      ["TOUCH", "a", "nope"],
+      ["DEL", "a", "nope"],
+      ["UNLINK", "b", "b"],
+      ["TYPE", "c"],
+      ["TYPE", "a"],
+      ["RENAME", "c", "d"],
+      ["GET", "d"],
+      ["RENAME", "c", "e"],
+      ["RENAME", "d", "d"],
+      ["SET", "e", "x", "EX", "100"],
+      ["RENAME", "e", "f"],
+      ["TTL", "f"],
+      ["RENAMENX", "f", "d"],
+      ["RENAMENX", "f", "g"],
+      ["RENAMENX", "g", "g"],
+      ["RENAMENX", "nope", "g"],
+      ["COPY", "g", "h"],
+      ["TTL", "h"],
+      ["COPY", "g", "h"],
+      ["COPY", "d", "h", "REPLACE"],
+      ["GET", "h"],
+      ["COPY", "g", "g"],
+      ["COPY", "nope", "x"],
+      ["COPY", "g", "x", "DB", "16"],
+      ["COPY", "g", "x", "DB", "x"],
+      ["COPY", "g", "x", "BOGUS"],
+      ["COPY", "g", "g", "DB", "1"],
+      ["SELECT", "1"],
+      ["GET", "g"],
+      ["TTL", "g"],
+      ["SELECT", "0"],
+      ["DBSIZE"],
+    ],
+    // KEYS with globs, empty and binary keys, DBSIZE, FLUSHDB
+    [
+      [
+        "MSET",
+        "hello",
+        "1",
+        "hallo",
+        "2",
+        "hxllo",
+        "3",
+        "hllo",
+        "4",
+        "heeeello",
+        "5",
+        "a*b",
+        "6",
+        "[x",
+        "7",
+      ],
+      ["KEYS", "h?llo"],
+      ["KEYS", "h*llo"],
+      ["KEYS", "h[ae]llo"],
+      ["KEYS", "h[^e]llo"],
+      ["KEYS", "h[a-b]llo"],
+      ["KEYS", "a\\*b"],
+      ["KEYS", "*"],
+      ["KEYS", "[x"],
+      ["KEYS", "\\[x"],
+      ["KEYS", "h[a-"],
+      ["KEYS", "h\\"],
+      ["KEYS", "*o"],
+      ["KEYS", "*[lo]"],
+      ["KEYS", "nomatch*"],
+      ["SET", "", "empty"],
+      ["GET", ""],
+      ["SET", new Uint8Array([0xff, 0x00, 0x41]), "bin"],
+      ["GET", new Uint8Array([0xff, 0x00, 0x41])],
+      ["KEYS", new Uint8Array([0xff, 0x2a])],
+      ["EXISTS", ""],
+      ["DBSIZE"],
+      ["FLUSHDB", "BOGUS"],
+      ["FLUSHDB", "ASYNC", "x"],
+      ["FLUSHDB", "SYNC"],
+      ["DBSIZE"],
+      ["RANDOMKEY"],
+      ["SET", "one", "1"],
+      ["RANDOMKEY"],
+    ],
+    // SELECT: separate keyspaces
+    [
+      ["SET", "k", "db0"],
+      ["SELECT", "3"],
+      ["GET", "k"],
+      ["SET", "k", "db3"],
+      ["DBSIZE"],
+      ["KEYS", "*"],
+      ["SELECT", "0"],
+      ["GET", "k"],
+      ["SELECT", "16"],
+      ["SELECT", "-1"],
+      ["SELECT", "x"],
+      ["SELECT", "15"],
+      ["SET", "", "x"],
+      ["SELECT", "0"],
+      ["EXISTS", ""],
+      ["FLUSHALL"],
+      ["SELECT", "3"],
+      ["DBSIZE"],
+      ["SELECT", "0"],
+      ["FLUSHALL", "ASYNC"],
+      ["FLUSHALL", "x"],
+    ],
+    // Transactions (keys of one hash tag) and WATCH
+    [
+      ["MULTI"],
+      ["SET", "{u}a", "1"],
+      ["INCR", "{u}a"],
+      ["GET", "{u}a"],
+      ["EXEC"],
+      ["EXEC"],
+      ["DISCARD"],
+      ["MULTI"],
+      ["MULTI"],
+      ["SET", "{u}a"],
+      ["EXEC"],
+      ["MULTI"],
+      ["SET", "{u}a", "x"],
+      ["INCR", "{u}a"],
+      ["EXEC"],
+      ["WATCH", "{u}a"],
+      ["SET", "{u}a", "changed"],
+      ["MULTI"],
+      ["GET", "{u}a"],
+      ["EXEC"],
+      ["WATCH", "{u}a"],
+      ["MULTI"],
+      ["GET", "{u}a"],
+      ["EXEC"],
+      ["MULTI"],
+      ["WATCH", "x"],
+      ["DISCARD"],
+      ["UNWATCH"],
+      ["MULTI"],
+      ["PING"],
+      ["ECHO", "hi"],
+      ["DISCARD"],
+    ],
+    // Connection and server commands
+    [
+      ["PING"],
+      ["PING", "x"],
+      ["PING", "a", "b"],
+      ["ECHO", "e"],
+      ["ECHO"],
+      ["GET"],
+      ["NOPE", "a"],
+      ["CONFIG", "GET_XX"],
+      ["CONFIG", "GET"],
+      ["CONFIG", "GET", "appendonly"],
+      ["CONFIG", "GET", "databases"],
+      ["CONFIG", "SET", "nope", "1"],
+      ["AUTH", "x"],
+      ["AUTH", "a", "b", "c"],
+      ["CLIENT", "SETNAME", "a b"],
+      ["CLIENT", "SETNAME", "me"],
+      ["CLIENT", "GETNAME"],
+      ["CLIENT", "BOGUS"],
+      ["HELLO", "4"],
+      ["HELLO", "x"],
+      ["TIME"],
+      ["COMMAND", "BOGUS"],
+      ["SCAN", "x"],
+      ["SCAN", "0", "COUNT", "0"],
+      ["SCAN", "0", "BOGUS"],
+      ["SCAN", "0", "MATCH"],
+      ["TYPE", "nope"],
+      ["CLIENT", "ID"],
+      ["HELLO"],
+      ["HELLO", "2"],
+    ],
+    // RESP3 after HELLO 3: nulls, maps
+    [
+      ["HELLO", "3"],
+      ["GET", "nope"],
+      ["MGET", "a", "nope"],
+      ["SET", "a", "ohmytext"],
+      ["SET", "b", "mynewtext"],
+      ["LCS", "a", "b", "IDX", "WITHMATCHLEN"],
+      ["CONFIG", "GET", "appendonly"],
+      ["SET", "a", "1", "XX", "GET"],
+      ["MULTI"],
+      ["GET", "nope"],
+      ["INCR", "n"],
+      ["EXEC"],
+      ["WATCH", "a"],
+      ["SET", "a", "2"],
+      ["MULTI"],
+      ["EXEC"],
+      ["HELLO", "2"],
+      ["GET", "nope"],
+    ],
+  ];
+}
+
+/** A seeded PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random command over a few keys, values and options. */
+function randomCommand(r: () => number): string[] {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const key = () => pick(["a", "b", "c", "{t}x", "{t}y", "n"]);
+  const num = () => pick(["0", "1", "-1", "5", "100", "-100", "9223372036854775807", "x", "3.5"]);
+  const val = () => pick(["", "v", "hello", "12", "-3", "0.5", "abc"]);
+  // Milliseconds: none small enough to expire while a sequence runs (that would race the clock).
+  const ms = () => pick(["0", "-1", "x", "3.5", "100000", "9223372036854775807"]);
+  const cmds: (() => string[])[] = [
+    () => ["SET", key(), val()],
+    () => [
+      "SET",
+      key(),
+      val(),
+      pick(["NX", "XX", "GET", "KEEPTTL"]),
+      ...pick([[], ["EX", pick(["0", "-1", "x", "100", "9223372036854775807"])], ["PX", ms()]]),
+    ],
+    () => ["GET", key()],
+    () => ["DEL", key(), key()],
+    () => ["EXISTS", key(), key()],
+    () => ["INCR", key()],
+    () => ["INCRBY", key(), num()],
+    () => ["DECRBY", key(), num()],
+    () => ["APPEND", key(), val()],
+    () => ["STRLEN", key()],
+    () => ["GETRANGE", key(), num(), num()],
+    () => ["SETRANGE", key(), pick(["0", "2", "-1", "x"]), val()],
+    () => ["GETSET", key(), val()],
+    () => ["GETDEL", key()],
+    () => ["SETNX", key(), val()],
+    () => ["MSET", key(), val(), key(), val()],
+    () => ["MGET", key(), key(), key()],
+    () => ["MSETNX", key(), val(), key(), val()],
+    () => [
+      "EXPIRE",
+      key(),
+      pick(["100", "200", "-1", "x"]),
+      ...pick([[], ["NX"], ["XX"], ["GT"], ["LT"]]),
+    ],
+    () => ["TTL", key()],
+    () => ["PERSIST", key()],
+    () => ["TYPE", key()],
+    () => ["RENAME", key(), key()],
+    () => ["RENAMENX", key(), key()],
+    () => ["COPY", key(), key(), ...pick([[], ["REPLACE"]])],
+    () => ["SETBIT", key(), pick(["0", "7", "20", "-1"]), pick(["0", "1", "2"])],
+    () => ["GETBIT", key(), pick(["0", "7", "20"])],
+    () => ["BITCOUNT", key(), ...pick([[], ["0", "-1"], ["1", "2", "BIT"]])],
+    () => ["INCRBYFLOAT", key(), pick(["1.5", "-2", "x", "0"])],
+    () => ["LCS", key(), key()],
+    () => ["KEYS", pick(["*", "{t}*", "?", "[ab]", "n*"])],
+    () => ["DBSIZE"],
+    () => ["SELECT", pick(["0", "0", "1", "16"])],
+    () => ["SETEX", key(), pick(["100", "0", "x"]), val()],
+    () => ["PSETEX", key(), pick(["100000", "-1"]), val()],
+    () => ["GETEX", key(), ...pick([[], ["EX", "100"], ["PX", ms()], ["PERSIST"], ["EXAT", "1"]])],
+    () => ["PEXPIRE", key(), pick(["100000", "0", "x"]), ...pick([[], ["NX"], ["GT"]])],
+    () => ["EXPIREAT", key(), pick(["1", "99999999999", "x"]), ...pick([[], ["XX"], ["LT"]])],
+    () => ["EXPIRETIME", key()],
+    () => ["UNLINK", key()],
+    () => ["TOUCH", key(), key()],
+    () => ["DECR", key()],
+    () => ["SUBSTR", key(), num(), num()],
+    () => ["SET", key(), val(), "EXAT", pick(["1", "99999999999", "0"])],
+    () => ["SET", key(), val(), "PX", pick(["100000", "0"]), pick(["NX", "XX", "GET"])],
+    () => ["EXISTS", key()],
+  ];
+  return pick(cmds)();
+}
+
+/** A transaction over keys of one hash tag: MULTI, a few commands, then EXEC or DISCARD. */
+function randomTransaction(r: () => number): string[][] {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const key = () => pick(["{t}x", "{t}y", "{t}z"]);
+  const body: (() => string[])[] = [
+    () => ["SET", key(), pick(["1", "v", "10"])],
+    () => ["INCR", key()],
+    () => ["GET", key()],
+    () => ["APPEND", key(), "x"],
+    () => ["DEL", key(), key()],
+    () => ["EXPIRE", key(), "100"],
+    () => ["TTL", key()],
+    () => ["RENAME", key(), key()],
+    () => ["MSET", key(), "m", key(), "n"],
+    () => ["GETSET", key(), "g"],
+    () => ["SET", key()],
+  ];
+  const out: string[][] = [];
+  if (r() < 0.3) out.push(["WATCH", key()]);
+  if (r() < 0.2) out.push(["SET", key(), "outside"]);
+  out.push(["MULTI"]);
+  for (let i = Math.floor(r() * 5); i >= 0; i--) out.push(pick(body)());
+  out.push([r() < 0.85 ? "EXEC" : "DISCARD"]);
+  return out;
+}
+
+async function withServers(
+  fn: (redis: RawClient, shardkv: RawClient, label: string) => Promise<void>,
+): Promise<void> {
+  const redis = await startRedis();
+  try {
+    await withTempDir(async (dir) => {
+      for (const backend of ["memory", "sqlite"] as const) {
+        const store: Store = await openStore(backend === "memory" ? "" : dir, {
+          backend,
+          shards: 4,
+        });
+        const server = await serveResp(store, { port: 0 });
+        const a = await RawClient.open(redis.port);
+        const b = await RawClient.open(server.port);
+        try {
+          await fn(a, b, backend);
+        } finally {
+          a.close();
+          b.close();
+          await server.close();
+          await store.close();
+        }
+      }
+    });
+  } finally {
+    redis.proc.kill();
+  }
+}
+
+async function compare(
+  redis: RawClient,
+  shardkv: RawClient,
+  seq: (string | Uint8Array)[][],
+  label: string,
+): Promise<void> {
+  for (const args of [["SELECT", "0"], ["FLUSHALL"]]) {
+    await redis.send(args);
+    await shardkv.send(args);
+  }
+  const history: string[] = [];
+  for (const [i, args] of seq.entries()) {
+    const want = normalise(args, await redis.send(args));
+    const got = normalise(args, await shardkv.send(args));
+    const shown = args.map((a) => typeof a === "string" ? a : `<${Buffer.from(a).toString("hex")}>`)
+      .join(" ");
+    // The commands before a difference, to reproduce it.
+    history.push(`${shown} -> ${JSON.stringify(want)}`);
+    assert.equal(
+      got,
+      want,
+      `${label} #${i}: ${shown}\n  after: ${history.slice(-12, -1).join("\n  ")}`,
+    );
+  }
+}
+
+test(
+  "differential: hand-written edge cases per command match redis-server byte for byte",
+  SLOW,
+  async () => {
+    await withServers(async (redis, shardkv, backend) => {
+      for (const [n, seq] of cases().entries()) {
+        await compare(redis, shardkv, seq, `${backend} case ${n}`);
+      }
+    });
+  },
+);
+
+test("differential: seeded random command sequences match redis-server", SLOW, async () => {
+  await withServers(async (redis, shardkv, backend) => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = rng(seed);
+      const seq: string[][] = [];
+      while (seq.length < 300) {
+        if (r() < 0.08) seq.push(["SELECT", "0"], ...randomTransaction(r));
+        else seq.push(randomCommand(r));
+      }
+      await compare(redis, shardkv, seq, `${backend} seed ${seed}`);
+    }
+  });
+});
+
+/** Full SCAN iterations (the order and pages differ): the same set of keys comes back. */
+test(
+  "differential: SCAN with MATCH, COUNT and TYPE returns the keys redis-server returns",
+  SLOW,
+  async () => {
+    await withServers(async (redis, shardkv) => {
+      const keys = ["user:1", "user:2", "user:10", "usr", "x", "", "{t}a", "u\\*"];
+      const scanAll = async (c: RawClient, opts: string[]): Promise<string[]> => {
+        const seen: string[] = [];
+        let cursor = "0";
+        do {
+          const lines = (await c.send(["SCAN", cursor, ...opts])).split("\r\n");
+          cursor = lines[2];
+          for (let i = 5; i < lines.length - 1; i += 2) seen.push(lines[i]);
+        } while (cursor !== "0");
+        return seen.sort();
+      };
+      for (const c of [redis, shardkv]) {
+        await c.send(["FLUSHALL"]);
+        for (const k of keys) await c.send(["SET", k, "v"]);
+      }
+      for (
+        const opts of [
+          [],
+          ["COUNT", "2"],
+          ["MATCH", "user:*"],
+          ["MATCH", "u?er:1*", "COUNT", "1"],
+          ["MATCH", "*"],
+          ["TYPE", "string"],
+          ["TYPE", "list"],
+          ["MATCH", "u\\\\*"],
+        ]
+      ) {
+        assert.deepEqual(await scanAll(shardkv, opts), await scanAll(redis, opts), opts.join(" "));
+      }
+    });
+  },
+);
+
+function run(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: 60_000 }, (err, stdout) => {
+      if (err) reject(err);
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+test(
+  "redis-cli --bigkeys, --scan --pattern, -n 3 and redis-benchmark work unchanged",
+  SLOW,
+  async () => {
+    const store = await openStore("", { backend: "memory", shards: 4 });
+    const server = await serveResp(store, { port: 0 });
+    const p = String(server.port);
+    try {
+      for (let i = 0; i < 20; i++) {
+        await run("redis-cli", [
+          "-p",
+          p,
+          "SET",
+          `key:${i}`,
+          "x".repeat(i),
+        ]);
+      }
+      const big = await run("redis-cli", ["-p", p, "--bigkeys"]);
+      assert.match(big, /Biggest string found so far '"key:19"' with 19 bytes/);
+      assert.match(big, /20 strings with 190 bytes/);
+      const scanned = (await run("redis-cli", ["-p", p, "--scan", "--pattern", "key:1?"])).trim()
+        .split("\n").sort();
+      assert.deepEqual(scanned, Array.from({ length: 10 }, (_, i) => `key:1${i}`).sort());
+      assert.equal(await run("redis-cli", ["-p", p, "-n", "3", "SET", "k", "three"]), "OK\n");
+      assert.equal(await run("redis-cli", ["-p", p, "-n", "3", "GET", "k"]), "three\n");
+      assert.equal(await run("redis-cli", ["-p", p, "GET", "k"]), "\n");
+      const bench = await run("redis-benchmark", [
+        "-p",
+        p,
+        "-q",
+        "-n",
+        "2000",
+        "-c",
+        "4",
+        "-t",
+        "set,get,incr,mset",
+      ]);
+      for (const t of ["SET", "GET", "INCR", "MSET"]) {
+        assert.match(
+          bench,
+          new RegExp(`${t}[^:]*: [\\d.]+ requests per second`),
+        );
+      }
+    } finally {
+      await server.close();
+      await store.close();
+    }
+  },
+);
+
+test(
+  "differential: AUTH, NOAUTH, HELLO AUTH and CONFIG SET requirepass match redis-server",
+  SLOW,
+  async () => {
+    const redis = await startRedis("--requirepass", "secret");
+    const store = await openStore("", { backend: "memory", shards: 4 });
+    const server = await serveResp(store, { port: 0, requirepass: "secret" });
+    const seqs: string[][][] = [
+      [
+        ["GET", "k"],
+        ["SET", "k", "v"],
+        ["PING"],
+        ["MULTI"],
+        ["EXEC"],
+        ["HELLO", "3"],
+        ["AUTH", "wrong"],
+        ["AUTH", "nobody", "secret"],
+        ["AUTH", "default", "wrong"],
+        ["GET", "k"],
+        ["AUTH", "secret"],
+        ["GET", "k"],
+        ["AUTH", "default", "secret"],
+        ["CONFIG", "SET", "requirepass", "other"],
+        ["CONFIG", "GET", "requirepass"],
+      ],
+      [["GET", "k"], ["AUTH", "secret"], ["HELLO", "2", "AUTH", "default", "other"], ["GET", "k"], [
+        "CONFIG",
+        "SET",
+        "requirepass",
+        "secret",
+      ]],
+      [
+        ["HELLO", "2", "AUTH", "default", "wrong"],
+        ["HELLO", "2", "AUTH", "default", "secret"],
+        ["SET", "k", "v"],
+        ["GET", "k"],
+        ["DEL", "k"],
+        ["QUIT"],
+      ],
+    ];
+    try {
+      for (const [n, seq] of seqs.entries()) {
+        const a = await RawClient.open(redis.port);
+        const b = await RawClient.open(server.port);
+        try {
+          for (const [i, args] of seq.entries()) {
+            const want = normalise(args, await a.send(args));
+            assert.equal(
+              normalise(args, await b.send(args)),
+              want,
+              `auth ${n} #${i}: ${args.join(" ")}`,
+            );
+          }
+        } finally {
+          a.close();
+          b.close();
+        }
+      }
+    } finally {
+      redis.proc.kill();
+      await server.close();
+      await store.close();
+    }
+  },
+);
+
+test("protected mode: no listening beyond loopback without requirepass", async () => {
+  const store = await openStore("", { backend: "memory", shards: 1 });
+  try {
+    await assert.rejects(serveResp(store, { hostname: "0.0.0.0", port: 0 }), (e: Error) => {
+      assert.ok(e instanceof RangeError);
+      assert.match(
+        e.message,
+        /Protected mode: refusing to listen on 0\.0\.0\.0 without requirepass/,
+      );
+      return true;
+    });
+    const local = await serveResp(store, { hostname: "127.0.0.1", port: 0 });
+    await local.close();
+  } finally {
+    await store.close();
+  }
+});
