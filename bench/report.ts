@@ -259,6 +259,149 @@ function chart(data: Partial<Record<string, Results<ThroughputRow>>>): string {
   return out.join("\n") + "\n";
 }
 
+interface Series {
+  name: string;
+  color: string;
+  dashed: boolean;
+  values: (number | undefined)[];
+}
+
+/** One line-chart panel at (`x0`, `y0`): `series` over the categorical `xs`, linear y from 0. */
+function panel(
+  x0: number,
+  y0: number,
+  title: string,
+  xTitle: string,
+  xs: number[],
+  series: Series[],
+): string[] {
+  const W = 300, H = 210, left = 48, bottom = 34, top = 24;
+  const max = Math.max(
+    1,
+    ...series.flatMap((s) => s.values.filter((v) => v !== undefined) as number[]),
+  );
+  const px = (i: number) =>
+    x0 + left + (xs.length === 1 ? 0.5 : i / (xs.length - 1)) * (W - left - 20);
+  const py = (v: number) => y0 + H - bottom - (v / max) * (H - bottom - top);
+  const out = [`<text x="${x0 + left}" y="${y0 + 14}" font-weight="bold">${title}</text>`];
+  if (!series.some((s) => s.values.some((v) => v !== undefined))) {
+    out.push(
+      `<text x="${x0 + left}" y="${y0 + H / 2}" fill="#888">not measured in these results</text>`,
+    );
+    return out;
+  }
+  for (let t = 0; t <= 4; t++) {
+    const v = (max * t) / 4;
+    out.push(
+      `<line x1="${x0 + left}" y1="${py(v)}" x2="${x0 + W - 20}" y2="${py(v)}" stroke="#eee"/>`,
+      `<text x="${x0 + left - 4}" y="${py(v) + 4}" text-anchor="end" fill="#555">${
+        fmt(Math.round(v))
+      }</text>`,
+    );
+  }
+  xs.forEach((x, i) =>
+    out.push(
+      `<text x="${px(i)}" y="${y0 + H - bottom + 14}" text-anchor="middle" fill="#555">${x}</text>`,
+    )
+  );
+  out.push(
+    `<text x="${x0 + left + (W - left - 20) / 2}" y="${
+      y0 + H - 6
+    }" text-anchor="middle" fill="#555">${xTitle}</text>`,
+  );
+  for (const s of series) {
+    const pts = s.values.map((v, i) => v === undefined ? undefined : `${px(i)},${py(v)}`).filter((
+      p,
+    ) => p !== undefined);
+    if (pts.length === 0) continue;
+    out.push(
+      `<polyline points="${pts.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2"${
+        s.dashed ? ' stroke-dasharray="5,3"' : ""
+      }/>`,
+      ...pts.map((p) =>
+        `<circle cx="${p!.split(",")[0]}" cy="${p!.split(",")[1]}" r="2.5" fill="${s.color}"/>`
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * Scaling chart: W1 relaxed and W2 against shards for each workers setting, and W5 (normal)
+ * total against processes for each shard count; Bun solid, Deno dashed. Empty when the runs
+ * have none of these rows.
+ */
+function scalingChart(data: Partial<Record<string, Results<ThroughputRow>>>): string | undefined {
+  const rows = RUNTIMES.flatMap((rt) => (data[rt]?.rows ?? []).map((r) => ({ ...r, rt })))
+    .filter((r) => r.backend === "sqlite");
+  const palette = ["#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8ab17d", "#6d597a"];
+  const shards = [
+    ...new Set(rows.filter((r) => r.workload === "W1" || r.workload === "W2").map((r) => r.shards)),
+  ].sort((a, b) => a - b);
+  const workers = [
+    ...new Set(
+      rows.filter((r) => r.workload === "W1" || r.workload === "W2").map((r) => r.workers),
+    ),
+  ].sort((a, b) => a - b);
+  const w5 = rows.filter((r) => r.workload === "W5" && r.durability === "normal");
+  const procs = [...new Set(w5.map((r) => r.processes!))].sort((a, b) => a - b);
+  const w5Shards = [...new Set(w5.map((r) => r.shards))].sort((a, b) => a - b);
+  if (shards.length === 0 && procs.length === 0) return undefined;
+  const bySharding = (pick: (r: ThroughputRow) => boolean): Series[] =>
+    RUNTIMES.flatMap((rt, j) =>
+      workers.map((w, i) => ({
+        name: `${rt}, ${w === 0 ? "in-thread" : `${w} workers`}`,
+        color: palette[i % palette.length],
+        dashed: j === 1,
+        values: shards.map((n) =>
+          rows.find((r) => r.rt === rt && pick(r) && r.workers === w && r.shards === n)?.opsPerSec
+        ),
+      }))
+    );
+  const byProcesses: Series[] = RUNTIMES.flatMap((rt, j) =>
+    w5Shards.map((n, i) => ({
+      name: `${rt}, ${n} shard(s)`,
+      color: palette[(i + 2) % palette.length],
+      dashed: j === 1,
+      values: procs.map((p) =>
+        w5.find((r) => r.rt === rt && r.shards === n && r.processes === p)?.opsPerSec
+      ),
+    }))
+  );
+  const W = 940, H = 300;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    ...panel(
+      0,
+      0,
+      "W1 relaxed, writes/s",
+      "shards",
+      shards,
+      bySharding((r) => r.workload === "W1" && r.durability === "relaxed"),
+    ),
+    ...panel(310, 0, "W2, reads/s", "shards", shards, bySharding((r) => r.workload === "W2")),
+    ...panel(
+      620,
+      0,
+      "W5 normal, total writes/s",
+      "processes (64 writers each)",
+      procs,
+      byProcesses,
+    ),
+  ];
+  // Legends under each panel.
+  const legend = (x0: number, series: Series[]) =>
+    series.filter((s) => s.values.some((v) => v !== undefined)).map((s, i) =>
+      `<line x1="${x0 + 48}" y1="${222 + i * 13}" x2="${x0 + 68}" y2="${
+        222 + i * 13
+      }" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ""}/>` +
+      `<text x="${x0 + 72}" y="${226 + i * 13}">${s.name}</text>`
+    );
+  out.push(...legend(0, bySharding(() => true)), ...legend(620, byProcesses), "</svg>");
+  return out.join("\n") + "\n";
+}
+
 async function main(): Promise<void> {
   const tp = Object.fromEntries(RUNTIMES.map((rt) => [rt, load<ThroughputRow>(`${rt}.json`)]));
   const bb = Object.fromEntries(
@@ -295,6 +438,9 @@ async function main(): Promise<void> {
     "",
     "![throughput](results/throughput.svg)",
     "",
+    ...(scalingChart(tp)
+      ? ["![throughput against shards, workers and processes](results/scaling.svg)", ""]
+      : []),
     "## Workloads",
     "",
     "- W1: 64 concurrent async writers, unique keys `key_<worker>_<n>`, successes counted.",
@@ -335,7 +481,11 @@ async function main(): Promise<void> {
   ].join("\n");
   await writeFile(here("./RESULTS.md"), md);
   await writeFile(here("./results/throughput.svg"), chart(tp));
-  console.error("wrote bench/RESULTS.md and bench/results/throughput.svg");
+  const scaling = scalingChart(tp);
+  if (scaling !== undefined) await writeFile(here("./results/scaling.svg"), scaling);
+  console.error(
+    `wrote bench/RESULTS.md and bench/results/throughput.svg${scaling ? " and scaling.svg" : ""}`,
+  );
 }
 
 await main();
