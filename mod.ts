@@ -88,6 +88,13 @@ export {
 } from "./core/txn.ts";
 export { recoverReshard, reshard, type ReshardOptions } from "./shard/reshard.ts";
 export {
+  type ShardVerifyReport,
+  type VerifyOptions,
+  type VerifyProgress,
+  type VerifyReport,
+  verifyStore,
+} from "./shard/verify.ts";
+export {
   CorruptBackupError,
   type ExportOptions,
   exportStore,

@@ -4,10 +4,10 @@ import { bunRequire } from "./_bun_require.ts";
 import type { SqliteDatabase } from "./_sqlite_driver.ts";
 
 interface BunSqliteModule {
-  Database: new (path: string, options: { create: boolean }) => SqliteDatabase;
+  Database: new (path: string, options: { create?: boolean; readonly?: boolean }) => SqliteDatabase;
 }
 
-export function open(path: string): SqliteDatabase {
+export function open(path: string, options: { readOnly?: boolean } = {}): SqliteDatabase {
   const { Database } = bunRequire<BunSqliteModule>("bun:sqlite");
-  return new Database(path, { create: true });
+  return new Database(path, options.readOnly ? { readonly: true } : { create: true });
 }

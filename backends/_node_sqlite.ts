@@ -3,6 +3,8 @@
 import type { SqliteDatabase } from "./_sqlite_driver.ts";
 import { DatabaseSync } from "node:sqlite";
 
-export function open(path: string): SqliteDatabase {
-  return new DatabaseSync(path) as unknown as SqliteDatabase;
+export function open(path: string, options: { readOnly?: boolean } = {}): SqliteDatabase {
+  return new DatabaseSync(path, {
+    readOnly: options.readOnly ?? false,
+  }) as unknown as SqliteDatabase;
 }

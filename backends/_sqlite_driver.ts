@@ -81,11 +81,17 @@ export interface OpenedDatabase {
   textKeepsNul: boolean;
 }
 
-/** Opens `path` with bun:sqlite on Bun and node:sqlite elsewhere (Deno). */
-export async function openSqliteDatabase(path: string): Promise<OpenedDatabase> {
+/**
+ * Opens `path` with bun:sqlite on Bun and node:sqlite elsewhere (Deno). `readOnly`: never
+ * writes, not even the checkpoint that closing the last connection otherwise runs.
+ */
+export async function openSqliteDatabase(
+  path: string,
+  options: { readOnly?: boolean } = {},
+): Promise<OpenedDatabase> {
   const onBun = (globalThis as RuntimeGlobals).Bun !== undefined;
   const mod = onBun ? await import("./_bun_sqlite.ts") : await loadNodeSqlite();
-  return { db: mod.open(path), textKeepsNul: onBun };
+  return { db: mod.open(path, options), textKeepsNul: onBun };
 }
 
 interface WarningProcess {

@@ -10,10 +10,11 @@ import {
   type RangeResult,
   type Update,
 } from "../core/_base_backend.ts";
-import type { Entry, WriteOp } from "../core/_shard_backend.ts";
+import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
+import { checksum, checkWal } from "./_sqlite_verify.ts";
 import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
   checkSqliteFile,
@@ -64,7 +65,8 @@ BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY NOT NULL,
   value BLOB NOT NULL,
-  expires_at INTEGER
+  expires_at INTEGER,
+  crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
 COMMIT;
@@ -92,7 +94,10 @@ export async function openSqliteBackend(
     );
   }
   const where: StorageErrorInit = { shard: options.shard ?? 0, path };
-  if (options.create === false) await checkSqliteFile(path, where);
+  if (options.create === false) {
+    await checkSqliteFile(path, where);
+    await checkWal(where);
+  }
   let opened;
   try {
     opened = await openSqliteDatabase(path);
@@ -112,6 +117,7 @@ export async function openSqliteBackend(
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
     await retryWhileBusy(db, SCHEMA, busyTimeout);
+    await addChecksumColumn(db, busyTimeout);
   } catch (e) {
     db.close();
     throw storageErrorOf(e, where);
@@ -123,6 +129,33 @@ export async function openSqliteBackend(
     checkpoints,
     where,
   });
+}
+
+/**
+ * Files written before values carried checksums get the column (a schema change only: SQLite
+ * rewrites no row). Their old rows keep a NULL checksum and are read unchecked until rewritten;
+ * `verifyStore` counts them.
+ */
+async function addChecksumColumn(db: SqliteDatabase, timeout: number): Promise<void> {
+  const has = () => {
+    const stmt = db.prepare("SELECT 1 AS found FROM pragma_table_info('kv') WHERE name = 'crc'");
+    try {
+      return stmt.get() != null;
+    } finally {
+      stmt.finalize?.();
+    }
+  };
+  if (has()) return;
+  try {
+    await retryWhileBusy(
+      db,
+      "BEGIN IMMEDIATE; ALTER TABLE kv ADD COLUMN crc INTEGER; COMMIT",
+      timeout,
+    );
+  } catch (e) {
+    // Another process added it first.
+    if (!has()) throw e;
+  }
 }
 
 /** Whether the open database has shardkv's table (the schema is read, so damage shows here). */
@@ -201,6 +234,10 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
   #statements: SqliteStatement[] = [];
   /** Bytes written by the transaction in progress, reported to the checkpointer on commit. */
   #written = 0;
+  /** Whether the commit queue's write transaction is open. */
+  #inWrite = false;
+  #beginRead: SqliteStatement;
+  #endRead: SqliteStatement;
 
   /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
   #keyColumn: string;
@@ -223,9 +260,9 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     this.#where = init.where;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
-    this.#get = this.#prepare("SELECT value, expires_at FROM kv WHERE key = ?");
+    this.#get = this.#prepare("SELECT value, expires_at, crc FROM kv WHERE key = ?");
     this.#put = this.#prepare(
-      "INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO kv (key, value, expires_at, crc) VALUES (?, ?, ?, ?)",
     );
     this.#del = this.#prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
     this.#purge = this.#prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
@@ -235,6 +272,8 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     const begin = this.#prepare("BEGIN IMMEDIATE");
     const commit = this.#prepare("COMMIT");
     const rollback = this.#prepare("ROLLBACK");
+    this.#beginRead = this.#prepare("BEGIN DEFERRED");
+    this.#endRead = commit;
     this.#queue = new CommitQueue({
       begin: () => {
         if (this.#corrupt !== undefined) {
@@ -246,12 +285,15 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
         }
         this.#written = 0;
         begin.run();
+        this.#inWrite = true;
       },
       commit: () => {
         commit.run();
+        this.#inWrite = false;
         this.#checkpoints.wrote(this.#written);
       },
       rollback: () => {
+        this.#inWrite = false;
         // SQLite may already have rolled back on its own (e.g. on a full disk).
         try {
           rollback.run();
@@ -277,10 +319,20 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     return stmt;
   }
 
+  /** Throws `CorruptStoreError` naming `key` when its value does not match its checksum. */
+  #check(key: string, value: Uint8Array, crc: SqlValue): void {
+    if (crc === null || checksum(key, value) === Number(crc)) return;
+    throw new CorruptStoreError(
+      `stored value (${value.length} bytes) does not match its checksum`,
+      { ...this.#where, key },
+    );
+  }
+
   /** The stored row of `key` regardless of expiry. */
   #row(key: string): Entry | undefined {
     const row = this.#get.get(key);
     if (row == null) return undefined;
+    this.#check(key, row.value as Uint8Array, row.crc);
     return { value: row.value as Uint8Array, expiresAt: toExpiry(row.expires_at) };
   }
 
@@ -310,37 +362,50 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     return this.#queue.read(() => {
       const now = this.now();
       const out = new Map<string, Entry>();
-      for (const key of keys) {
-        const e = this.#live(key, now);
-        if (e !== undefined) out.set(key, e);
+      // Several keys are read in one read transaction, so they come from one snapshot even
+      // while other processes commit (inside the queue's write transaction they already do).
+      const snapshot = keys.length > 1 && !this.#inWrite;
+      if (snapshot) this.#beginRead.run();
+      try {
+        for (const key of keys) {
+          const e = this.#live(key, now);
+          if (e !== undefined) out.set(key, e);
+        }
+      } finally {
+        if (snapshot) this.#endRead.run();
       }
       return out;
     });
   }
 
-  apply(ops: readonly WriteOp[]): Promise<void> {
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
     this.check("write");
     return this.#queue.write(() => {
+      // Inside the write transaction (BEGIN IMMEDIATE holds the file's write lock), so no other
+      // process can change a checked key between this check and the writes.
+      if (checks !== undefined) {
+        const now = this.now();
+        for (const [key, expected] of checks) {
+          if (!matches(liveAt(this.#row(key), now), expected)) return false;
+        }
+      }
       for (const op of ops) {
         if (op.value === undefined) this.#del.get(op.key);
         else {
-          this.#put.run(op.key, op.value, op.expiresAt ?? null);
+          this.#put.run(op.key, op.value, op.expiresAt ?? null, checksum(op.key, op.value));
           this.#written += op.key.length + op.value.length + ROW_OVERHEAD;
         }
       }
+      return true;
     });
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
     return this.#queue.write(() => {
-      const row = this.#row(key);
-      const live = row !== undefined && (row.expiresAt === null || this.now() < row.expiresAt)
-        ? row
-        : undefined;
-      const { next, result } = fn(live);
+      const { next, result } = fn(liveAt(this.#row(key), this.now()));
       if (next === null) this.#del.get(key);
       else if (next !== undefined) {
-        this.#put.run(key, next.value, next.expiresAt);
+        this.#put.run(key, next.value, next.expiresAt, checksum(key, next.value));
         this.#written += key.length + next.value.length + ROW_OVERHEAD;
       }
       return result;
@@ -376,7 +441,7 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
       const sql = `SELECT ${this.#keyColumn}${
-        q.keysOnly ? "" : ", value"
+        q.keysOnly ? "" : ", value, crc"
       } FROM kv WHERE ${where} ORDER BY kv.key${q.reverse ? " DESC" : ""} LIMIT ?`;
       const stmt = this.#cached(sql);
       const rows = stmt.all(...params);
@@ -385,7 +450,10 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
       for (let i = 0; i < rows.length; i++) {
         const key = rows[i].key as string | Uint8Array;
         keys[i] = typeof key === "string" ? key : utf8.decode(key);
-        if (!q.keysOnly) values[i] = rows[i].value as Uint8Array;
+        if (!q.keysOnly) {
+          values[i] = rows[i].value as Uint8Array;
+          this.#check(keys[i], values[i], rows[i].crc);
+        }
       }
       return { keys, values };
     });
@@ -406,6 +474,11 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
 }
 
 const utf8 = new TextDecoder();
+
+/** `e` when it is live at `now`, else `undefined`. */
+function liveAt(e: Entry | undefined, now: number): Entry | undefined {
+  return e === undefined || e.expiresAt === null || now < e.expiresAt ? e : undefined;
+}
 
 function toExpiry(v: SqlValue): number | null {
   return v === null ? null : Number(v);

@@ -19,6 +19,11 @@ const utf8Lossy = new TextDecoder("utf-8");
 /** Bytes as a string of chars U+0000..U+00FF, one per byte (options, numbers, glob work). */
 export function latin1(bytes: Uint8Array): string {
   let s = "";
+  if (bytes.length <= 32) {
+    // Short arguments (names, options, numbers): a loop beats spreading into fromCharCode.
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return s;
+  }
   for (let i = 0; i < bytes.length; i += 4096) {
     s += String.fromCharCode(...bytes.subarray(i, Math.min(bytes.length, i + 4096)));
   }
@@ -34,11 +39,29 @@ export function fromLatin1(s: string): Uint8Array {
 
 /** The bytes as UTF-8 text, or `undefined` when they are not valid UTF-8. */
 export function utf8(bytes: Uint8Array): string | undefined {
+  // Short ASCII (most keys) without TextDecoder, whose call costs more than the loop.
+  if (bytes.length <= 64) {
+    let s = "";
+    let i = 0;
+    for (; i < bytes.length && bytes[i] < 0x80; i++) s += String.fromCharCode(bytes[i]);
+    if (i === bytes.length) return s;
+  }
   try {
     return utf8Fatal.decode(bytes);
   } catch {
     return undefined;
   }
+}
+
+/** A command name lower-cased (ASCII letters only), "" when too long to be one. */
+export function commandName(bytes: Uint8Array): string {
+  if (bytes.length > 32) return "";
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+  }
+  return s;
 }
 
 /** An argument upper-cased, for option names (short: options are a few bytes). */

@@ -46,6 +46,8 @@ export interface Client {
   multiFailed: boolean;
   /** The shard the transaction's keys are on (-1: none yet). */
   multiShard: number;
+  /** The database queued commands will run in (a queued SELECT changes it). */
+  multiDb: number;
   /** WATCHed store keys. */
   watching: Set<string>;
   /** A WATCHed key changed: EXEC fails. */
@@ -62,14 +64,26 @@ export interface Ops {
   /** Writes `value`; `ttl` in ms (`undefined` or `Infinity`: no expiry). */
   set(key: string, value: Uint8Array, ttl?: number): Promise<void>;
   delete(key: string): Promise<boolean>;
+  /** Values of `keys` (missing: `undefined`), in order. */
+  getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>;
+  /** Writes every pair without expiry, in order (for one key the last one wins). */
+  setMany(pairs: [string, Uint8Array][]): Promise<void>;
 }
 
 function ttlOption(ttl: number | undefined): { ttl?: number } {
   return ttl === undefined || ttl === Infinity ? {} : { ttl: Math.max(0, ttl) };
 }
 
-/** Ops straight on the store: each call atomic on its own. */
+const opsOfStore = new WeakMap<Store, Ops>();
+
+/** Ops straight on the store: each call atomic on its own (one object per store). */
 export function storeOps(store: Store): Ops {
+  let ops = opsOfStore.get(store);
+  if (ops === undefined) opsOfStore.set(store, ops = makeStoreOps(store));
+  return ops;
+}
+
+function makeStoreOps(store: Store): Ops {
   return {
     get: (key) => store.get(key),
     ttl: (key) => store.ttl(key),
@@ -79,6 +93,12 @@ export function storeOps(store: Store): Ops {
       else await store.set(key, value, ttlOption(ttl));
     },
     delete: (key) => store.delete(key),
+    // Straight on the store, several keys are one batch: a commit per shard, shards at once.
+    getMany: async (keys) => {
+      const found = await store.batchGet(keys);
+      return keys.map((key) => found.get(key));
+    },
+    setMany: (pairs) => store.batchSet(pairs),
   };
 }
 
@@ -109,6 +129,17 @@ export function txnOps(store: Store, txn: WriteTxn, now: () => number): Ops {
       const had = await deleteKey(txn, key);
       expiries.set(key, undefined);
       return had;
+    },
+    getMany: async (keys) => {
+      const out: (Uint8Array | undefined)[] = [];
+      for (const key of keys) out.push(await getKey(txn, key));
+      return out;
+    },
+    setMany: async (pairs) => {
+      for (const [key, value] of pairs) {
+        await setKey(txn, key, value);
+        expiries.set(key, Infinity);
+      }
     },
   };
 }

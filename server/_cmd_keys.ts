@@ -103,13 +103,12 @@ function copyOptions(args: Uint8Array[], db: number): { db: number; replace: boo
 }
 
 async function copy(call: Call): Promise<Reply> {
-  const { db, replace } = copyOptions(call.args, call.client.db);
+  const { replace } = copyOptions(call.args, call.client.db);
   const [from, to] = call.keys;
   if (from === to) throw new CommandError("ERR source and destination objects are the same");
   const value = await call.ops.get(from);
   if (value === undefined) return 0;
   if (!replace && (await call.ops.get(to)) !== undefined) return 0;
-  void db;
   await call.ops.set(to, value, await call.ops.ttl(from));
   return 1;
 }

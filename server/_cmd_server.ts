@@ -58,6 +58,7 @@ export function newClient(ctx: ServerContext): Client {
     lastCommand: "NULL",
     multiFailed: false,
     multiShard: -1,
+    multiDb: 0,
     watching: new Set(),
     dirty: false,
     killed: false,
@@ -132,23 +133,26 @@ function hello(call: Call): Reply {
     if (v < 2n || v > 3n) throw new CommandError("NOPROTO unsupported protocol version");
     resp = Number(v) as 2 | 3;
   }
-  let name: string | undefined;
+  let name: Uint8Array | undefined;
+  let auth: [Uint8Array, Uint8Array] | undefined;
   for (let j = 1; j < args.length; j++) {
     const more = args.length - j - 1;
     const opt = upper(args[j]);
     if (opt === "AUTH" && more >= 2) {
-      authenticate(ctx, client, args[j + 1], args[j + 2]);
+      auth = [args[j + 1], args[j + 2]];
       j += 2;
     } else if (opt === "SETNAME" && more >= 1) {
-      name = clientName(args[++j]);
+      name = args[++j];
     } else throw new CommandError(`ERR Syntax error in HELLO option '${echoArg(args[j])}'`);
   }
+  // Options are parsed before AUTH runs, and the name checked after it, as Redis 7.0 does.
+  if (auth !== undefined) authenticate(ctx, client, auth[0], auth[1]);
   if (!client.authed) {
     throw new CommandError(
       "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
     );
   }
-  if (name !== undefined) client.name = name;
+  if (name !== undefined) client.name = clientName(name);
   client.resp = resp;
   return mapReply(client, [
     ["server", "redis"],

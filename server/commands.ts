@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { type Store, writeTxn } from "../mod.ts";
-import { CommandError, echoArg, latin1 } from "./_cmd_args.ts";
+import { setImmediate } from "node:timers";
+import { MAX_VALUE_BYTES, type Store, writeTxn } from "../mod.ts";
+import { CommandError, commandName, echoArg, int64Of, latin1 } from "./_cmd_args.ts";
 import {
   type Call,
   type Client,
@@ -60,6 +61,7 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
     client.multi = [];
     client.multiFailed = false;
     client.multiShard = -1;
+    client.multiDb = client.db;
     return OK;
   }),
   discard: transactionSpec(1, "Discard all commands issued after MULTI", ({ ctx, client }) => {
@@ -152,6 +154,10 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
 };
 
+const BY_NAME = new Map(Object.entries(COMMANDS));
+const GET = COMMANDS.get;
+const SELECT = COMMANDS.select;
+
 /** The store keys of a command's key arguments, in the client's database. */
 function keysOf(spec: CommandSpec, args: Uint8Array[], db: number): string[] {
   if (spec.keysOf !== undefined) return spec.keysOf(args, db);
@@ -182,8 +188,8 @@ function errorOf(e: unknown): ErrorReply {
 
 /** Looks a command up and checks its arity; an error reply when it cannot run. */
 function lookup(args: Uint8Array[]): { name: string; spec: CommandSpec } | ErrorReply {
-  const name = latin1(args[0].subarray(0, 64)).toLowerCase();
-  const spec = args[0].length <= 64 && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const name = commandName(args[0]);
+  const spec = BY_NAME.get(name);
   if (spec === undefined) {
     const shown = args.slice(1).map((a) => `'${echoArg(a)}' `).join("");
     return new ErrorReply(
@@ -211,9 +217,10 @@ async function run(
   spec: CommandSpec,
   args: Uint8Array[],
 ): Promise<Reply> {
+  const store = ctx.store;
+  if (spec === GET) return (await store.get(storeKey(client.db, args[1]))) ?? null;
   const rest = args.slice(1);
   const keys = keysOf(spec, rest, client.db);
-  const store = ctx.store;
   const call: Call = {
     ctx,
     client,
@@ -228,7 +235,7 @@ async function run(
   }
   touchKeys(ctx, keys);
   if (name === "set" && rest.length === 2) {
-    await store.set(keys[0], rest[1]);
+    await setsOf(ctx).add([[keys[0], rest[1]]]);
     return OK;
   }
   if (shardOfKeys(store, keys) === -2) {
@@ -290,7 +297,11 @@ async function exec(call: Call): Promise<Reply> {
 /** Queues a command inside MULTI: `+QUEUED`, or an error that makes EXEC abort. */
 function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint8Array[]): Reply {
   try {
-    const keys = keysOf(spec, args.slice(1), client.db);
+    const keys = keysOf(spec, args.slice(1), client.multiDb);
+    if (spec === SELECT) {
+      const db = int64Of(args[1]);
+      if (db !== undefined && db >= 0n && db < 16n) client.multiDb = Number(db);
+    }
     const shard = shardOfKeys(ctx.store, keys);
     if (shard === -2 || (shard >= 0 && client.multiShard >= 0 && shard !== client.multiShard)) {
       throw new CommandError(CROSSSLOT);
@@ -308,6 +319,45 @@ function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint
 function execAbort(args: Uint8Array[], error: ErrorReply): ErrorReply {
   if (args[0].length !== 4 || latin1(args[0]).toLowerCase() !== "exec") return error;
   return new ErrorReply(`EXECABORT Transaction discarded because of: ${error.message}`);
+}
+
+/**
+ * Plain SETs of every connection in one I/O turn, written by one `batchSet` (one commit per
+ * shard) once the turn's reads are handled. Each connection waits for its SETs before its next
+ * command, so its commands still apply in order; SETs of different connections in one turn are
+ * concurrent, and the batch applies them in arrival order (for one key the last one wins).
+ */
+class TurnSets {
+  #store: Store;
+  #pending: [string, Uint8Array][] = [];
+  #flush: Promise<void> | undefined;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  add(pairs: [string, Uint8Array][]): Promise<void> {
+    for (const pair of pairs) {
+      // A value the store would refuse fails alone, not the shared batch.
+      if (pair[1].byteLength > MAX_VALUE_BYTES) return this.#store.batchSet(pairs);
+    }
+    for (const pair of pairs) this.#pending.push(pair);
+    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#flush = undefined;
+      return this.#store.batchSet(batch);
+    });
+    return this.#flush;
+  }
+}
+
+const turnSets = new WeakMap<ServerContext, TurnSets>();
+
+function setsOf(ctx: ServerContext): TurnSets {
+  let sets = turnSets.get(ctx);
+  if (sets === undefined) turnSets.set(ctx, sets = new TurnSets(ctx.store));
+  return sets;
 }
 
 /** A client for callers that run commands without a session (the first use of a context). */
@@ -367,12 +417,11 @@ export async function execute(
 
 /** A pipelined command that can join a batch: plain `SET key value` or `GET key`. */
 function batchKind(args: Uint8Array[]): "set" | "get" | undefined {
-  if (args.length === 3 && args[0].length === 3) {
-    const n = latin1(args[0]).toLowerCase();
-    if (n === "set") return "set";
-  } else if (args.length === 2 && args[0].length === 3) {
-    if (latin1(args[0]).toLowerCase() === "get") return "get";
-  }
+  const n = args[0];
+  if (n.length !== 3 || (n[1] | 0x20) !== 0x65 || (n[2] | 0x20) !== 0x74) return undefined;
+  const first = n[0] | 0x20;
+  if (args.length === 3 && first === 0x73) return "set";
+  if (args.length === 2 && first === 0x67) return "get";
   return undefined;
 }
 
@@ -389,7 +438,7 @@ async function runBatch(
     if (kind === "set") {
       touchKeys(ctx, keys);
       // Duplicate keys: the last one wins, as if the SETs ran in order.
-      await ctx.store.batchSet(keys.map((key, i) => [key, run[i][2]] as const));
+      await setsOf(ctx).add(keys.map((key, i) => [key, run[i][2]]));
       return run.map(() => OK);
     }
     const found = await ctx.store.batchGet(keys);

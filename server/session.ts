@@ -53,7 +53,11 @@ export class RespSession {
    */
   feed(chunk: Uint8Array): Promise<FeedResult> {
     if (!this.#closing) this.#parser.push(chunk);
-    const run = this.#tail.then(() => this.#drain());
+    // An idle session drains at once; a busy one queues behind the drains before it, so replies
+    // keep request order (the usual case, one request per read, skips a promise hop).
+    const run = this.#pending++ === 0
+      ? this.#drainCounted()
+      : this.#tail.then(() => this.#drainCounted());
     // A failed feed must not block the ones after it.
     this.#tail = run.catch(() => {});
     return run;
@@ -65,6 +69,17 @@ export class RespSession {
     this.#ended = true;
     this.#ctx.clients--;
     dropClient(this.#ctx, this.#client);
+  }
+
+  /** Feeds accepted and not yet drained. */
+  #pending = 0;
+
+  async #drainCounted(): Promise<FeedResult> {
+    try {
+      return await this.#drain();
+    } finally {
+      this.#pending--;
+    }
   }
 
   async #drain(): Promise<FeedResult> {

@@ -10,10 +10,11 @@ import {
   openStore,
   StorageError,
   type Store,
+  verifyStore,
 } from "../mod.ts";
 import { openSqliteBackend } from "../backends/sqlite.ts";
 import { openSqliteDatabase } from "../backends/_sqlite_driver.ts";
-import { enc, withTempDir } from "./_helpers.ts";
+import { dec, enc, withTempDir } from "./_helpers.ts";
 
 const SHARDS = 4;
 const onDeno = "Deno" in globalThis;
@@ -229,5 +230,181 @@ test("sqlite: shard files are untouched by a refused open", async () => {
     const before = await readFile(join(dir, "shard-001.sqlite"));
     await openError(dir);
     assert.deepEqual(await readFile(join(dir, "shard-001.sqlite")), before);
+  });
+});
+
+/** Flips one byte of `file` at the first occurrence of `marker` (plus `skip` bytes). */
+async function flipAt(file: string, marker: string, skip = 0): Promise<void> {
+  const bytes = await readFile(file);
+  const at = bytes.indexOf(marker);
+  assert.ok(at !== -1, `${marker} not found in ${file}`);
+  bytes[at + skip] ^= 0x20;
+  await writeFile(file, bytes);
+}
+
+const VICTIM = "VICTIM-VALUE-".repeat(80);
+
+for (const workers of [0, 2]) {
+  test(`sqlite${workers ? " with workers" : ""}: a flipped byte in a stored value -> CorruptStoreError naming shard and key`, async () => {
+    await withTempDir(async (dir) => {
+      const store = await openStore(dir, { shards: 1 });
+      await store.batchSet(Array.from({ length: 50 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
+      await store.set("victim", enc(VICTIM));
+      await store.close();
+      await flipAt(join(dir, "shard-000.sqlite"), "VICTIM-VALUE-", 500);
+
+      const damaged = await openStore(dir, { workers });
+      try {
+        const error = await damaged.get("victim").catch((e) => e);
+        assertCorrupt(error, 0, "shard-000.sqlite");
+        assert.equal(error.key, "victim");
+        assert.match(error.message, /key "victim".*checksum/);
+        assertCorrupt(await damaged.scanKeysWithValues("v").catch((e) => e), 0, "shard-000.sqlite");
+        // Keys only: no value is read, so nothing to check.
+        assert.deepEqual(await damaged.scanKeys("v"), ["victim"]);
+        // The shard refuses writes from now on.
+        assertCorrupt(await damaged.set("k1", enc("x")).catch((e) => e), 0, "shard-000.sqlite");
+        assert.equal(dec(await damaged.get("k1")), "v1");
+      } finally {
+        await damaged.close();
+      }
+      const report = await verifyStore(dir);
+      assert.equal(report.ok, false);
+      assert.deepEqual(report.shards[0].keys, ["victim"]);
+      assert.deepEqual(report.shards[0].problems, []);
+      assert.equal(report.shards[0].rows, 51);
+    });
+  });
+}
+
+test("verifyStore: a healthy store is ok, with progress for every shard", async () => {
+  await withTempDir(async (dir) => {
+    const store = await openStore(dir, { shards: SHARDS });
+    await store.batchSet(Array.from({ length: 2500 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
+    await store.close();
+    const seen: { shard: number; shards: number; rows: number; done: boolean }[] = [];
+    const report = await verifyStore(dir, { onProgress: (p) => seen.push(p) });
+    assert.equal(report.ok, true);
+    assert.equal(report.backend, "sqlite");
+    assert.equal(report.shards.length, SHARDS);
+    assert.equal(report.shards.reduce((n, s) => n + s.rows, 0), 2500);
+    const finals = seen.filter((p) => p.done);
+    assert.deepEqual(finals.map((p) => p.shard), [0, 1, 2, 3]);
+    assert.equal(finals.reduce((n, p) => n + p.rows, 0), 2500);
+    assert.ok(seen.every((p) => p.shards === SHARDS));
+    assert.ok(seen.length > SHARDS, "progress within a shard too");
+    for (const s of report.shards) {
+      assert.deepEqual([s.ok, s.keys, s.problems, s.unchecked], [true, [], [], 0]);
+      assert.ok(s.path.endsWith(`shard-00${s.shard}.sqlite`));
+    }
+  });
+});
+
+test("verifyStore reports emptied, foreign and page-damaged shards, and changes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const store = await openStore(dir, { shards: SHARDS });
+    const big = new Uint8Array(1000).fill(7);
+    await store.batchSet(Array.from({ length: 800 }, (_, i) => [`k${i}`, big] as const));
+    await store.close();
+    await truncate(join(dir, "shard-000.sqlite"), 0);
+    await writeFile(join(dir, "shard-001.sqlite"), "x".repeat(5000));
+    const file = join(dir, "shard-003.sqlite");
+    for (let page = 3; page <= (await stat(file)).size / 4096; page += 2) {
+      await smashPage(file, page, 0xa5);
+    }
+    const files = async () => {
+      const names = (await readdir(dir)).filter((n) => !/-(wal|shm)$/.test(n)).sort();
+      return await Promise.all(names.map(async (n) => [n, (await stat(join(dir, n))).size]));
+    };
+    const before = await files();
+    const report = await verifyStore(dir);
+    assert.equal(report.ok, false);
+    const [s0, s1, s2, s3] = report.shards;
+    assert.match(s0.problems.join(), /empty/);
+    assert.match(s1.problems.join(), /not an SQLite database/);
+    assert.equal(s2.ok, true);
+    assert.equal(s3.ok, false);
+    assert.match(s3.problems.join(), /integrity_check|malformed/);
+    // Read-only: files and sizes unchanged (SQLite may leave an empty -wal and an -shm).
+    assert.deepEqual(await files(), before);
+  });
+});
+
+test("verifyStore: missing manifest and non-stores are typed errors", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(verifyStore(dir), TypeError);
+    await closedStore(dir);
+    await rm(join(dir, "shardkv.json"));
+    await assert.rejects(verifyStore(dir), MissingManifestError);
+    await assert.rejects(verifyStore(""), TypeError);
+    await assert.rejects(verifyStore(dir, { onProgress: 1 as never }), TypeError);
+  });
+});
+
+test("sqlite: files written before checksums open, old rows read unchecked, new rows checked", async () => {
+  await withTempDir(async (dir) => {
+    const { db } = await openSqliteDatabase(join(dir, "shard-000.sqlite"));
+    db.exec(`PRAGMA journal_mode = WAL;
+      CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires_at INTEGER);
+      INSERT INTO kv VALUES ('old1', x'6f6c64', NULL), ('old2', x'6f6c64', NULL);`);
+    db.close();
+    await writeFile(
+      join(dir, "shardkv.json"),
+      JSON.stringify({ format: 1, backend: "sqlite", shards: 1, hash: "fnv1a32" }),
+    );
+    const store = await openStore(dir);
+    assert.equal(dec(await store.get("old1")), "old");
+    await store.set("new1", enc("new"));
+    await store.set("old2", enc("rewritten"));
+    await store.close();
+    const report = await verifyStore(dir);
+    assert.equal(report.ok, true);
+    assert.equal(report.shards[0].unchecked, 1);
+    assert.equal(report.shards[0].rows, 2);
+  });
+});
+
+test("a damaged WAL frame that would drop later commits: verifyStore reports it, openStore refuses", async () => {
+  await withTempDir(async (dir) => {
+    const store = await openStore(join(dir, "live"), { shards: 1 });
+    for (let i = 0; i < 60; i++) await store.set(`k${i}`, enc(`value ${i}`));
+    // A crash image: the files as they are while the store is open (WAL not checkpointed).
+    for (const name of ["shardkv.json", "shard-000.sqlite", "shard-000.sqlite-wal"]) {
+      await writeFile(join(dir, name), await readFile(join(dir, "live", name)));
+    }
+    await store.close();
+    const clean = await verifyStore(dir);
+    assert.equal(clean.ok, true, clean.shards[0].problems.join());
+    // verifyStore changed nothing: the WAL is still there.
+    const wal = await readFile(join(dir, "shard-000.sqlite-wal"));
+    const frames = Math.floor((wal.length - 32) / (24 + 4096));
+    assert.ok(frames > 30, `${frames} frames`);
+    // A torn last frame (a crash mid-write) loses nothing acknowledged: not reported.
+    await writeFile(join(dir, "shard-000.sqlite-wal"), wal.subarray(0, wal.length - 1000));
+    // Each edit makes a new crash image: drop the wal-index (-shm) that the previous check left,
+    // which describes the WAL as it was.
+    const noShm = () => rm(join(dir, "shard-000.sqlite-shm"), { force: true });
+    await noShm();
+    const tornReport = await verifyStore(dir);
+    assert.equal(tornReport.ok, true, tornReport.shards[0].problems.join());
+    wal[32 + 20 * (24 + 4096) + 24 + 2000] ^= 0x01;
+    await writeFile(join(dir, "shard-000.sqlite-wal"), wal);
+    await noShm();
+    const report = await verifyStore(dir);
+    assert.equal(report.ok, false);
+    assert.match(report.shards[0].problems.join(), /WAL frame 21 of \d+ is damaged.* \d+ commit/);
+    // Opening it is refused rather than silently dropping those commits...
+    const error = await openError(dir);
+    assertCorrupt(error, 0, "shard-000.sqlite");
+    const bytes = Number(/truncate the -wal file to (\d+) bytes/.exec(error.message)?.[1]);
+    assert.equal(bytes, 32 + 20 * (24 + 4096));
+    // ... until the WAL is cut there, accepting the loss: the commits before the damage remain.
+    await truncate(join(dir, "shard-000.sqlite-wal"), bytes);
+    await noShm();
+    const accepted = await openStore(dir);
+    assert.equal(dec(await accepted.get("k0")), "value 0");
+    assert.equal(await accepted.get("k59"), undefined);
+    await accepted.close();
+    assert.equal((await verifyStore(dir)).ok, true);
   });
 });

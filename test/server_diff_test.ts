@@ -493,6 +493,36 @@ function cases(): (string | Uint8Array)[][][] {
       ["SET", "one", "1"],
       ["RANDOMKEY"],
     ],
+    // Keys the mapping treats specially: U+0000 first, binary, UTF-8 cut by a pattern, per db
+    [
+      ["SET", "\u0000x", "nul"],
+      ["SET", "\u00003ux", "looks like db 3"],
+      ["SET", "é", "e-acute"],
+      ["SET", new Uint8Array([0xc3]), "half"],
+      ["SET", new Uint8Array([0x00, 0xff]), "nul-ff"],
+      ["KEYS", "*"],
+      ["KEYS", new Uint8Array([0xc3, 0x2a])],
+      ["KEYS", "\u0000*"],
+      ["KEYS", new Uint8Array([0x00, 0x3f])],
+      ["GET", "\u0000x"],
+      ["DBSIZE"],
+      ["SELECT", "3"],
+      ["KEYS", "*"],
+      ["SET", "x", "db3"],
+      ["SET", new Uint8Array([0xfe]), "db3-bin"],
+      ["KEYS", "*"],
+      ["KEYS", new Uint8Array([0xfe])],
+      ["COPY", "x", "\u0000x", "DB", "0"],
+      ["COPY", new Uint8Array([0xfe]), "bin", "DB", "0"],
+      ["RENAME", new Uint8Array([0xfe]), "é"],
+      ["KEYS", "*"],
+      ["SELECT", "0"],
+      ["GET", "\u0000x"],
+      ["GET", "bin"],
+      ["DBSIZE"],
+      ["DEL", "\u0000x", "\u00003ux", "é", new Uint8Array([0xc3])],
+      ["KEYS", "*"],
+    ],
     // SELECT: separate keyspaces
     [
       ["SET", "k", "db0"],
@@ -551,6 +581,19 @@ function cases(): (string | Uint8Array)[][][] {
       ["PING"],
       ["ECHO", "hi"],
       ["DISCARD"],
+      ["MULTI"],
+      ["SET", "{u}a", "db0"],
+      ["SELECT", "2"],
+      ["SET", "{u}a", "db2"],
+      ["GET", "{u}a"],
+      ["EXEC"],
+      ["GET", "{u}a"],
+      ["SELECT", "0"],
+      ["GET", "{u}a"],
+      ["MULTI"],
+      ["SELECT", "99"],
+      ["GET", "{u}a"],
+      ["EXEC"],
     ],
     // Connection and server commands
     [
@@ -928,7 +971,12 @@ test(
       ]],
       [
         ["HELLO", "2", "AUTH", "default", "wrong"],
-        ["HELLO", "2", "AUTH", "default", "secret"],
+        ["HELLO", "2", "AUTH", "default", "secret", "SETNAME", "a b"],
+        ["GET", "k"],
+        ["HELLO", "2", "AUTH", "default", "secret", "BOGUS"],
+        ["GET", "k"],
+        ["HELLO", "2", "AUTH", "default", "secret", "SETNAME", "me"],
+        ["CLIENT", "GETNAME"],
         ["SET", "k", "v"],
         ["GET", "k"],
         ["DEL", "k"],
@@ -978,3 +1026,38 @@ test("protected mode: no listening beyond loopback without requirepass", async (
     await store.close();
   }
 });
+
+test(
+  "ioredis with a password and db 3: AUTH and SELECT on connect, MULTI on one hash tag, CROSSSLOT",
+  SLOW,
+  async () => {
+    const { Redis } = await import("ioredis");
+    const store = await openStore("", { backend: "memory", shards: 4 });
+    const server = await serveResp(store, { port: 0, requirepass: "s3cret" });
+    const opts = {
+      port: server.port,
+      host: "127.0.0.1",
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    };
+    const good = new Redis({ ...opts, password: "s3cret", db: 3 });
+    try {
+      await good.connect();
+      assert.equal(await good.set("k", "three"), "OK");
+      assert.equal(await good.get("k"), "three");
+      assert.deepEqual(
+        await good.multi().set("{t}a", "1").incr("{t}a").get("{t}a").exec(),
+        [[null, "OK"], [null, 2], [null, "2"]],
+      );
+      await assert.rejects(
+        good.multi().set("{t}a", "1").set("{u}b", "2").exec(),
+        /CROSSSLOT|EXECABORT/,
+      );
+      assert.equal(await store.get("k"), undefined, "db 3's key is not db 0's");
+    } finally {
+      good.disconnect();
+      await server.close();
+      await store.close();
+    }
+  },
+);

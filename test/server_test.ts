@@ -710,3 +710,16 @@ test("CLIENT ID/SETNAME/LIST/INFO/KILL and SELECT keep databases apart", async (
     await store.close();
   }
 });
+
+test("LCS refuses values whose table would pass its memory bound, and stays usable", async () => {
+  await withSession(async (send) => {
+    await send("SET", "a", "x".repeat(4096));
+    await send("SET", "b", "x".repeat(4096));
+    assert.match(
+      await send("LCS", "a", "b", "LEN"),
+      /^-ERR LCS needs \(len1\+1\)\*\(len2\+1\) <= 16777216/,
+    );
+    await send("SET", "b", "x".repeat(4000));
+    assert.equal(await send("LCS", "a", "b", "LEN"), ":4000\r\n");
+  });
+});
