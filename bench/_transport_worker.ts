@@ -1,8 +1,11 @@
 // The far side of bench/transport.ts: answers every call it gets, by postMessage or by ring,
 // the way a shard worker would (decode the batch, one small result per call, encode, send).
 import { parentPort, workerData } from "node:worker_threads";
-import { RingReceiver, RingSender } from "../backends/_ring.ts";
-import { decodeCalls, encodeReplies } from "./_transport_codec.ts";
+import { RingReceiver, RingSender } from "./_ring.ts";
+import { decodeWire, encodeWire } from "./_wire.ts";
+
+type Call = [number, number, string, number, [string, Uint8Array, undefined]];
+const answer = (calls: Call[]) => calls.map((c) => [c[0], true, c[4][1].length]);
 
 const port = parentPort!;
 const { toWorker, toMain } = workerData as {
@@ -11,11 +14,11 @@ const { toWorker, toMain } = workerData as {
 };
 const out = new RingSender(toMain, (frame) => port.postMessage({ posted: frame }));
 const inbox = new RingReceiver(toWorker, (frame) => {
-  out.send(encodeReplies(decodeCalls(frame)));
+  out.send(encodeWire(answer(decodeWire(frame) as Call[])));
 });
 void inbox.run();
 
-port.on("message", (m: { posted?: Uint8Array; calls?: [number, string, string, Uint8Array][] }) => {
+port.on("message", (m: { posted?: Uint8Array; calls?: Call[] }) => {
   if (m.posted !== undefined) inbox.posted(m.posted);
-  else if (m.calls !== undefined) port.postMessage(m.calls.map((c) => [c[0], true, c[3].length]));
+  else if (m.calls !== undefined) port.postMessage(answer(m.calls));
 });

@@ -1,9 +1,13 @@
 /**
  * The raw cost of handing calls to a worker thread (issue 12 item 1): round trips per second
  * with one call in flight, and calls per second with 64 calls batched per turn, through
- * postMessage (a structured clone per message) and through the SharedArrayBuffer ring of
- * backends/_ring.ts (the batch encoded to compact bytes, copied into the ring, Atomics.waitAsync on the
- * other side). Each call carries a 20-byte key and a 1 KiB value, like W1.
+ * postMessage (a structured clone per message) and through a SharedArrayBuffer ring
+ * (bench/_ring.ts: the batch encoded by bench/_wire.ts, copied into the ring, Atomics.waitAsync
+ * on the other side). Each call is a shard worker's `set` of a 20-byte key and a 1 KiB value,
+ * like W1. Measured 2026-11-29 on the loaded 2-core machine: on Bun postMessage wins (ring
+ * 0.6-0.97x one call, 0.4-0.6x batched); on Deno a postMessage round trip takes ~300 us and the
+ * ring 7-9x more round trips/s, but batched the ring's copies leave it at 0.8-1.1x. So the
+ * store's workers keep postMessage (see the README).
  *
  *   bun bench/transport.ts [--seconds 2]
  *   deno run -A bench/transport.ts [--seconds 2]
@@ -11,13 +15,14 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { createRing, RingReceiver, RingSender } from "../backends/_ring.ts";
-import { type Call, decodeReplies, encodeCalls } from "./_transport_codec.ts";
+import { createRing, RingReceiver, RingSender } from "./_ring.ts";
+import { decodeWire, encodeWire } from "./_wire.ts";
 import { args, load1, round, runtimeName, writeResults } from "./_common.ts";
 
 const opt = args();
 const seconds = Number(opt.get("seconds") ?? 2);
 const VALUE = new Uint8Array(1024).fill(7);
+type Call = [number, number, string, number, [string, Uint8Array, undefined]];
 type Reply = [number, boolean, number][];
 
 const toWorker = createRing(4 << 20);
@@ -27,7 +32,7 @@ const worker = new Worker(new URL("./_transport_worker.ts", import.meta.url), {
 });
 let onReply: (r: Reply) => void = () => {};
 const out = new RingSender(toWorker, (frame) => worker.postMessage({ posted: frame }));
-const inbox = new RingReceiver(toMain, (frame) => onReply(decodeReplies(frame)));
+const inbox = new RingReceiver(toMain, (frame) => onReply(decodeWire(frame) as Reply));
 worker.on("message", (m: Reply | { posted: Uint8Array }) => {
   if (Array.isArray(m)) onReply(m);
   else inbox.posted(m.posted);
@@ -35,7 +40,13 @@ worker.on("message", (m: Reply | { posted: Uint8Array }) => {
 void inbox.run();
 
 const calls = (n: number, base: number): Call[] =>
-  Array.from({ length: n }, (_, i) => [base + i, "set", `key_${base + i}`.padEnd(20, "x"), VALUE]);
+  Array.from({ length: n }, (_, i) => [
+    base + i,
+    i % 16,
+    "set",
+    Date.now(),
+    [`key_${base + i}`.padEnd(20, "x"), VALUE, undefined],
+  ]);
 
 /** Sends batches of `batch` calls one after another for `seconds`; calls per second. */
 async function measure(batch: number, send: (calls: Call[]) => void): Promise<number> {
@@ -56,7 +67,7 @@ async function measure(batch: number, send: (calls: Call[]) => void): Promise<nu
 }
 
 const viaMessage = (c: Call[]) => worker.postMessage({ calls: c });
-const viaRing = (c: Call[]) => out.send(encodeCalls(c));
+const viaRing = (c: Call[]) => out.send(encodeWire(c));
 const loadStart = load1();
 const rows: Record<string, unknown>[] = [];
 for (let round_ = 0; round_ < 2; round_++) {
