@@ -15,7 +15,7 @@ import {
   type RangeResult,
   type Update,
 } from "../core/_base_backend.ts";
-import type { Entry, WriteOp } from "../core/_shard_backend.ts";
+import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
 import { compareKeys } from "../core/key_order.ts";
 import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
 import {
@@ -245,13 +245,33 @@ export class DenoKvBackend extends BaseBackend {
 
   // --- writes -------------------------------------------------------------------------------
 
-  apply(ops: readonly WriteOp[]): Promise<void> {
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
     this.check("write");
     return this.#serial(async () => {
+      if (checks !== undefined && checks.size > 0) return await this.#checkedWrite(ops, checks);
       // Without chunked values there is nothing to collect, so the old heads need no read.
       if (this.#mayHaveChunks) await this.#write(ops);
       else await this.#commit(ops, undefined, false);
+      return true;
     });
+  }
+
+  /**
+   * Writes `ops` if every checked key still holds what `checks` expects. The heads read for
+   * the comparison are versionstamp-checked by the commit, so the comparison holds against other
+   * processes; a group of more than MAX_CHECKS keys is checked against this handle's writes only
+   * (Deno KV allows no more checks in one atomic()).
+   */
+  async #checkedWrite(ops: readonly WriteOp[], checks: Checks): Promise<boolean> {
+    const keys = [...new Set([...checks.keys(), ...ops.map((op) => op.key)])];
+    for (;;) {
+      const heads = await this.#readHeads(keys);
+      const now = this.now();
+      for (const [key, expected] of checks) {
+        if (!matches(await this.#entry(key, heads.get(key)!, now), expected)) return false;
+      }
+      if (await this.#commit(ops, heads, keys.length <= MAX_CHECKS)) return true;
+    }
   }
 
   protected removeAll(keys: readonly string[]): Promise<number> {

@@ -8,9 +8,8 @@ import {
   type RangeResult,
   type Update,
 } from "../core/_base_backend.ts";
-import type { Entry, WriteOp } from "../core/_shard_backend.ts";
-import { ShardCountMismatchError, TransactionConflictError } from "../core/errors.ts";
-import { type LockMode, ShardLock } from "../core/shard_lock.ts";
+import type { Checks, Entry, WriteOp } from "../core/_shard_backend.ts";
+import { ShardCountMismatchError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../shard/manifest.ts";
 import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
@@ -136,42 +135,6 @@ function toBytes(b: Buffer): Uint8Array {
   return new Uint8Array(b);
 }
 
-/** A shard lock that says when a write transaction (its exclusive mode) starts and ends. */
-class TxnAwareLock extends ShardLock {
-  readonly #onTxn: (inTxn: boolean) => void;
-  #exclusive = false;
-
-  constructor(onTxn: (inTxn: boolean) => void) {
-    super();
-    this.#onTxn = onTxn;
-  }
-
-  override tryAcquire(mode: LockMode): boolean {
-    const granted = super.tryAcquire(mode);
-    if (granted) this.#granted(mode);
-    return granted;
-  }
-
-  override acquire(mode: LockMode): Promise<void> {
-    if (this.tryAcquire(mode)) return Promise.resolve();
-    return super.acquire(mode).then(() => this.#granted(mode));
-  }
-
-  override release(): void {
-    if (this.#exclusive) {
-      this.#exclusive = false;
-      this.#onTxn(false);
-    }
-    super.release();
-  }
-
-  #granted(mode: LockMode): void {
-    if (mode !== "exclusive") return;
-    this.#exclusive = true;
-    this.#onTxn(true);
-  }
-}
-
 /** One shard in Redis. */
 export class RedisBackend extends BaseBackend {
   readonly #link: RedisLink;
@@ -179,11 +142,6 @@ export class RedisBackend extends BaseBackend {
   readonly #prefix: string;
   // Updates of one key run one after another here, so only other clients make a CAS retry.
   readonly #updates = new Map<string, Promise<unknown>>();
-  // What the running write transaction read (absence as null); undefined outside one.
-  #txnReads: Map<string, Entry | null> | undefined;
-  override readonly lock: ShardLock = new TxnAwareLock((inTxn) => {
-    this.#txnReads = inTxn ? new Map() : undefined;
-  });
 
   constructor(link: RedisLink, tag: string, now: () => number) {
     super(now);
@@ -205,7 +163,6 @@ export class RedisBackend extends BaseBackend {
     const out = new Map<string, Entry>();
     if (keys.length === 0) return out;
     const reply = await this.#run("skvGet", keys) as Array<Buffer | null>;
-    const reads = this.#txnReads;
     for (let i = 0; i < keys.length; i++) {
       const value = reply[2 * i];
       const expiry = reply[2 * i + 1];
@@ -214,29 +171,20 @@ export class RedisBackend extends BaseBackend {
         expiresAt: expiry === null ? null : Number(expiry.toString()),
       };
       if (entry !== null) out.set(keys[i], entry);
-      if (reads !== undefined && !reads.has(keys[i])) {
-        reads.set(keys[i], entry);
-      }
     }
     return out;
   }
 
-  /**
-   * Inside a write transaction the commit also checks that no other client changed a key the
-   * transaction read; the shard lock only orders the callers of this process.
-   */
-  async apply(ops: readonly WriteOp[]): Promise<void> {
+  /** One script call: the checks and the writes run atomically on the shard's node. */
+  async apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
     this.check("write");
-    if (ops.length === 0) return;
-    const reads = this.#txnReads ?? new Map<string, Entry | null>();
-    if (!await this.#write(reads, ops)) {
-      throw new TransactionConflictError(reads.size);
-    }
+    if (ops.length === 0 && (checks === undefined || checks.size === 0)) return true;
+    return await this.#write(checks ?? new Map(), ops);
   }
 
   /** Writes `ops` if every key of `checks` still holds the entry (or absence) seen. */
   async #write(
-    checks: ReadonlyMap<string, Entry | null>,
+    checks: Checks,
     ops: readonly WriteOp[],
   ): Promise<boolean> {
     const args: Arg[] = [String(checks.size)];

@@ -7,7 +7,13 @@ import type { Worker } from "node:worker_threads";
 import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
-import { type Entry, SHARD_BACKEND, type ShardBackend, type WriteOp } from "../core/_shard_backend.ts";
+import {
+  type Checks,
+  type Entry,
+  SHARD_BACKEND,
+  type ShardBackend,
+  type WriteOp,
+} from "../core/_shard_backend.ts";
 import { ShardLock } from "../core/shard_lock.ts";
 import type { BatchEntries, Durability, ScanOptions, SetOptions } from "../core/types.ts";
 
@@ -105,7 +111,13 @@ export class WorkerPool {
   }
 
   /** Queues a call; everything queued in one turn is posted as one message per worker. */
-  call(slot: number, shard: number, method: string, now: number, args: unknown[]): Promise<unknown> {
+  call(
+    slot: number,
+    shard: number,
+    method: string,
+    now: number,
+    args: unknown[],
+  ): Promise<unknown> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -265,8 +277,8 @@ class WorkerShard implements ShardBackend {
     return this.#write("batchDelete", [Array.from(keys)]);
   }
   /** Called by transactions, which already hold the lock. */
-  apply(ops: readonly WriteOp[]): Promise<void> {
-    return this.#read("apply", [ops]);
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
+    return this.#read("apply", [ops, checks]);
   }
   sweep(max: number): Promise<number> {
     return this.#read("sweep", [max]);

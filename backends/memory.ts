@@ -11,7 +11,7 @@ import {
   type RangeResult,
   type Update,
 } from "../core/_base_backend.ts";
-import type { Entry, WriteOp } from "../core/_shard_backend.ts";
+import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
 import { SortedKeys } from "../core/_sorted_keys.ts";
 import type { StorageBackend } from "../core/types.ts";
 
@@ -58,13 +58,18 @@ class MemoryBackend extends BaseBackend {
     return Promise.resolve(out);
   }
 
-  apply(ops: readonly WriteOp[]): Promise<void> {
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
     this.check("write");
+    if (checks !== undefined) {
+      for (const [key, expected] of checks) {
+        if (!matches(this.readEntry(key), expected)) return Promise.resolve(false);
+      }
+    }
     for (const op of ops) {
       if (op.value === undefined) this.#remove(op.key);
       else this.#put(op.key, { value: op.value.slice(), expiresAt: op.expiresAt ?? null });
     }
-    return Promise.resolve();
+    return Promise.resolve(true);
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {

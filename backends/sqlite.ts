@@ -10,7 +10,7 @@ import {
   type RangeResult,
   type Update,
 } from "../core/_base_backend.ts";
-import type { Entry, WriteOp } from "../core/_shard_backend.ts";
+import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
@@ -234,6 +234,10 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
   #statements: SqliteStatement[] = [];
   /** Bytes written by the transaction in progress, reported to the checkpointer on commit. */
   #written = 0;
+  /** Whether the commit queue's write transaction is open. */
+  #inWrite = false;
+  #beginRead: SqliteStatement;
+  #endRead: SqliteStatement;
 
   /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
   #keyColumn: string;
@@ -268,6 +272,8 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     const begin = this.#prepare("BEGIN IMMEDIATE");
     const commit = this.#prepare("COMMIT");
     const rollback = this.#prepare("ROLLBACK");
+    this.#beginRead = this.#prepare("BEGIN DEFERRED");
+    this.#endRead = commit;
     this.#queue = new CommitQueue({
       begin: () => {
         if (this.#corrupt !== undefined) {
@@ -279,12 +285,15 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
         }
         this.#written = 0;
         begin.run();
+        this.#inWrite = true;
       },
       commit: () => {
         commit.run();
+        this.#inWrite = false;
         this.#checkpoints.wrote(this.#written);
       },
       rollback: () => {
+        this.#inWrite = false;
         // SQLite may already have rolled back on its own (e.g. on a full disk).
         try {
           rollback.run();
@@ -353,17 +362,33 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     return this.#queue.read(() => {
       const now = this.now();
       const out = new Map<string, Entry>();
-      for (const key of keys) {
-        const e = this.#live(key, now);
-        if (e !== undefined) out.set(key, e);
+      // Several keys are read in one read transaction, so they come from one snapshot even
+      // while other processes commit (inside the queue's write transaction they already do).
+      const snapshot = keys.length > 1 && !this.#inWrite;
+      if (snapshot) this.#beginRead.run();
+      try {
+        for (const key of keys) {
+          const e = this.#live(key, now);
+          if (e !== undefined) out.set(key, e);
+        }
+      } finally {
+        if (snapshot) this.#endRead.run();
       }
       return out;
     });
   }
 
-  apply(ops: readonly WriteOp[]): Promise<void> {
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
     this.check("write");
     return this.#queue.write(() => {
+      // Inside the write transaction (BEGIN IMMEDIATE holds the file's write lock), so no other
+      // process can change a checked key between this check and the writes.
+      if (checks !== undefined) {
+        const now = this.now();
+        for (const [key, expected] of checks) {
+          if (!matches(liveAt(this.#row(key), now), expected)) return false;
+        }
+      }
       for (const op of ops) {
         if (op.value === undefined) this.#del.get(op.key);
         else {
@@ -371,16 +396,13 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
           this.#written += op.key.length + op.value.length + ROW_OVERHEAD;
         }
       }
+      return true;
     });
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
     return this.#queue.write(() => {
-      const row = this.#row(key);
-      const live = row !== undefined && (row.expiresAt === null || this.now() < row.expiresAt)
-        ? row
-        : undefined;
-      const { next, result } = fn(live);
+      const { next, result } = fn(liveAt(this.#row(key), this.now()));
       if (next === null) this.#del.get(key);
       else if (next !== undefined) {
         this.#put.run(key, next.value, next.expiresAt, checksum(key, next.value));
@@ -452,6 +474,11 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
 }
 
 const utf8 = new TextDecoder();
+
+/** `e` when it is live at `now`, else `undefined`. */
+function liveAt(e: Entry | undefined, now: number): Entry | undefined {
+  return e === undefined || e.expiresAt === null || now < e.expiresAt ? e : undefined;
+}
 
 function toExpiry(v: SqlValue): number | null {
   return v === null ? null : Number(v);

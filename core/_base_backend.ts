@@ -2,8 +2,8 @@
 // provides. Validation, the closed state, TTL rules, counters and scan bounds live here.
 import { StoreClosedError } from "./errors.ts";
 import { ShardLock } from "./shard_lock.ts";
-import { nextCounter, encodeCounter } from "./counter.ts";
-import { prefixEnd, compareKeys } from "./key_order.ts";
+import { encodeCounter, nextCounter } from "./counter.ts";
+import { compareKeys, prefixEnd } from "./key_order.ts";
 import {
   assertBy,
   assertKey,
@@ -15,16 +15,13 @@ import {
   expiresAtOf,
 } from "./validate.ts";
 import {
+  type Checks,
   type Entry,
   SHARD_BACKEND,
   type ShardBackend,
   type WriteOp,
 } from "./_shard_backend.ts";
-import type {
-  BatchEntries,
-  ScanOptions,
-  SetOptions,
-} from "./types.ts";
+import type { BatchEntries, ScanOptions, SetOptions } from "./types.ts";
 
 /** A key range in scan order. `lo` is inclusive unless `loExclusive`; `hi` is exclusive. */
 export interface RangeQuery {
@@ -107,7 +104,7 @@ export abstract class BaseBackend implements ShardBackend {
   protected abstract closeBackend(): Promise<void>;
 
   abstract getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
-  abstract apply(ops: readonly WriteOp[]): Promise<void>;
+  abstract apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean>;
   abstract sweep(max: number): Promise<number>;
 
   check(operation: string): void {
@@ -150,9 +147,7 @@ export abstract class BaseBackend implements ShardBackend {
     assertKey(key);
     const entry = await this.readEntry(key);
     if (entry === undefined) return undefined;
-    return entry.expiresAt === null
-      ? Infinity
-      : Math.max(0, entry.expiresAt - this.now());
+    return entry.expiresAt === null ? Infinity : Math.max(0, entry.expiresAt - this.now());
   }
 
   incr(key: string, by: number = 1): Promise<number> {

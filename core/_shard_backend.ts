@@ -16,6 +16,23 @@ export interface WriteOp {
   expiresAt?: number | null;
 }
 
+/**
+ * What a compare-and-set commit expects: per key, the live entry it must still hold, or
+ * `null` when it must still be missing (or expired).
+ */
+export type Checks = ReadonlyMap<string, Entry | null>;
+
+/** Whether the live entry `current` (`undefined`: missing) is what `expected` says. */
+export function matches(current: Entry | undefined, expected: Entry | null): boolean {
+  if (expected === null || current === undefined) return expected === null && current === undefined;
+  if (current.expiresAt !== expected.expiresAt) return false;
+  const a = current.value;
+  const b = expected.value;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export const SHARD_BACKEND: unique symbol = Symbol("shardkv.shardBackend");
 
 /** What the sharded store needs beyond StorageBackend: entries with expiry, atomic groups, sweeping. */
@@ -27,10 +44,14 @@ export interface ShardBackend extends StorageBackend {
   readonly now: () => number;
   /** Throws StoreClosedError once closed. */
   check(operation: string): void;
-  /** Live entries of `keys` (missing and expired keys are absent). */
+  /** Live entries of `keys` (missing and expired keys are absent), read from one snapshot. */
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
-  /** Applies every op, in order, as one atomic commit. Arguments are already validated. */
-  apply(ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * Applies every op, in order, as one atomic commit, provided every key of `checks` still
+   * holds what it expects (checked atomically with the writes, against other processes too).
+   * Resolves `false`, writing nothing, when a check fails. Arguments are already validated.
+   */
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean>;
   /** Removes up to `max` expired rows; returns how many were removed. */
   sweep(max: number): Promise<number>;
 }

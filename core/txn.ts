@@ -2,13 +2,19 @@
  * Transaction helpers, the seed's ReadTxn / WriteTxn pattern. A transaction binds to the shard
  * of the first key it touches; a key of another shard throws `CrossShardTransactionError`.
  * Write transactions buffer their writes and commit them in one atomic backend call while
- * holding their shard's lock exclusively, so they are serializable per shard.
+ * holding their shard's lock exclusively; the commit also checks that every key the transaction
+ * read is unchanged, and runs the function again when another process or store instance changed
+ * one, so transactions are serializable per shard across processes too.
  *
  * @module
  */
-import { CrossShardTransactionError, TransactionTimeoutError } from "./errors.ts";
+import {
+  CrossShardTransactionError,
+  TransactionConflictError,
+  TransactionTimeoutError,
+} from "./errors.ts";
 import { isLive } from "./_base_backend.ts";
-import { type Entry, isShardBackend, type WriteOp } from "./_shard_backend.ts";
+import { type Entry, isShardBackend, matches, type WriteOp } from "./_shard_backend.ts";
 import type { LockMode } from "./shard_lock.ts";
 import { hasTxnHost, TXN_HOST, type TxnHost } from "./_txn_host.ts";
 import type { SetOptions, StorageBackend } from "./types.ts";
@@ -170,6 +176,9 @@ function hostOf(store: StorageBackend): TxnHost {
   return host;
 }
 
+/** Attempts of a transaction whose reads another process or store instance changed. */
+const MAX_TXN_ATTEMPTS = 100;
+
 async function run<T, X extends ReadTxn>(
   store: StorageBackend,
   mode: LockMode,
@@ -185,25 +194,39 @@ async function run<T, X extends ReadTxn>(
   }
   const host = hostOf(store);
   host.check(mode === "read" ? "readTxn" : "writeTxn");
-  const txn = new Txn(host, mode);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     if (Number.isFinite(timeout)) {
       timer = setTimeout(() => reject(new TransactionTimeoutError(timeout)), timeout);
     }
   });
+  expired.catch(() => {});
   try {
-    const result = await Promise.race([
-      Promise.resolve().then(() => fn(txn as unknown as X)),
-      expired,
-    ]);
-    await txn.commit();
-    return result;
-  } catch (e) {
-    throw txn.failure ?? e;
+    // Optimistic across processes: the shard lock orders this store's transactions, and the
+    // commit checks that every key read still holds what was read (atomically with the writes);
+    // when another process or store instance changed one, `fn` runs again on fresh reads.
+    for (let attempt = 1;; attempt++) {
+      const txn = new Txn(host, mode);
+      try {
+        const result = await Promise.race([
+          Promise.resolve().then(() => fn(txn as unknown as X)),
+          expired,
+        ]);
+        if (await Promise.race([txn.commit(), expired])) return result;
+        if (attempt >= MAX_TXN_ATTEMPTS) throw new TransactionConflictError(txn.reads);
+      } catch (e) {
+        throw txn.failure ?? e;
+      } finally {
+        txn.end();
+      }
+      // Backs off for a random while that grows with the attempts, so racing writers spread out.
+      await Promise.race([
+        new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50))),
+        expired,
+      ]);
+    }
   } finally {
     clearTimeout(timer);
-    txn.end();
   }
 }
 
@@ -215,6 +238,8 @@ class Txn implements WriteTxn {
   #locked: Promise<void> | undefined;
   /** Buffered writes: an entry to set, or `null` for a delete. */
   #writes = new Map<string, Entry | null>();
+  /** What each key read from the shard held when first read (`null`: missing). */
+  #reads = new Map<string, Entry | null>();
   #ended = false;
   /** A cross-shard access: the transaction fails even if `fn` caught it. */
   failure: CrossShardTransactionError | undefined;
@@ -253,7 +278,14 @@ class Txn implements WriteTxn {
       return isLive(buffered, this.#host.now()) ? buffered : undefined;
     }
     await this.#locked;
-    return (await this.#host.backend(shard).getEntries([key])).get(key);
+    const e = (await this.#host.backend(shard).getEntries([key])).get(key);
+    if (!this.#reads.has(key)) this.#reads.set(key, e ?? null);
+    return e;
+  }
+
+  /** How many keys this transaction read from its shard. */
+  get reads(): number {
+    return this.#reads.size;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -295,11 +327,21 @@ class Txn implements WriteTxn {
     }
   }
 
-  /** Applies the buffered writes atomically, under the lock. */
-  async commit(): Promise<void> {
+  /**
+   * Applies the buffered writes atomically, under the lock, if every key read still holds what
+   * was read; `false` (nothing written) when one changed. A transaction that only read checks
+   * that its reads came from one snapshot.
+   */
+  async commit(): Promise<boolean> {
     if (this.failure !== undefined) throw this.failure;
-    if (this.#writes.size === 0) return;
+    if (this.#writes.size === 0 && this.#reads.size < 2) return true;
     await this.#locked;
+    const backend = this.#host.backend(this.#shard);
+    if (this.#writes.size === 0) {
+      const now = await backend.getEntries([...this.#reads.keys()]);
+      for (const [key, read] of this.#reads) if (!matches(now.get(key), read)) return false;
+      return true;
+    }
     const ops: WriteOp[] = [];
     for (const [key, e] of this.#writes) {
       ops.push(e === null ? { key } : { key, value: e.value, expiresAt: e.expiresAt });
@@ -307,7 +349,7 @@ class Txn implements WriteTxn {
     const keys = Array.from(this.#writes.keys());
     this.#host.invalidate(this.#shard, keys);
     try {
-      await this.#host.backend(this.#shard).apply(ops);
+      return await backend.apply(ops, this.#reads);
     } finally {
       this.#host.invalidate(this.#shard, keys);
     }
@@ -317,6 +359,7 @@ class Txn implements WriteTxn {
   end(): void {
     this.#ended = true;
     this.#writes.clear();
+    this.#reads.clear();
     // A transaction that touched no key never bound a shard or took a lock.
     if (this.#locked === undefined) return;
     const lock = this.#host.lock(this.#shard);

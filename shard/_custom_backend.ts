@@ -1,7 +1,14 @@
 // Lets a user-supplied StorageBackend serve as a shard. The extra primitives are built from
 // its public methods, so `apply` (transaction commits) is only as atomic as the backend's
 // own calls, and expired rows are left to the backend to purge.
-import { type Entry, SHARD_BACKEND, type ShardBackend, type WriteOp } from "../core/_shard_backend.ts";
+import {
+  type Checks,
+  type Entry,
+  matches,
+  SHARD_BACKEND,
+  type ShardBackend,
+  type WriteOp,
+} from "../core/_shard_backend.ts";
 import { ShardLock } from "../core/shard_lock.ts";
 import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "../core/types.ts";
 
@@ -79,7 +86,16 @@ export class CustomShard implements ShardBackend {
     return out;
   }
 
-  async apply(ops: readonly WriteOp[]): Promise<void> {
+  /** The checks are made before the writes, not atomically with them (see the README). */
+  async apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
+    if (checks !== undefined && checks.size > 0) {
+      const current = await this.getEntries([...checks.keys()]);
+      for (const [key, expected] of checks) {
+        // Expiry times are derived from ttl() here, so they drift by the ms between two reads.
+        const e = current.get(key);
+        if (!matches(e, expected && { ...expected, expiresAt: e?.expiresAt ?? null })) return false;
+      }
+    }
     for (const op of ops) {
       if (op.value === undefined) await this.#b.delete(op.key);
       else {
@@ -87,6 +103,7 @@ export class CustomShard implements ShardBackend {
         await this.#b.set(op.key, op.value, { ttl });
       }
     }
+    return true;
   }
 
   sweep(): Promise<number> {

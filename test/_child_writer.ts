@@ -3,10 +3,12 @@
 //                                                  each acknowledged write; keys are namespaced by <run>
 //   _child_writer.ts multi <dir> <id> <count>      writes <count> keys and counter increments, then exits
 //   _child_writer.ts reshard <dir> <shards>        reshards <dir>, printing progress
+//   _child_writer.ts txn <dir> <count> <backend> [redis-url]   <count> read-modify-write
+//                                                  increments of "{t}:n" (and "{t}:log") in writeTxn
 // Output lines: "S n" single set, "B g" batch generation, "T t" transaction, "C v" counter value,
 // "P n" reshard progress, "READY" once the store is open, "DONE" at a clean end.
 import process from "node:process";
-import { openStore, setKey, writeTxn } from "../mod.ts";
+import { decodeCounter, encodeCounter, getKey, openStore, setKey, writeTxn } from "../mod.ts";
 import { reshard } from "../shard/reshard.ts";
 import { BATCH_KEYS, enc } from "./_helpers.ts";
 
@@ -75,9 +77,29 @@ if (mode === "crash") {
     out(`E ${(e as Error).name}: ${(e as Error).message}`);
     process.exit(1);
   }
+} else if (mode === "txn") {
+  const count = Number(a);
+  const store = await openStore(dir, { backend: b as "sqlite", redis: c ? { url: c } : undefined });
+  out("READY");
+  try {
+    for (let n = 0; n < count; n++) await incrementInTxn(store, "{t}:n");
+    await store.close();
+    out("DONE");
+  } catch (e) {
+    out(`E ${(e as Error).name}: ${(e as Error).message}`);
+    process.exit(1);
+  }
 } else if (mode === "reshard") {
   await reshard(dir, { shards: Number(a), onProgress: (n) => out(`P ${n}`) });
   out("DONE");
 } else {
   throw new Error(`unknown mode ${mode}`);
+}
+
+/** One read-modify-write increment of the counter at `key` in a write transaction. */
+async function incrementInTxn(store: Parameters<typeof writeTxn>[0], key: string): Promise<void> {
+  await writeTxn(store, async (txn) => {
+    const old = await getKey(txn, key);
+    await setKey(txn, key, encodeCounter((old === undefined ? 0 : decodeCounter(old)) + 1));
+  });
 }

@@ -1,15 +1,16 @@
-// The shardkv CLI (cli/mod.ts), run as a child process on Deno and on Bun: help and exit codes,
-// get/set/del/scan/stats, export -> import -> reshard, and serve driven by redis-cli.
+// The shardkv CLI (cli/mod.ts), run as a child process on the runtime running the tests (the
+// suite runs on Deno, Bun and Node): help and exit codes, get/set/del/scan/stats,
+// export -> import -> reshard, and serve driven by redis-cli.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { runOn, SLOW, startOn } from "./_runtimes.ts";
+import { CURRENT, runOn, SLOW, startOn } from "./_runtimes.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const CLI = "cli/mod.ts";
 
-for (const runtime of ["deno", "bun"] as const) {
+for (const runtime of [CURRENT]) {
   const cli = (args: string[], input?: Uint8Array | string) => runOn(runtime, CLI, args, input);
 
   test(

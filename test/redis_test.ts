@@ -229,7 +229,7 @@ test("redis: read-modify-writes from two clients on one key stay exact", async (
   }
 });
 
-test("redis: a write transaction fails when another client changed what it read", async () => {
+test("redis: a write transaction runs again when another client changed what it read", async () => {
   const name = freshName("txn");
   const a = await openStore(name, { backend: "redis", redis: { url }, shards: 4 });
   const b = await openStore(name, { backend: "redis", redis: { url }, shards: 4 });
@@ -239,41 +239,64 @@ test("redis: a write transaction fails when another client changed what it read"
     const gate = new Promise<void>((r) => (release = r));
     let read!: () => void;
     const wasRead = new Promise<void>((r) => (read = r));
+    const seen: number[] = [];
     const txn = writeTxn(a, async (t) => {
       const n = Number(dec(await getKey(t, "{acct}:n")));
+      seen.push(n);
       read();
       await gate;
       await setKey(t, "{acct}:n", enc(String(n + 1)));
-      await setKey(t, "{acct}:log", enc("a"));
+      await setKey(t, "{acct}:log", enc(`a${n}`));
     });
     await wasRead;
     await b.set("{acct}:n", enc("10"));
     release();
-    await assert.rejects(
-      txn,
-      (e) => e instanceof TransactionConflictError && /another client changed/.test(e.message),
-    );
-    assert.equal(dec(await a.get("{acct}:n")), "10");
-    assert.equal(await a.get("{acct}:log"), undefined);
-    // A key the transaction saw missing counts too; without interference it commits.
+    await txn;
+    // The first run's commit found the key changed and wrote nothing; the second saw 10.
+    assert.deepEqual(seen, [1, 10]);
+    assert.equal(dec(await b.get("{acct}:n")), "11");
+    assert.equal(dec(await b.get("{acct}:log")), "a10");
+    // A key the transaction saw missing counts too.
     let read2!: () => void;
     const wasRead2 = new Promise<void>((r) => (read2 = r));
     let release2!: () => void;
     const gate2 = new Promise<void>((r) => (release2 = r));
+    const missing: (string | undefined)[] = [];
     const txn2 = writeTxn(a, async (t) => {
-      assert.equal(await getKey(t, "{acct}:missing"), undefined);
+      missing.push(dec(await getKey(t, "{acct}:missing")));
       read2();
       await gate2;
-      await setKey(t, "{acct}:log", enc("a"));
+      await setKey(t, "{acct}:log", enc("b"));
     });
     await wasRead2;
     await b.set("{acct}:missing", enc("now here"));
     release2();
-    await assert.rejects(txn2, TransactionConflictError);
-    await writeTxn(a, async (t) => {
-      await setKey(t, "{acct}:n", enc(String(Number(dec(await getKey(t, "{acct}:n"))) + 1)));
-    });
-    assert.equal(dec(await b.get("{acct}:n")), "11");
+    await txn2;
+    assert.deepEqual(missing, [undefined, "now here"]);
+    assert.equal(dec(await b.get("{acct}:log")), "b");
+  } finally {
+    await a.close();
+    await b.close();
+    await dropRedisStore(name, { url });
+  }
+});
+
+test("redis: a write transaction that keeps losing gives up with TransactionConflictError", async () => {
+  const name = freshName("txn-lose");
+  const a = await openStore(name, { backend: "redis", redis: { url }, shards: 1 });
+  const b = await openStore(name, { backend: "redis", redis: { url }, shards: 1 });
+  try {
+    let runs = 0;
+    const txn = writeTxn(a, async (t) => {
+      runs++;
+      await getKey(t, "k");
+      // Another client changes the key after every read: no run can commit.
+      await b.set("k", enc(String(runs)));
+      await setKey(t, "mine", enc("x"));
+    }, { timeout: 60_000 });
+    await assert.rejects(txn, TransactionConflictError);
+    assert.ok(runs > 1, `ran ${runs} time(s)`);
+    assert.equal(await a.get("mine"), undefined);
   } finally {
     await a.close();
     await b.close();

@@ -1026,3 +1026,38 @@ test("protected mode: no listening beyond loopback without requirepass", async (
     await store.close();
   }
 });
+
+test(
+  "ioredis with a password and db 3: AUTH and SELECT on connect, MULTI on one hash tag, CROSSSLOT",
+  SLOW,
+  async () => {
+    const { Redis } = await import("ioredis");
+    const store = await openStore("", { backend: "memory", shards: 4 });
+    const server = await serveResp(store, { port: 0, requirepass: "s3cret" });
+    const opts = {
+      port: server.port,
+      host: "127.0.0.1",
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    };
+    const good = new Redis({ ...opts, password: "s3cret", db: 3 });
+    try {
+      await good.connect();
+      assert.equal(await good.set("k", "three"), "OK");
+      assert.equal(await good.get("k"), "three");
+      assert.deepEqual(
+        await good.multi().set("{t}a", "1").incr("{t}a").get("{t}a").exec(),
+        [[null, "OK"], [null, 2], [null, "2"]],
+      );
+      await assert.rejects(
+        good.multi().set("{t}a", "1").set("{u}b", "2").exec(),
+        /CROSSSLOT|EXECABORT/,
+      );
+      assert.equal(await store.get("k"), undefined, "db 3's key is not db 0's");
+    } finally {
+      good.disconnect();
+      await server.close();
+      await store.close();
+    }
+  },
+);
