@@ -90,8 +90,33 @@ export async function openSqliteDatabase(
   options: { readOnly?: boolean } = {},
 ): Promise<OpenedDatabase> {
   const onBun = (globalThis as RuntimeGlobals).Bun !== undefined;
-  const mod = onBun ? await import("./_bun_sqlite.ts") : await import("./_node_sqlite.ts");
+  const mod = onBun ? await import("./_bun_sqlite.ts") : await loadNodeSqlite();
   return { db: mod.open(path, options), textKeepsNul: onBun };
+}
+
+interface WarningProcess {
+  emitWarning(warning: unknown, ...rest: unknown[]): void;
+}
+
+/**
+ * Loads the node:sqlite driver. Node 22 and 23 print "ExperimentalWarning: SQLite is an
+ * experimental feature" when node:sqlite loads (synchronously, inside the import): that one
+ * warning is dropped; every other warning passes through.
+ */
+async function loadNodeSqlite(): Promise<typeof import("./_node_sqlite.ts")> {
+  const proc = (globalThis as { process?: WarningProcess }).process;
+  const emitWarning = proc?.emitWarning;
+  if (proc === undefined || emitWarning === undefined) return await import("./_node_sqlite.ts");
+  proc.emitWarning = function (warning: unknown, ...rest: unknown[]): void {
+    const text = warning instanceof Error ? warning.message : String(warning);
+    if (/^SQLite is an experimental feature/.test(text)) return;
+    emitWarning.call(proc, warning, ...rest);
+  };
+  try {
+    return await import("./_node_sqlite.ts");
+  } finally {
+    proc.emitWarning = emitWarning;
+  }
 }
 
 /** The SQLite result codes the backend and openStore react to. */
@@ -146,7 +171,14 @@ function fromSqlite(e: unknown): boolean {
  * driver reports it: a `code` name, a numeric `errcode`, or only the message text.
  */
 export function isSqliteError(e: unknown, names: readonly SqliteErrorName[]): boolean {
-  if (!fromSqlite(e)) return false;
+  return fromSqlite(e) && hasSqliteCode(e, names);
+}
+
+/**
+ * Whether `e` carries one of the SQLite errors `names`, whatever threw it: Deno KV (SQLite
+ * underneath) throws plain errors with SQLite's message.
+ */
+export function hasSqliteCode(e: unknown, names: readonly SqliteErrorName[]): boolean {
   const err = e as { code?: unknown; errcode?: unknown; message?: unknown };
   const code = String(err.code);
   const primary = typeof err.errcode === "number" ? err.errcode & 0xff : undefined;

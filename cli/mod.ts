@@ -1,12 +1,11 @@
-#!/usr/bin/env bun
 /**
  * The `shardkv` command line: read and write keys, inspect, back up, restore and reshard a store
  * directory, or serve it over the Redis protocol.
  *
  * ```sh
- * deno run -A cli/mod.ts set greeting hello --dir ./data
- * bun cli/mod.ts get greeting --dir ./data
- * bun cli/mod.ts serve --dir ./data --port 6380
+ * deno run -A jsr:@shardkv/shardkv/cli set greeting hello --dir ./data
+ * npx shardkv get greeting --dir ./data
+ * bunx shardkv serve --dir ./data --port 6380
  * ```
  *
  * Exit codes: 0 success, 1 error (including a missing key for `get`), 2 bad usage. Errors and
@@ -24,11 +23,17 @@ import { Buffer } from "node:buffer";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { type BackendName, openStore, type Store } from "../mod.ts";
-import { countKeys } from "../server/_count_keys.ts";
-import { MANIFEST_FILE } from "../shard/manifest.ts";
-import { BUILTIN_BACKENDS, isBackendName } from "../shard/_builtin_backends.ts";
-import type { ReshardOptions } from "../shard/reshard.ts";
+import { parseArgs } from "node:util";
+import {
+  type BackendName,
+  exportStore,
+  importStore,
+  openStore,
+  reshard,
+  type ReshardOptions,
+  type Store,
+  verifyStore,
+} from "../mod.ts";
 
 /** Bad command-line usage: exit code 2. */
 class UsageError extends Error {
@@ -39,6 +44,11 @@ interface Parsed {
   positionals: string[];
   options: Map<string, string | true>;
 }
+
+/** The built-in backends `--backend` accepts. */
+const BACKENDS: readonly BackendName[] = ["sqlite", "memory", "deno-kv", "redis"];
+/** The file that marks a store directory (the store's manifest). */
+const MANIFEST_FILE = "shardkv.json";
 
 interface CommandSpec {
   usage: string;
@@ -70,11 +80,24 @@ const RESHARD_BACKENDS: readonly string[] = [
   "deno-kv",
 ] satisfies ReshardOptions["backend"][];
 
+/** Live keys of `store`, counted a page at a time so memory stays bounded. */
+async function countKeys(store: Store): Promise<number> {
+  const PAGE = 10_000;
+  let n = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.scanKeys("", { limit: PAGE, after });
+    n += page.length;
+    if (page.length < PAGE) return n;
+    after = page[page.length - 1];
+  }
+}
+
 const GLOBAL_VALUED = ["dir", "shards", "backend"];
 const GLOBAL_HELP = `Global options:
   --dir DIR         store directory (required; or the SHARDKV_DIR environment variable)
   --shards N        shard count of a new store (an existing store keeps its own)
-  --backend NAME    ${Object.keys(BUILTIN_BACKENDS).join(", ")} (default: sqlite)
+  --backend NAME    ${BACKENDS.join(", ")} (default: sqlite)
   -h, --help        show help`;
 
 const encoder = new TextEncoder();
@@ -244,7 +267,6 @@ const COMMANDS: Record<string, CommandSpec> = {
     args: [0, 0],
     existing: true,
     run: async (s, p) => {
-      const { exportStore } = await import("../shard/backup.ts");
       const file = p.options.get("out");
       const writable = typeof file === "string"
         ? writableOf(createWriteStream(file), true)
@@ -261,7 +283,6 @@ const COMMANDS: Record<string, CommandSpec> = {
     valued: ["in"],
     args: [0, 0],
     run: async (s, p) => {
-      const { importStore } = await import("../shard/backup.ts");
       const file = p.options.get("in");
       const source = typeof file === "string" ? createReadStream(file) : process.stdin;
       const report = progress("imported");
@@ -272,6 +293,32 @@ const COMMANDS: Record<string, CommandSpec> = {
       });
       report.done(records);
       return 0;
+    },
+  },
+  verify: {
+    usage: "shardkv verify --dir DIR",
+    summary:
+      "check every shard file, WAL, B-tree and value checksum without changing the store; print the report as JSON (exit 1 when damaged)",
+    args: [0, 0],
+    run: async (s) => {
+      const report = await verifyStore(s.dir, {
+        onProgress: (p) => {
+          if (p.done) stderr(`shardkv: shard ${p.shard + 1}/${p.shards}: ${p.rows} rows checked`);
+        },
+      });
+      await stdout(`${JSON.stringify(report, null, 2)}\n`);
+      const damaged = report.shards.filter((r) => !r.ok);
+      for (const r of damaged) {
+        stderr(
+          `shardkv: shard ${r.shard} (${r.path}) damaged: ${
+            [
+              ...r.problems,
+              ...r.keys.map((k) => `key ${JSON.stringify(k)} fails its checksum`),
+            ].join("; ")
+          }`,
+        );
+      }
+      return damaged.length === 0 ? 0 : 1;
     },
   },
   reshard: {
@@ -286,7 +333,6 @@ const COMMANDS: Record<string, CommandSpec> = {
       }
     },
     run: async (s) => {
-      const { reshard } = await import("../shard/reshard.ts");
       const report = progress("moved");
       let moved = 0;
       await reshard(s.dir, {
@@ -299,22 +345,37 @@ const COMMANDS: Record<string, CommandSpec> = {
     },
   },
   serve: {
-    usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES]",
+    usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES] " +
+      "[--requirepass PASSWORD] [--protected-mode yes|no]",
     summary: "serve the store over the Redis protocol (default 127.0.0.1:6379) until SIGINT",
-    valued: ["port", "host", "cache"],
+    valued: ["port", "host", "cache", "requirepass", "protected-mode"],
     args: [0, 0],
     run: async (s, p) => {
       const port = positiveInt("port", p.options.get("port")) ?? 6379;
       const cacheEntries = positiveInt("cache", p.options.get("cache"));
       const host = p.options.get("host");
       if (host === true) throw new UsageError("--host needs an address");
+      const requirepass = p.options.get("requirepass");
+      if (requirepass === true) throw new UsageError("--requirepass needs a password");
+      const protectedMode = p.options.get("protected-mode") ?? "yes";
+      if (protectedMode !== "yes" && protectedMode !== "no") {
+        throw new UsageError(`--protected-mode takes yes or no, received ${protectedMode}`);
+      }
       const { serveResp } = await import("../server/mod.ts");
       const store = await openStore(s.dir, {
         shards: s.shards,
         backend: s.backend,
         cache: cacheEntries ? { maxEntries: cacheEntries } : false,
       });
-      const server = await serveResp(store, { hostname: host, port });
+      const server = await serveResp(store, {
+        hostname: host,
+        port,
+        requirepass,
+        protectedMode: protectedMode === "yes",
+      }).catch(async (e) => {
+        await store.close();
+        throw e;
+      });
       stderr(
         `shardkv: serving ${s.dir} (${store.backend}, ${store.shards} shards) on ` +
           `redis://${server.hostname}:${server.port}`,
@@ -351,36 +412,40 @@ function commandUsage(name: string): string {
   }.\n\n${GLOBAL_HELP}`;
 }
 
+/** Parses a command's arguments with node:util parseArgs; its errors become usage errors. */
 function parse(argv: readonly string[], spec: CommandSpec | undefined): Parsed {
-  const valued = new Set([...GLOBAL_VALUED, ...(spec?.valued ?? [])]);
-  const flags = new Set(["help", ...(spec?.flags ?? [])]);
-  const positionals: string[] = [];
-  const options = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg === "-h") {
-      options.set("help", true);
-    } else if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const name = arg.slice(2, eq === -1 ? undefined : eq);
-      if (valued.has(name)) {
-        const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-        if (value === undefined) throw new UsageError(`--${name} needs a value`);
-        options.set(name, value);
-      } else if (flags.has(name) && eq === -1) {
-        options.set(name, true);
-      } else {
-        throw new UsageError(`unknown option ${arg}`);
-      }
-    } else {
-      positionals.push(arg);
-    }
+  type OptionSpec = { type: "string" | "boolean"; short?: string };
+  const options: Record<string, OptionSpec> = { help: { type: "boolean", short: "h" } };
+  for (const name of [...GLOBAL_VALUED, ...(spec?.valued ?? [])]) {
+    options[name] = { type: "string" };
   }
-  return { positionals, options };
+  for (const name of spec?.flags ?? []) options[name] = { type: "boolean" };
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(parseArgsMessage(e));
+  }
+  const values = new Map<string, string | true>();
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === "string") values.set(name, value);
+    else if (value === true) values.set(name, true);
+  }
+  return { positionals: parsed.positionals, options: values };
+}
+
+/** A short message for a parseArgs error (its own messages differ a little between runtimes). */
+function parseArgsMessage(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const message = String(err?.message ?? e);
+  const option = message.match(/'(-[^' ]+)/)?.[1];
+  if (err?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option) return `unknown option ${option}`;
+  if (err?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option) {
+    return /argument missing/.test(message)
+      ? `${option} needs a value`
+      : `${option} takes no value`;
+  }
+  return message;
 }
 
 function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {
@@ -388,17 +453,15 @@ function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {
   if (typeof dir !== "string" || dir === "") throw new UsageError("--dir DIR is required");
   const shards = positiveInt("shards", p.options.get("shards"));
   const backend = p.options.get("backend");
-  if (backend !== undefined && !isBackendName(backend)) {
+  if (backend !== undefined && !BACKENDS.includes(backend as BackendName)) {
     throw new UsageError(
-      `--backend must be one of ${Object.keys(BUILTIN_BACKENDS).join(", ")}, received ${
-        String(backend)
-      }`,
+      `--backend must be one of ${BACKENDS.join(", ")}, received ${String(backend)}`,
     );
   }
   const args: StoreArgs = {
     dir,
     shards,
-    backend,
+    backend: backend as BackendName | undefined,
     open: () => openStore(dir, { shards: args.shards, backend: args.backend }),
   };
   spec.check?.(args);

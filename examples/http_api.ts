@@ -1,11 +1,13 @@
 /**
- * A tiny HTTP API over a store, on `Deno.serve` under Deno and `Bun.serve` under Bun:
+ * A tiny HTTP API over a store, on `Deno.serve` under Deno, `Bun.serve` under Bun and
+ * `node:http` under Node:
  *
  * - `GET /kv/KEY` the value (404 when missing) · `PUT /kv/KEY` store the body (`?ttl=MS`)
  * - `DELETE /kv/KEY` · `GET /kv?prefix=P` the keys as JSON · `POST /incr/KEY` a counter
  * - `POST /shutdown` stops the server
  *
- * Run: `deno run -A examples/http_api.ts --port 8000` or `bun examples/http_api.ts --port 8000`.
+ * Run: `deno run -A examples/http_api.ts --port 8000`, `bun examples/http_api.ts --port 8000`
+ * or `node examples/http_api.ts --port 8000`.
  * `--port 0` picks a free port; `--seconds N` stops after N seconds. The first line printed is
  * `listening on http://127.0.0.1:PORT`.
  *
@@ -37,7 +39,7 @@ interface BunServe {
   };
 }
 
-function serve(port: number, handler: Handler): HttpServer {
+async function serve(port: number, handler: Handler): Promise<HttpServer> {
   const g = globalThis as { Deno?: DenoServe; Bun?: BunServe };
   if (g.Bun !== undefined) {
     const server = g.Bun.serve({ hostname: "127.0.0.1", port, fetch: handler });
@@ -47,7 +49,33 @@ function serve(port: number, handler: Handler): HttpServer {
     const server = g.Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
     return { port: server.addr.port, stop: () => server.shutdown() };
   }
-  throw new Error("This example needs Deno or Bun");
+  return await serveNode(port, handler);
+}
+
+/** node:http, with each request turned into a fetch Request and the Response written back. */
+async function serveNode(port: number, handler: Handler): Promise<HttpServer> {
+  const { createServer } = await import("node:http");
+  const server = createServer(async (req, res) => {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    const request = new Request(`http://127.0.0.1${req.url}`, {
+      method: req.method,
+      body: hasBody ? new Blob(chunks as Uint8Array<ArrayBuffer>[]) : undefined,
+    });
+    const response = await handler(request);
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(new Uint8Array(await response.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 function option(name: string, fallback: number): number {
@@ -101,7 +129,7 @@ const dir = await mkdtemp(join(tmpdir(), "shardkv-http-"));
 const store = await openStore(dir, { shards: 4 });
 let stop!: () => void;
 const stopped = new Promise<void>((resolve) => (stop = resolve));
-const server = serve(option("port", 8000), api(store, () => stop()));
+const server = await serve(option("port", 8000), api(store, () => stop()));
 console.log(`listening on http://127.0.0.1:${server.port}`);
 const seconds = option("seconds", 0);
 const timer = seconds > 0 ? setTimeout(stop, seconds * 1000) : undefined;

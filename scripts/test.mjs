@@ -1,12 +1,22 @@
-// Runs the test suite under Deno and under Bun, then prints one line "N passed, N failed"
-// summed over both runtimes. Exit code 1 when anything failed or a runtime did not report.
+// Runs the test suite under Deno, Bun and Node (all three from node_modules/.bin), then prints
+// one line "N passed, N failed" summed over the three runtimes. Exit code 1 when anything failed
+// or a runtime did not report. `node scripts/test.mjs [files...]` runs only the given files.
 import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const files = process.argv.slice(2);
+// Tests that drive the runtimes themselves (the consumer tests publish and install the packages
+// for all three; the JSR and README checks run deno) run once, in the Node run.
+const ONCE = ["test/consumer_test.ts", "test/jsr_test.ts", "test/readme_test.ts"];
+const testFiles = (runtime) => {
+  const all = files.length ? files : readdirSync(join(root, "test"))
+    .filter((f) => f.endsWith("_test.ts")).sort().map((f) => `test/${f}`);
+  return all.filter((f) => runtime === "node" || !ONCE.includes(f));
+};
 // Plain output for parsing: FORCE_COLOR set to anything (even 0) turns Deno's colours on.
 const env = { ...process.env, NO_COLOR: "1" };
 delete env.FORCE_COLOR;
@@ -15,10 +25,12 @@ const runs = [
   {
     name: "deno",
     cmd: bin("deno"),
-    args: ["test", "-A", "--no-check", ...(files.length ? files : ["test/"])],
+    args: ["test", "-A", "--no-check", ...testFiles("deno")],
     // "ok | 12 passed (3 steps) | 0 failed (4ms)"
     parse: (out) => {
-      const m = [...out.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].at(-1);
+      const m = [
+        ...out.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g),
+      ].at(-1);
       return m && { passed: +m[1], failed: +m[2] };
     },
   },
@@ -26,11 +38,28 @@ const runs = [
     name: "bun",
     cmd: bin("bun"),
     // bun applies bunfig's timeout to bun:test only, not to node:test suites.
-    args: ["test", "--timeout", "120000", ...(files.length ? files.map((f) => `./${f}`) : ["./test/"])],
+    args: [
+      "test",
+      "--timeout",
+      "120000",
+      ...testFiles("bun").map((f) => `./${f}`),
+    ],
     // " 12 pass\n 0 fail"
     parse: (out) => {
       const p = out.match(/^\s*(\d+) pass$/m);
       const f = out.match(/^\s*(\d+) fail$/m);
+      return p && { passed: +p[1], failed: f ? +f[1] : 0 };
+    },
+  },
+  {
+    name: "node",
+    cmd: bin("node"),
+    // Node 26 strips TypeScript types by default. The timeout only guards against a hang.
+    args: ["--test", "--test-timeout=600000", ...testFiles("node")],
+    // spec reporter: "ℹ pass 12\nℹ fail 0"; tap reporter: "# pass 12\n# fail 0"
+    parse: (out) => {
+      const p = [...out.matchAll(/^(?:ℹ|#) pass (\d+)$/gm)].at(-1);
+      const f = [...out.matchAll(/^(?:ℹ|#) fail (\d+)$/gm)].at(-1);
       return p && { passed: +p[1], failed: f ? +f[1] : 0 };
     },
   },
@@ -48,7 +77,11 @@ if (!redisWasUp) {
 
 let passed = 0;
 let failed = 0;
-for (const run of runs) {
+// RUNTIMES=node,bun limits a run to those runtimes (for development; CI runs all three).
+const only = process.env.RUNTIMES?.split(",");
+for (const run of runs.filter((r) => only === undefined || only.includes(r.name))) {
+  // A run given only files another runtime runs (ONCE) has nothing to do.
+  if (testFiles(run.name).length === 0) continue;
   console.log(`\n=== ${run.name} ${run.args.join(" ")}`);
   const r = spawnSync(run.cmd, run.args, {
     cwd: root,
@@ -57,6 +90,7 @@ for (const run of runs) {
     maxBuffer: 256 * 1024 * 1024,
   });
   // deno colours its summary even with NO_COLOR in some modes.
+  // deno-lint-ignore no-control-regex
   const out = `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/\x1b\[[0-9;]*m/g, "");
   process.stdout.write(out);
   const counts = run.parse(out);

@@ -19,6 +19,8 @@ const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 const TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 const EMPTY = new Uint8Array(0);
+/** LCS's dynamic-programming table limit: 16M cells, 64 MiB. */
+const LCS_MAX_CELLS = 16 * 1024 * 1024;
 
 function checkLength(n: number): void {
   if (n > MAX_VALUE_BYTES) throw new CommandError(TOO_BIG);
@@ -338,8 +340,11 @@ async function lcs(call: Call): Promise<Reply> {
   if (getIdx && getLen) {
     throw new CommandError("ERR If you want both the length and indexes, please just use IDX.");
   }
-  if ((a.length + 1) * (b.length + 1) > 64 * 1024 * 1024) {
-    throw new CommandError("ERR LCS of values this large is refused by shardkv (a*b > 64M)");
+  // The table has (a+1)*(b+1) 4-byte cells: bounded so one request cannot take the memory.
+  if ((a.length + 1) * (b.length + 1) > LCS_MAX_CELLS) {
+    throw new CommandError(
+      `ERR LCS needs (len1+1)*(len2+1) <= ${LCS_MAX_CELLS} in shardkv, received ${a.length} and ${b.length} bytes`,
+    );
   }
   const w = b.length + 1;
   const dp = new Uint32Array((a.length + 1) * w);

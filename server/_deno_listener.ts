@@ -25,6 +25,24 @@ interface DenoListener {
 
 interface DenoApi {
   listen(options: { hostname: string; port: number; transport: "tcp" }): DenoListener;
+  addSignalListener(signal: "SIGWINCH", handler: () => void): void;
+  removeSignalListener(signal: "SIGWINCH", handler: () => void): void;
+}
+
+/**
+ * Deno 2.9 starts its signal handling lazily, about a second after startup, and panics (exits)
+ * when no file descriptor is free at that moment, e.g. when clients use up the limit right away.
+ * Registering a listener for a signal that is ignored by default starts it now, while fds are
+ * free (not needed, and not possible, on Windows).
+ */
+function startSignalHandling(api: DenoApi): void {
+  const noop = (): void => {};
+  try {
+    api.addSignalListener("SIGWINCH", noop);
+    api.removeSignalListener("SIGWINCH", noop);
+  } catch {
+    // No SIGWINCH on this platform.
+  }
 }
 
 function deno(): DenoApi {
@@ -130,7 +148,9 @@ class DenoTransport implements Transport {
 }
 
 export const listen: Listen = (address, accept, log) => {
-  const listener = deno().listen({ ...address, transport: "tcp" });
+  const api = deno();
+  startSignalHandling(api);
+  const listener = api.listen({ ...address, transport: "tcp" });
   let closing = false;
   let wake: (() => void) | undefined;
   const backoff = new AcceptBackoff(log);

@@ -73,7 +73,7 @@ const INPUT_HIGH = 256 * 1024;
 /** The parser's batch adapts so one batch's replies are about this size. */
 const BATCH_REPLY_TARGET = 256 * 1024;
 const BATCH_MAX = 1024;
-const BATCH_INITIAL = 64;
+const BATCH_INITIAL = 16;
 const EMPTY = new Uint8Array(0);
 
 /** One client: the session plus the flow control around it. */
@@ -289,12 +289,15 @@ export class ConnectionSet {
 }
 
 /**
- * Retry pacing for a failing accept (EMFILE, ENFILE...): the delay grows from 10 ms to 1 s, and
- * one log line starts and one ends each episode of failures.
+ * Retry pacing for a failing accept (EMFILE, ENFILE...): the delay grows from 10 ms to 1 s. One
+ * log line starts an episode of failures, and one ends it: the first successful accept at least
+ * a second after the last failure (accepts in between, as fds free up, do not end it).
  */
 export class AcceptBackoff {
   #log: Log;
   #failures = 0;
+  #streak = 0;
+  #lastFailure = 0;
 
   constructor(log: Log) {
     this.#log = log;
@@ -302,16 +305,18 @@ export class AcceptBackoff {
 
   /** Records a failed accept; returns how long to wait before the next one (ms). */
   failed(error: unknown): number {
+    this.#lastFailure = Date.now();
     if (this.#failures++ === 0) {
       const message = error instanceof Error ? error.message : String(error);
       this.#log(`shardkv server: accepting connections failed (${message}); retrying`);
     }
-    return Math.min(1000, 10 * 2 ** Math.min(this.#failures - 1, 7));
+    return Math.min(1000, 10 * 2 ** Math.min(this.#streak++, 7));
   }
 
-  /** Records a successful accept, ending an episode of failures. */
+  /** Records a successful accept. */
   succeeded(): void {
-    if (this.#failures === 0) return;
+    this.#streak = 0;
+    if (this.#failures === 0 || Date.now() - this.#lastFailure < 1000) return;
     this.#log(`shardkv server: accepting connections again after ${this.#failures} failures`);
     this.#failures = 0;
   }

@@ -124,16 +124,19 @@ export class RespParser {
   #maxBulk: number;
   #maxQuery: number;
   #buf = new Uint8Array(INITIAL_BUFFER);
+  /** First byte not yet returned as a command (a multibulk request in progress starts here). */
   #start = 0;
+  /** Where parsing resumes: after the last line or argument read, at or after `#start`. */
+  #pos = 0;
   #end = 0;
   /** Where the search for the current line's LF resumes (no byte is scanned twice). */
   #scan = 0;
-  /** The multibulk request in progress: arguments read so far and how many are still due. */
-  #args: Uint8Array[] | undefined;
+  /** Arguments still due of the multibulk request in progress (0: none in progress). */
   #due = 0;
+  /** Its arguments read so far, as (offset from `#start`, length) pairs; reused. */
+  #spans: number[] = [];
   /** Length of the bulk string being read, or -1 while its `$` line is due. */
   #bulk = -1;
-  #argBytes = 0;
   #returned = 0;
   #more = false;
   #overflow = false;
@@ -149,7 +152,7 @@ export class RespParser {
   push(chunk: Uint8Array): void {
     if (this.#overflow || this.#error !== undefined) return;
     const used = this.#end - this.#start;
-    if (used + this.#argBytes + chunk.byteLength > this.#maxQuery) {
+    if (used + chunk.byteLength > this.#maxQuery) {
       this.#overflow = true;
       return;
     }
@@ -163,7 +166,8 @@ export class RespParser {
       } else {
         this.#buf.copyWithin(0, this.#start, this.#end);
       }
-      this.#scan -= this.#start;
+      this.#pos -= this.#start;
+      this.#scan = Math.max(0, this.#scan - this.#start);
       this.#start = 0;
       this.#end = used;
     }
@@ -173,7 +177,7 @@ export class RespParser {
 
   /** Bytes received but not yet returned as a command. */
   get buffered(): number {
-    return this.#end - this.#start + this.#argBytes;
+    return this.#end - this.#start;
   }
 
   /**
@@ -197,12 +201,13 @@ export class RespParser {
     }
     try {
       for (;;) {
-        if (this.#args === undefined && this.#start >= this.#end) return this.#wait();
-        if (this.#args === undefined && this.#returned >= this.batch) {
-          this.#more = this.#start < this.#end;
-          return this.#wait();
+        const idle = this.#due === 0;
+        if (idle && this.#start >= this.#end) return this.#wait();
+        if (idle && this.#returned >= this.batch) {
+          this.#more = true;
+          return undefined;
         }
-        const args = this.#args !== undefined || this.#buf[this.#start] === 0x2a /* '*' */
+        const args = !idle || this.#buf[this.#start] === 0x2a /* '*' */
           ? this.#multibulk()
           : this.#inline();
         if (args === undefined) return this.#wait();
@@ -219,23 +224,25 @@ export class RespParser {
 
   /** `undefined` for "more bytes needed", after resetting the buffer when it is empty. */
   #wait(): undefined {
+    this.#returned = 0;
+    if (this.#overflow) throw new RespProtocolError("too big query buffer");
     if (this.#start === this.#end) {
-      if (this.#overflow) throw new RespProtocolError("too big query buffer");
       // Shrink a buffer that one large request grew, so an idle client holds little memory.
       if (this.#buf.byteLength > 4 * INITIAL_BUFFER) this.#buf = new Uint8Array(INITIAL_BUFFER);
-      this.#start = this.#end = this.#scan = 0;
-    } else if (this.#overflow && !this.#more) {
-      throw new RespProtocolError("too big query buffer");
+      this.#start =
+        this.#pos =
+        this.#end =
+        this.#scan =
+          0;
     }
-    if (!this.#more) this.#returned = 0;
     return undefined;
   }
 
-  /** Index of the next LF at or after `#start`, or -1 (then the next search resumes at `#end`). */
+  /** Index of the next LF at or after `#pos`, or -1 (then the next search resumes at `#end`). */
   #lineEnd(): number {
     const buf = this.#buf;
     const end = this.#end;
-    for (let i = this.#scan > this.#start ? this.#scan : this.#start; i < end; i++) {
+    for (let i = this.#scan > this.#pos ? this.#scan : this.#pos; i < end; i++) {
       if (buf[i] === LF) return i;
     }
     this.#scan = end;
@@ -260,63 +267,73 @@ export class RespParser {
     return negative ? -n : n;
   }
 
-  /** Continues the multibulk request at `#start`: its arguments, or `undefined` for "wait". */
+  /**
+   * Continues the multibulk request at `#start`: its arguments, or `undefined` for "wait". The
+   * request's bytes stay in the buffer until it is complete; then they are copied once, and
+   * each argument is a view of that copy (one allocation per request, not per argument).
+   */
   #multibulk(): Uint8Array[] | undefined {
     const buf = this.#buf;
-    if (this.#args === undefined) {
+    const spans = this.#spans;
+    if (this.#due === 0) {
+      this.#pos = this.#start;
       const lf = this.#lineEnd();
       if (lf === -1) return this.#partialLine("too big mbulk count string");
       const count = this.#int(this.#start + 1, lf);
       if (!(count <= MAX_ARGS)) throw new RespProtocolError("invalid multibulk length");
-      this.#start = lf + 1;
+      this.#start = this.#pos = lf + 1;
       if (count <= 0) return [];
-      this.#args = [];
       this.#due = count;
       this.#bulk = -1;
+      spans.length = 0;
     }
-    const args = this.#args;
     while (this.#due > 0) {
       if (this.#bulk === -1) {
-        if (this.#start >= this.#end) return undefined;
-        if (buf[this.#start] !== 0x24 /* '$' */) {
-          const got = String.fromCharCode(buf[this.#start]);
+        if (this.#pos >= this.#end) return undefined;
+        if (buf[this.#pos] !== 0x24 /* '$' */) {
+          const got = String.fromCharCode(buf[this.#pos]);
           throw new RespProtocolError(`expected '$', got '${got}'`);
         }
         const lf = this.#lineEnd();
         if (lf === -1) return this.#partialLine("too big bulk count string");
-        const len = this.#int(this.#start + 1, lf);
+        const len = this.#int(this.#pos + 1, lf);
         if (!(len >= 0 && len <= this.#maxBulk)) throw new RespProtocolError("invalid bulk length");
         this.#bulk = len;
-        this.#start = lf + 1;
+        this.#pos = lf + 1;
       }
-      const dataEnd = this.#start + this.#bulk;
+      const dataEnd = this.#pos + this.#bulk;
       if (dataEnd + 2 > this.#end) return undefined;
       if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== LF) {
         throw new RespProtocolError("bulk string is not terminated by CRLF");
       }
-      args.push(buf.slice(this.#start, dataEnd));
-      this.#argBytes += this.#bulk;
-      this.#start = dataEnd + 2;
+      spans.push(this.#pos - this.#start, this.#bulk);
+      this.#pos = dataEnd + 2;
       this.#bulk = -1;
       this.#due--;
     }
-    this.#args = undefined;
-    this.#argBytes = 0;
+    const copy = buf.slice(this.#start, this.#pos);
+    const args: Uint8Array[] = new Array(spans.length / 2);
+    for (let i = 0; i < args.length; i++) {
+      args[i] = copy.subarray(spans[2 * i], spans[2 * i] + spans[2 * i + 1]);
+    }
+    this.#start = this.#pos;
+    spans.length = 0;
     return args;
   }
 
-  /** `undefined` (wait for more) unless the unterminated line at `#start` is already too long. */
+  /** `undefined` (wait for more) unless the unterminated line at `#pos` is already too long. */
   #partialLine(tooLong: string): undefined {
-    if (this.#end - this.#start > MAX_INLINE) throw new RespProtocolError(tooLong);
+    if (this.#end - this.#pos > MAX_INLINE) throw new RespProtocolError(tooLong);
     return undefined;
   }
 
   #inline(): Uint8Array[] | undefined {
+    this.#pos = this.#start;
     const lf = this.#lineEnd();
     if (lf === -1) return this.#partialLine("too big inline request");
     const lineEnd = lf > this.#start && this.#buf[lf - 1] === CR ? lf - 1 : lf;
     const args = splitInline(this.#buf.subarray(this.#start, lineEnd));
-    this.#start = lf + 1;
+    this.#start = this.#pos = lf + 1;
     return args;
   }
 }

@@ -39,6 +39,34 @@ export function parseReply(buf: Uint8Array, pos: number): [Reply, number] | unde
       if (!/^-?\d+$/.test(line)) throw new Error(`bad integer reply ${line}`);
       return [Number(line), after];
     }
+    case 0x5f: // _ (RESP3 null)
+      return [null, after];
+    case 0x23: // # (RESP3 boolean)
+    case 0x2c: // , (RESP3 double)
+    case 0x28: // ( (RESP3 big number)
+      return [line, after];
+    case 0x3d: // = (RESP3 verbatim string)
+    case 0x21: { // ! (RESP3 blob error)
+      const len = Number(line);
+      if (!Number.isInteger(len) || len < 0) throw new Error(`bad length ${line}`);
+      if (after + len + 2 > buf.byteLength) return undefined;
+      return [buf.slice(after, after + len), after + len + 2];
+    }
+    case 0x25: // % (RESP3 map)
+    case 0x7e: // ~ (RESP3 set)
+    case 0x3e: { // > (RESP3 push)
+      const count = Number(line) * (buf[pos] === 0x25 ? 2 : 1);
+      if (!Number.isInteger(count) || count < 0) throw new Error(`bad aggregate length ${line}`);
+      const items: Reply[] = [];
+      let p = after;
+      for (let i = 0; i < count; i++) {
+        const item = parseReply(buf, p);
+        if (item === undefined) return undefined;
+        items.push(item[0]);
+        p = item[1];
+      }
+      return [items, p];
+    }
     case 0x24: { // $
       const len = Number(line);
       if (len === -1) return [null, after];

@@ -11,9 +11,9 @@ await store.set("big", new Uint8Array(256 * 1024).fill(120));
 const server = await serveResp(store, {
   ...options,
   port: 0,
-  log: (message) => process.stderr.write(`${message}\n`),
+  log: (message) => console.error(message),
 });
-process.stdout.write(`port ${server.port}\n`);
+console.log(`port ${server.port}`);
 process.stdin.on("data", () => {});
 process.stdin.on("end", async () => {
   await server.close();

@@ -1,5 +1,6 @@
-// Spawning a script on each runtime (Deno and Bun, from node_modules/.bin), for the tests of
-// the examples and the CLI, which must work on both whichever runtime runs the tests.
+// Spawning a script on a runtime (Deno, Bun or Node, from node_modules/.bin), for the tests of
+// the examples and the CLI. The suite runs once per runtime (scripts/test.mjs), and each run
+// spawns its own runtime (CURRENT), so every example and command runs on all three.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,10 +14,18 @@ export const SLOW: { timeout: number } = { timeout: 120_000 };
 const bin = (name: string): string => join(ROOT, "node_modules", ".bin", name);
 
 /** Command and arguments that run `file` (relative to the repo root) on each runtime. */
-export const RUNTIMES: Record<"deno" | "bun", (file: string) => [string, string[]]> = {
+export const RUNTIMES: Record<"deno" | "bun" | "node", (file: string) => [string, string[]]> = {
   deno: (file) => [bin("deno"), ["run", "-A", "--no-check", join(ROOT, file)]],
   bun: (file) => [bin("bun"), [join(ROOT, file)]],
+  node: (file) => [bin("node"), [join(ROOT, file)]],
 };
+
+/** The runtime running the tests. */
+export const CURRENT: keyof typeof RUNTIMES = "Deno" in globalThis
+  ? "deno"
+  : "Bun" in globalThis
+  ? "bun"
+  : "node";
 
 /** What a finished run printed, and its exit code. */
 export interface RunResult {

@@ -1,15 +1,16 @@
-// The shardkv CLI (cli/mod.ts), run as a child process on Deno and on Bun: help and exit codes,
-// get/set/del/scan/stats, export -> import -> reshard, and serve driven by redis-cli.
+// The shardkv CLI (cli/mod.ts), run as a child process on the runtime running the tests (the
+// suite runs on Deno, Bun and Node): help and exit codes, get/set/del/scan/stats,
+// export -> import -> reshard, and serve driven by redis-cli.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { runOn, SLOW, startOn } from "./_runtimes.ts";
+import { CURRENT, runOn, SLOW, startOn } from "./_runtimes.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const CLI = "cli/mod.ts";
 
-for (const runtime of ["deno", "bun"] as const) {
+for (const runtime of [CURRENT]) {
   const cli = (args: string[], input?: Uint8Array | string) => runOn(runtime, CLI, args, input);
 
   test(
@@ -152,6 +153,8 @@ for (const runtime of ["deno", "bun"] as const) {
           "2",
           "--cache",
           "100",
+          "--requirepass",
+          "pw",
         ], "stderr");
         try {
           const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
@@ -159,13 +162,15 @@ for (const runtime of ["deno", "bun"] as const) {
             new Promise<string>((resolve, reject) =>
               execFile(
                 "redis-cli",
-                ["-p", port, ...args],
+                ["-p", port, "--no-auth-warning", ...args],
                 (e, out) => (e ? reject(e) : resolve(out)),
               )
             );
-          assert.equal(await redis("SET", "served", "yes"), "OK\n");
-          assert.equal(await redis("GET", "served"), "yes\n");
-          assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n[^]*cache:on\r?\n/);
+          assert.match(await redis("GET", "x"), /NOAUTH Authentication required/);
+          const authed = (...args: string[]) => redis("-a", "pw", ...args);
+          assert.equal(await authed("SET", "served", "yes"), "OK\n");
+          assert.equal(await authed("GET", "served"), "yes\n");
+          assert.match(await authed("INFO", "shardkv"), /shards:2\r?\n[^]*cache:on\r?\n/);
           server.child.kill("SIGTERM");
           const code = await server.exited;
           // Deno's node:child_process reports a child it signalled as killed (null) even when the
@@ -177,6 +182,12 @@ for (const runtime of ["deno", "bun"] as const) {
         }
         // The data outlives the server.
         assert.equal((await cli(["get", "served", "--dir", dir])).stdout.toString(), "yes");
+        // Protected mode: no listening beyond loopback without a password.
+        const open = await cli(["serve", "--dir", dir, "--host", "0.0.0.0", "--port", "0"]);
+        assert.equal(open.code, 1);
+        assert.match(open.stderr, /Protected mode: refusing to listen on 0\.0\.0\.0/);
+        const bad = await cli(["serve", "--dir", dir, "--protected-mode", "maybe"]);
+        assert.match(bad.stderr, /--protected-mode takes yes or no, received maybe/);
       });
     },
   );

@@ -1,4 +1,5 @@
-// JSR readiness: the docs lint and the publish dry run stay clean (no errors, no warnings).
+// JSR readiness: the docs lint and the publish dry run stay clean; the tree is formatted and
+// lint-clean (deno fmt --check, deno lint).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -11,20 +12,84 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const deno = join(root, "node_modules", ".bin", "deno");
 
 function run(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(deno, args, { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const r = spawnSync(deno, args, {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 test("jsr: deno doc --lint is clean for every entry point", () => {
-  const exports = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports as Record<string, string>;
+  const exports = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports as Record<
+    string,
+    string
+  >;
   const { code, out } = run(["doc", "--lint", ...Object.values(exports)]);
   assert.equal(code, 0, out);
   assert.doesNotMatch(out, /error|warning/i, out);
 });
 
-test("jsr: deno publish --dry-run succeeds without warnings", () => {
+test("jsr: deno publish --dry-run succeeds; its one warning is the optional-package import", () => {
   const { code, out } = run(["publish", "--dry-run", "--allow-dirty"]);
   assert.equal(code, 0, out);
   assert.match(out, /Success Dry run complete/);
-  assert.doesNotMatch(out, /warning/i, out);
+  // backends/_optional_import.ts computes its specifier on purpose, so that ioredis and
+  // @deno/kv are not dependencies of every JSR user; deno publish can only warn about it.
+  const warnings = [...out.matchAll(/warning\[([\w-]+)\][^\n]*\n\s*--> ([^:]+)/g)].map((m) =>
+    `${m[1]} ${m[2].replace(root, "")}`
+  );
+  assert.deepEqual(warnings, ["unanalyzable-dynamic-import backends/_optional_import.ts"], out);
+  assert.equal(out.match(/warning/gi)?.length, 1, out);
+});
+
+/**
+ * Files other helpers were still editing, unformatted, when the checks below were added. The
+ * integration step runs `deno fmt` over the whole tree and empties this list; until then these
+ * files alone are left out of the format check (every other file must already be clean).
+ */
+const FMT_PENDING: readonly string[] = [
+  "README.md",
+  "backends/worker/checkpoint_worker.ts",
+  "bench/RESULTS.md",
+  "bench/backends_bench.ts",
+  "core/_merge.ts",
+  "core/_sorted_keys.ts",
+  "core/key_order.ts",
+  "core/validate.ts",
+  "shard/sharded_store.ts",
+  "test/_helpers.ts",
+  "test/_targets.ts",
+  "test/commit_queue_test.ts",
+  "test/conformance.ts",
+  "test/merge_test.ts",
+  "test/open_store_test.ts",
+  "test/router_test.ts",
+  "test/sqlite_settings_test.ts",
+  "test/workers_test.ts",
+];
+/** Likewise for `deno lint` (one require-await in a test helper of another helper's file). */
+const LINT_PENDING: readonly string[] = ["test/workers_test.ts"];
+
+/** Files of the repository (tracked or new, not ignored) with an extension deno checks. */
+function sources(pending: readonly string[]): string[] {
+  const r = spawnSync("git", ["ls-files", "--cached", "--others", "--exclude-standard"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split("\n").filter((f) =>
+    /\.(ts|mjs|js|json|md)$/.test(f) && !f.startsWith("bench/results/") && !pending.includes(f)
+  );
+}
+
+test("deno fmt --check: every file is formatted", () => {
+  const { code, out } = run(["fmt", "--check", ...sources(FMT_PENDING)]);
+  assert.equal(code, 0, out);
+});
+
+test("deno lint: no problems", () => {
+  const files = sources(LINT_PENDING).filter((f) => /\.(ts|mjs|js)$/.test(f));
+  const { code, out } = run(["lint", ...files]);
+  assert.equal(code, 0, out);
 });

@@ -595,6 +595,17 @@ const HOSTILE: (string | Uint8Array)[][] = [
   ["k", "v", "EX", "-1", "PX", "abc"],
   ["0", "MATCH", "[", "COUNT", "0", "TYPE"],
   ["GET", "", new Uint8Array([0xfe])],
+  ["k".repeat(3000), "v", "k"],
+  ["k", "k".repeat(3000), "k".repeat(3000)],
+  ["k", "4294967296", "1"],
+  ["k", "-9223372036854775808", "9223372036854775807"],
+  ["k", "9223372036854775808", "-9223372036854775809", "BIT"],
+  ["0", "MATCH", "*[", "COUNT", "9223372036854775807"],
+  ["k", "k2", "DB", "15", "REPLACE", "DB"],
+  ["k", "k2", "IDX", "MINMATCHLEN", "-1", "WITHMATCHLEN", "LEN"],
+  ["GET", "*", "SET", "requirepass"],
+  ["3", "AUTH", "default", "x", "SETNAME"],
+  ["k", "1", "NX", "XX", "GT", "LT"],
 ];
 
 test("hostile arguments to every command: error replies, no unhandled rejection (issue 16)", async () => {
@@ -709,4 +720,17 @@ test("CLIENT ID/SETNAME/LIST/INFO/KILL and SELECT keep databases apart", async (
     b.end();
     await store.close();
   }
+});
+
+test("LCS refuses values whose table would pass its memory bound, and stays usable", async () => {
+  await withSession(async (send) => {
+    await send("SET", "a", "x".repeat(4096));
+    await send("SET", "b", "x".repeat(4096));
+    assert.match(
+      await send("LCS", "a", "b", "LEN"),
+      /^-ERR LCS needs \(len1\+1\)\*\(len2\+1\) <= 16777216/,
+    );
+    await send("SET", "b", "x".repeat(4000));
+    assert.equal(await send("LCS", "a", "b", "LEN"), ":4000\r\n");
+  });
 });
