@@ -27,6 +27,14 @@ export {
 } from "./shard/open_store.ts";
 export type { Store, StoreStats } from "./core/engine.ts";
 export type { RedisBackendOptions } from "./backends/redis.ts";
+export {
+  type BackendDescriptor,
+  denoKv,
+  memory,
+  redis,
+  sqlite,
+  type SqliteOptions,
+} from "./backends/descriptors.ts";
 export { fnv1a32, shardOf } from "./shard/router.ts";
 export type {
   BatchEntries,

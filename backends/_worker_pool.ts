@@ -70,11 +70,19 @@ export class WorkerPool {
   #durability: Durability;
   #backend: string;
   #create: boolean;
+  #busyTimeout: number | undefined;
 
   constructor(
-    init: { workers: number; backend: string; durability: Durability; create: boolean },
+    init: {
+      workers: number;
+      backend: string;
+      durability: Durability;
+      create: boolean;
+      busyTimeout?: number;
+    },
   ) {
     this.#durability = init.durability;
+    this.#busyTimeout = init.busyTimeout;
     this.#create = init.create;
     this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
@@ -98,6 +106,7 @@ export class WorkerPool {
       this.#durability,
       index,
       this.#create,
+      this.#busyTimeout,
     ]);
     this.#open++;
     return new WorkerShard(this, slot, shard, now);

@@ -10,6 +10,8 @@ export type BackendName = "sqlite" | "deno-kv" | "memory" | "redis";
 /** What a built-in driver is opened with. */
 export interface BuiltinInit {
   durability: Durability;
+  /** sqlite: ms a write waits for another process's lock. */
+  busyTimeout?: number;
   now: () => number;
   /** Where the redis backend connects. */
   redis?: RedisBackendOptions;

@@ -17,6 +17,7 @@ import { type Driver, isDriver } from "../core/driver.ts";
 import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
+import { type BackendDescriptor, checkDurability, isDescriptor } from "../backends/descriptors.ts";
 import { checkSqliteFile, hasSqliteCode } from "../backends/_sqlite_driver.ts";
 import { CustomDriver } from "./_custom_backend.ts";
 import {
@@ -56,11 +57,18 @@ export interface StoreOptions {
    * from its manifest; a different value throws `ShardCountMismatchError`.
    */
   shards?: number;
-  /** `"sqlite"` (default for new stores), `"deno-kv"`, `"memory"`, or a factory. */
-  backend?: BackendName | BackendFactory;
+  /**
+   * `"sqlite"` (default for new stores), `"deno-kv"`, `"memory"`, `"redis"`, a descriptor
+   * carrying the backend's own options (`sqlite({ durability: "full" })`, `redis({ url })`,
+   * `memory()`, `denoKv()`), or a factory of custom drivers.
+   */
+  backend?: BackendName | BackendDescriptor | BackendFactory;
   /** `false` (default) or the limits of an LRU cache of read results. */
   cache?: false | LruCacheOptions;
-  /** `"normal"` (default), `"relaxed"` or `"full"`; see the README for what each survives. */
+  /**
+   * Shorthand for `sqlite({ durability })`: `"normal"` (default), `"relaxed"` or `"full"`; see
+   * the README for what each survives. Other backends refuse a level other than `"normal"`.
+   */
   durability?: Durability;
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
@@ -70,8 +78,8 @@ export interface StoreOptions {
    */
   workers?: number;
   /**
-   * Where the `"redis"` backend connects (`{ url }` or cluster `{ nodes }`). Its store keeps
-   * the manifest in Redis, and `path` names the store there.
+   * Shorthand for `redis({ url })`: where the `"redis"` backend connects (`{ url }` or cluster
+   * `{ nodes }`). Its store keeps the manifest in Redis, and `path` names the store there.
    */
   redis?: RedisBackendOptions;
 }
@@ -95,24 +103,12 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Options must be an object, received ${describe(options)}`);
   }
-  const { shards, backend, cache = false, durability = "normal", now = Date.now } = options;
+  const { shards, cache = false, now = Date.now } = options;
   if (shards !== undefined && (!Number.isInteger(shards) || shards < 1 || shards > 256)) {
     throw new RangeError(`shards must be an integer from 1 to 256, received ${describe(shards)}`);
   }
-  if (
-    backend !== undefined && typeof backend !== "function" && !isBackendName(backend)
-  ) {
-    throw new TypeError(
-      `backend must be "sqlite", "deno-kv", "memory", "redis" or a factory function, received ${
-        describe(backend)
-      }`,
-    );
-  }
-  if (!["relaxed", "normal", "full"].includes(durability)) {
-    throw new RangeError(
-      `durability must be "relaxed", "normal" or "full", received ${describe(durability)}`,
-    );
-  }
+  const chosen = backendOf(options);
+  const { backend, durability, busyTimeout } = chosen;
   if (typeof now !== "function") {
     throw new TypeError(`now must be a function, received ${describe(now)}`);
   }
@@ -127,7 +123,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
   if (cache !== false) checkLruCacheOptions(cache);
-  const init = { durability, now, redis: options.redis };
+  const init = { durability, busyTimeout, now, redis: chosen.redis };
 
   if (backend === "memory") {
     const count = shards ?? DEFAULT_SHARDS;
@@ -144,7 +140,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       shards,
       defaultShards: DEFAULT_SHARDS,
       now,
-      redis: options.redis,
+      redis: chosen.redis,
     });
     return assemble(path, "redis", opened, { cache, now });
   }
@@ -173,6 +169,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     }
   }
   const name = manifest?.backend ?? requested ?? "sqlite";
+  if (name !== "sqlite" && (durability !== "normal" || busyTimeout !== undefined)) {
+    throw new TypeError(
+      `Store at "${path}" uses the ${JSON.stringify(name)} backend, which cannot honour ${
+        busyTimeout !== undefined ? "busyTimeout" : `durability ${JSON.stringify(durability)}`
+      } (sqlite only)`,
+    );
+  }
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
   let factory: BackendFactory;
   if (typeof backend === "function") factory = backend;
@@ -182,6 +185,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       workers: Math.min(workers, count),
       backend: name,
       durability,
+      busyTimeout,
       create: manifest === undefined,
     });
     factory = (shardPath, i) => pool.open(shardPath, i, now);
@@ -234,6 +238,53 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     await rm(join(path, CREATING_FILE), { force: true });
   }
   return assemble(path, name, opened, { cache, now });
+}
+
+/** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
+function backendOf(options: StoreOptions): {
+  backend: BackendName | BackendFactory | undefined;
+  durability: Durability;
+  busyTimeout: number | undefined;
+  redis: RedisBackendOptions | undefined;
+} {
+  const { backend } = options;
+  if (isDescriptor(backend)) {
+    for (const key of ["durability", "redis"] as const) {
+      if (options[key] !== undefined) {
+        throw new TypeError(
+          `${key} goes inside the backend descriptor (e.g. sqlite({ durability }), ` +
+            `redis({ url })), not beside it; received ${key} with ${backend.name}()`,
+        );
+      }
+    }
+    return {
+      backend: backend.name,
+      durability: backend.sqlite?.durability ?? "normal",
+      busyTimeout: backend.sqlite?.busyTimeout,
+      redis: backend.redis,
+    };
+  }
+  if (backend !== undefined && typeof backend !== "function" && !isBackendName(backend)) {
+    throw new TypeError(
+      `backend must be "sqlite", "deno-kv", "memory", "redis", a descriptor such as sqlite() ` +
+        `or a factory function, received ${describe(backend)}`,
+    );
+  }
+  const durability = options.durability ?? "normal";
+  checkDurability(durability);
+  if (durability !== "normal" && backend !== undefined && backend !== "sqlite") {
+    throw new TypeError(
+      `durability ${JSON.stringify(durability)} needs the "sqlite" backend; ${
+        typeof backend === "function" ? "a custom backend" : JSON.stringify(backend)
+      } cannot honour it`,
+    );
+  }
+  if (options.redis !== undefined && backend !== "redis") {
+    throw new TypeError(
+      `the redis option needs backend "redis", received ${describe(backend ?? "sqlite")}`,
+    );
+  }
+  return { backend, durability, busyTimeout: undefined, redis: options.redis };
 }
 
 /** The file of a built-in backend's shard. */

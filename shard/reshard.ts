@@ -177,7 +177,9 @@ export async function replaceLayout(
   activeBuilds.add(build);
   try {
     try {
-      const target = await openStore(build, { ...layout, durability: "full" });
+      // The copy is fsynced as it is written (sqlite; deno-kv has one level of its own).
+      const sqlite = layout.backend === undefined || layout.backend === "sqlite";
+      const target = await openStore(build, sqlite ? { ...layout, durability: "full" } : layout);
       let commit: boolean;
       try {
         commit = await steps.fill(target);

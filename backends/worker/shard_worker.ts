@@ -36,7 +36,7 @@ function run([id, shard, method, at, args]: WorkerCall): void {
 
 async function open(
   shard: number,
-  [path, backend, durability, index, create]: unknown[],
+  [path, backend, durability, index, create, busyTimeout]: unknown[],
 ): Promise<void> {
   if (!isBackendName(backend)) throw new TypeError(`unknown backend ${String(backend)}`);
   shards.set(
@@ -46,6 +46,7 @@ async function open(
       now,
       shard: index as number,
       create: create as boolean,
+      busyTimeout: busyTimeout as number | undefined,
     }),
   );
 }
