@@ -14,6 +14,7 @@ import {
 } from "../mod.ts";
 import { openSqliteBackend } from "../backends/sqlite.ts";
 import { openSqliteDatabase } from "../backends/_sqlite_driver.ts";
+import { readWal, walProblems } from "../backends/_sqlite_verify.ts";
 import { dec, enc, withTempDir } from "./_helpers.ts";
 import { CURRENT, runOn, SLOW } from "./_runtimes.ts";
 
@@ -443,3 +444,22 @@ test(
     });
   },
 );
+
+test("WAL check: frames of a rolled-back transaction left behind a later commit are not damage", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "spill.sqlite");
+    const { db } = await openSqliteDatabase(file);
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 5");
+    db.exec("CREATE TABLE t (v BLOB)");
+    // A transaction larger than the page cache spills its pages to the WAL, then rolls back.
+    db.exec("BEGIN");
+    for (let i = 0; i < 40; i++) db.exec(`INSERT INTO t VALUES (randomblob(3000))`);
+    db.exec("ROLLBACK");
+    db.exec("INSERT INTO t VALUES (x'01')");
+    const wal = await readWal(file);
+    db.close();
+    const frames = (wal.length - 32) / (24 + 4096);
+    assert.ok(frames > 5, `the WAL kept the spilled frames (${frames} frames)`);
+    assert.deepEqual(walProblems(wal), []);
+  });
+});
