@@ -25,6 +25,7 @@ import {
   FORMAT_VERSION,
   HASH_NAME,
   readManifest,
+  SHARD_FILE,
   writeManifest,
 } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
@@ -203,16 +204,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   }
   const shardPath = (i: number): string => join(path, `shard-${String(i).padStart(3, "0")}`);
   const extension = SHARD_FILE_EXTENSION[name as BackendName];
+  const fileOf = (i: number): string => `${shardPath(i)}${extension ?? ""}`;
   if (manifest !== undefined && extension !== undefined) {
     // Both file backends keep SQLite files: a missing or empty one would open as empty.
     await Promise.all(
       Array.from(
         { length: count },
-        (_, i) =>
-          checkSqliteFile(`${shardPath(i)}${extension}`, {
-            shard: i,
-            path: `${shardPath(i)}${extension}`,
-          }),
+        (_, i) => checkSqliteFile(fileOf(i), { shard: i, path: fileOf(i) }),
       ),
     );
   }
@@ -223,7 +221,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       if (e instanceof StorageError || manifest === undefined || !isCorruption(e)) throw e;
       throw new CorruptStoreError(`cannot be opened: ${(e as Error).message}`, {
         shard: i,
-        path: `${shardPath(i)}${extension ?? ""}`,
+        path: fileOf(i),
       }, { cause: e });
     }
   }, now);
@@ -286,9 +284,6 @@ function backendOf(options: StoreOptions): {
   }
   return { backend, durability, busyTimeout: undefined, redis: options.redis };
 }
-
-/** The file of a built-in backend's shard. */
-const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
 
 /** A damaged file while opening (an SQLITE_IOERR is e.g. a truncated file read through mmap). */
 function isCorruption(e: unknown): boolean {
