@@ -1,16 +1,19 @@
 /**
- * The sharded store: N independent shard backends behind one `StorageBackend`, routed by
- * `shardOf`, with a lock per shard, batches grouped by shard and run concurrently, scans
- * merged across shards in UTF-8 byte order, an optional LRU read cache and an expiry sweeper.
+ * The engine: the whole `StorageBackend` API written once over N shard drivers. It validates
+ * every call once, routes keys to shards, holds the shard locks, runs transactions (through
+ * `TXN_HOST`), keeps the optional LRU read cache, converts TTLs to absolute expiry times, pages
+ * and merges scans across shards in UTF-8 byte order, and sweeps expired entries. A bare
+ * backend is the engine with one shard; `openStore` gives it N.
  *
  * @module
  */
-import { StoreClosedError } from "../core/errors.ts";
-import { type CacheStats, LruCache, type LruCacheOptions } from "../core/lru_cache.ts";
-import { mergePaged, mergeSorted } from "../core/_merge.ts";
-import type { ShardBackend } from "../core/_shard_backend.ts";
-import { TXN_HOST, type TxnHost } from "../core/_txn_host.ts";
-import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "../core/types.ts";
+import { type Driver, type Entry, rangeOf, type RangeResult, type WriteOp } from "./driver.ts";
+import { StoreClosedError } from "./errors.ts";
+import { type CacheStats, LruCache, type LruCacheOptions } from "./lru_cache.ts";
+import { mergePaged, mergeSorted } from "./_merge.ts";
+import { ShardLock } from "./shard_lock.ts";
+import { TXN_HOST, type TxnHost } from "./_txn_host.ts";
+import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "./types.ts";
 import {
   assertBy,
   assertKey,
@@ -20,8 +23,7 @@ import {
   checkKeys,
   checkScanOptions,
   expiresAtOf,
-} from "../core/validate.ts";
-import { shardOf } from "./router.ts";
+} from "./validate.ts";
 
 /** Statistics reported by {@linkcode Store.stats}. */
 export interface StoreStats {
@@ -34,7 +36,7 @@ export interface StoreStats {
 }
 
 /**
- * A sharded store, as returned by `openStore`.
+ * A store, as returned by `openStore`.
  *
  * @example
  * ```ts
@@ -57,12 +59,14 @@ export interface Store extends StorageBackend {
 /** Schedules `fn` every `ms` without keeping the process alive; returns a canceller. */
 export type Scheduler = (fn: () => void, ms: number) => () => void;
 
-/** How a {@linkcode ShardedStore} is put together. */
-export interface ShardedStoreInit {
+/** How an {@linkcode Engine} is put together. */
+export interface EngineInit {
   path: string;
   backend: string;
-  shards: readonly ShardBackend[];
+  drivers: readonly Driver[];
   now: () => number;
+  /** The shard of `key` among `shards` (unused with one shard). */
+  route?: (key: string, shards: number) => number;
   cache?: LruCacheOptions | false;
   /** Runs the expiry sweeper; none when absent. */
   schedule?: Scheduler;
@@ -73,11 +77,13 @@ export interface ShardedStoreInit {
 const SWEEP_BATCH = 1000;
 const ENTRIES_PAGE = 256;
 
-export class ShardedStore implements Store {
+export class Engine implements Store {
   readonly path: string;
   readonly backend: string;
   readonly shards: number;
-  #shards: readonly ShardBackend[];
+  #drivers: readonly Driver[];
+  #locks: ShardLock[];
+  #route: (key: string, shards: number) => number;
   #now: () => number;
   #cache: LruCache | undefined;
   /** Bumped on every write to a shard, so a read that raced a write is not cached. */
@@ -89,19 +95,21 @@ export class ShardedStore implements Store {
   #swept = 0;
   #host: TxnHost;
 
-  constructor(init: ShardedStoreInit) {
+  constructor(init: EngineInit) {
     this.path = init.path;
     this.backend = init.backend;
-    this.shards = init.shards.length;
-    this.#shards = init.shards;
-    this.#epochs = init.shards.map(() => 0);
+    this.shards = init.drivers.length;
+    this.#drivers = init.drivers;
+    this.#locks = init.drivers.map(() => new ShardLock());
+    this.#epochs = init.drivers.map(() => 0);
+    this.#route = init.route ?? (() => 0);
     this.#now = init.now;
     this.#cache = init.cache ? new LruCache(init.cache) : undefined;
     this.#stopSweeper = init.schedule?.(() => void this.#sweep(), init.sweepInterval ?? 1000);
     this.#host = {
-      route: (key) => shardOf(key, this.shards),
-      lock: (i) => this.#shards[i].lock,
-      backend: (i) => this.#shards[i],
+      route: (key) => this.#shard(key),
+      lock: (i) => this.#locks[i],
+      backend: (i) => this.#drivers[i],
       invalidate: (i, keys) => this.#invalidate(i, keys),
       now: this.#now,
       check: (op) => this.#check(op),
@@ -121,7 +129,7 @@ export class ShardedStore implements Store {
   }
 
   #shard(key: string): number {
-    return this.shards === 1 ? 0 : shardOf(key, this.shards);
+    return this.shards === 1 ? 0 : this.#route(key, this.shards);
   }
 
   #invalidate(i: number, keys: readonly string[]): void {
@@ -130,11 +138,14 @@ export class ShardedStore implements Store {
     for (const key of keys) this.#cache.delete(key);
   }
 
-  /** Runs a write on shard `i` (the shard takes its own lock), dropping cached reads of `keys` around it. */
-  async #write<T>(i: number, keys: readonly string[], run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a write on shard `i` under its lock in "write" mode (so it never lands inside a
+   * transaction), dropping cached reads of `keys` around it.
+   */
+  async #write<T>(i: number, keys: readonly string[], run: (d: Driver) => Promise<T>): Promise<T> {
     this.#invalidate(i, keys);
     try {
-      return await run();
+      return await this.#locks[i].with("write", () => run(this.#drivers[i]));
     } finally {
       this.#invalidate(i, keys);
     }
@@ -152,13 +163,23 @@ export class ShardedStore implements Store {
     return groups;
   }
 
-  /** Reads `keys` of shard `i` through the cache. */
-  async #cachedGet(i: number, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
-    const now = this.#now();
+  /** The live entry of `key` on shard `i`, without the cache. */
+  async #entry(i: number, key: string): Promise<Entry | undefined> {
+    return (await this.#drivers[i].getEntries([key])).get(key);
+  }
+
+  /** Values of `keys` (all on shard `i`), through the cache when there is one. */
+  async #values(i: number, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
+    if (this.#cache === undefined) {
+      const found = await this.#drivers[i].getEntries(keys);
+      for (const [key, e] of found) out.set(key, e.value);
+      return out;
+    }
+    const now = this.#now();
     const missing: string[] = [];
     for (const key of keys) {
-      const hit = this.#cache!.lookup(key, now);
+      const hit = this.#cache.lookup(key, now);
       if (hit === undefined) missing.push(key);
       else if (hit.value !== undefined) out.set(key, hit.value.slice());
     }
@@ -166,9 +187,10 @@ export class ShardedStore implements Store {
     return out;
   }
 
-  /** The value of one key through the cache, without the batch path's allocations. */
-  async #cachedGetOne(i: number, key: string): Promise<Uint8Array | undefined> {
-    const hit = this.#cache!.lookup(key, this.#now());
+  /** The value of one key, through the cache when there is one, without the batch path's maps. */
+  async #value(i: number, key: string): Promise<Uint8Array | undefined> {
+    if (this.#cache === undefined) return (await this.#entry(i, key))?.value;
+    const hit = this.#cache.lookup(key, this.#now());
     if (hit !== undefined) return hit.value?.slice();
     const out = new Map<string, Uint8Array>();
     await this.#fill(i, [key], out);
@@ -178,7 +200,7 @@ export class ShardedStore implements Store {
   /** Reads `keys` from shard `i` into `out`, caching them unless a write raced the read. */
   async #fill(i: number, keys: readonly string[], out: Map<string, Uint8Array>): Promise<void> {
     const epoch = this.#epochs[i];
-    const found = await this.#shards[i].getEntries(keys);
+    const found = await this.#drivers[i].getEntries(keys);
     const fresh = this.#epochs[i] === epoch;
     for (const key of keys) {
       const e = found.get(key);
@@ -187,69 +209,65 @@ export class ShardedStore implements Store {
     }
   }
 
-
   async get(key: string): Promise<Uint8Array | undefined> {
     this.#check("get");
     assertKey(key);
-    const i = this.#shard(key);
-    if (this.#cache === undefined) return await this.#shards[i].get(key);
-    return await this.#cachedGetOne(i, key);
+    return await this.#value(this.#shard(key), key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    this.#check("exists");
+    assertKey(key);
+    return (await this.#value(this.#shard(key), key)) !== undefined;
+  }
+
+  async ttl(key: string): Promise<number | undefined> {
+    this.#check("ttl");
+    assertKey(key);
+    const e = await this.#entry(this.#shard(key), key);
+    if (e === undefined) return undefined;
+    return e.expiresAt === null ? Infinity : Math.max(0, e.expiresAt - this.#now());
   }
 
   async set(key: string, value: Uint8Array, options?: SetOptions): Promise<void> {
     this.#check("set");
     assertKey(key);
     assertValue(value);
-    expiresAtOf(options, this.#now);
-    const i = this.#shard(key);
-    await this.#write(i, [key], () => this.#shards[i].set(key, value, options));
+    const expiresAt = expiresAtOf(options, this.#now);
+    await this.#write(this.#shard(key), [key], (d) => d.apply([{ key, value, expiresAt }]));
   }
 
   async delete(key: string): Promise<boolean> {
     this.#check("delete");
     assertKey(key);
-    const i = this.#shard(key);
-    return await this.#write(i, [key], () => this.#shards[i].delete(key));
-  }
-
-  async exists(key: string): Promise<boolean> {
-    this.#check("exists");
-    assertKey(key);
-    const i = this.#shard(key);
-    if (this.#cache === undefined) return await this.#shards[i].exists(key);
-    return (await this.#cachedGetOne(i, key)) !== undefined;
-  }
-
-  async ttl(key: string): Promise<number | undefined> {
-    this.#check("ttl");
-    assertKey(key);
-    return await this.#shards[this.#shard(key)].ttl(key);
+    return (await this.#write(this.#shard(key), [key], (d) => d.remove([key]))) === 1;
   }
 
   incr(key: string, by: number = 1): Promise<number> {
-    return this.#add("incr", key, by);
+    return this.#add("incr", key, by, 1);
   }
 
   decr(key: string, by: number = 1): Promise<number> {
-    return this.#add("decr", key, by);
+    return this.#add("decr", key, by, -1);
   }
 
-  async #add(op: "incr" | "decr", key: string, by: number): Promise<number> {
+  async #add(op: string, key: string, by: number, sign: 1 | -1): Promise<number> {
     this.#check(op);
     assertKey(key);
     assertBy(by);
-    const i = this.#shard(key);
-    return await this.#write(i, [key], () => this.#shards[i][op](key, by));
+    return await this.#write(this.#shard(key), [key], (d) => d.add(key, sign * by));
   }
 
   async batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
     this.#check("batchSet");
     const pairs = checkEntries(entries);
-    expiresAtOf(options, this.#now);
+    const expiresAt = expiresAtOf(options, this.#now);
     const groups = this.#group(pairs, (p) => p[0]);
     await Promise.all(
-      Array.from(groups, ([i, group]) =>
-        this.#write(i, group.map((p) => p[0]), () => this.#shards[i].batchSet(group, options))),
+      Array.from(groups, ([i, group]) => {
+        const ops: WriteOp[] = group.map(([key, value]) => ({ key, value, expiresAt }));
+        return this.#write(i, group.map((p) => p[0]), (d) => d.apply(ops));
+      }),
     );
   }
 
@@ -257,21 +275,12 @@ export class ShardedStore implements Store {
     this.#check("batchGet");
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
-    const found = new Map(
-      await Promise.all(
-        Array.from(groups, async ([i, group]) =>
-          [
-            i,
-            this.#cache === undefined
-              ? await this.#shards[i].batchGet(group)
-              : await this.#cachedGet(i, group),
-          ] as const),
-      ),
-    );
+    const found = await Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
+    const merged = found.length === 1 ? found[0] : new Map(found.flatMap((m) => Array.from(m)));
     // Results follow the order of the requested keys.
     const out = new Map<string, Uint8Array>();
     for (const key of list) {
-      const v = found.get(this.#shard(key))!.get(key);
+      const v = merged.get(key);
       if (v !== undefined) out.set(key, v);
     }
     return out;
@@ -282,44 +291,52 @@ export class ShardedStore implements Store {
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
     const counts = await Promise.all(
-      Array.from(groups, ([i, group]) =>
-        this.#write(i, group, () => this.#shards[i].batchDelete(group))),
+      Array.from(groups, ([i, group]) => this.#write(i, group, (d) => d.remove(group))),
     );
     return counts.reduce((a, b) => a + b, 0);
   }
 
   async scan(prefix: string, options?: ScanOptions): Promise<Uint8Array[]> {
-    const pairs = await this.#scanPairs("scan", prefix, options);
-    return pairs.map((p) => p[1]);
+    return (await this.#scan("scan", prefix, options, false)).values;
   }
 
   async scanKeys(prefix: string, options?: ScanOptions): Promise<string[]> {
-    this.#check("scanKeys");
-    assertPrefix(prefix);
-    const { limit, reverse } = checkScanOptions(options);
-    const lists = await Promise.all(this.#shards.map((s) => s.scanKeys(prefix, options)));
-    return mergeSorted(lists, { keyOf: (k) => k, limit, reverse });
+    return (await this.#scan("scanKeys", prefix, options, true)).keys;
   }
 
   async scanKeysWithValues(
     prefix: string,
     options?: ScanOptions,
   ): Promise<Map<string, Uint8Array>> {
-    return new Map(await this.#scanPairs("scanKeysWithValues", prefix, options));
+    const { keys, values } = await this.#scan("scanKeysWithValues", prefix, options, false);
+    const out = new Map<string, Uint8Array>();
+    for (let i = 0; i < keys.length; i++) out.set(keys[i], values[i]);
+    return out;
   }
 
-  async #scanPairs(
+  /** One range over every shard, merged in scan order; `limit` applies to the merged result. */
+  async #scan(
     op: string,
     prefix: string,
     options: ScanOptions | undefined,
-  ): Promise<[string, Uint8Array][]> {
+    keysOnly: boolean,
+  ): Promise<RangeResult> {
     this.#check(op);
     assertPrefix(prefix);
-    const { limit, reverse } = checkScanOptions(options);
-    const maps = await Promise.all(
-      this.#shards.map((s) => s.scanKeysWithValues(prefix, options)),
-    );
-    return mergeSorted(maps.map((m) => Array.from(m)), { keyOf: (p) => p[0], limit, reverse });
+    const scan = checkScanOptions(options);
+    const q = rangeOf(prefix, scan, keysOnly);
+    const results = await Promise.all(this.#drivers.map((d) => d.range(q)));
+    if (results.length === 1) return results[0];
+    const lists = results.map((r) => r.keys.map((key, i) => ({ key, i, r })));
+    const merged = mergeSorted(lists, {
+      keyOf: (x) => x.key,
+      limit: scan.limit,
+      reverse: scan.reverse,
+    });
+    return {
+      keys: merged.map((x) => x.key),
+      values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
+    };
   }
 
   entries(
@@ -329,18 +346,21 @@ export class ShardedStore implements Store {
     this.#check("entries");
     assertPrefix(prefix);
     const scan = checkScanOptions(options);
-    const sources = this.#shards.map((s) => async (after: string | undefined) => {
+    const pageSize = Math.min(ENTRIES_PAGE, scan.limit);
+    const sources = this.#drivers.map((d) => async (after: string | undefined) => {
       this.#check("entries");
-      const page = await s.scanKeysWithValues(prefix, {
-        after: after ?? scan.after,
-        reverse: scan.reverse,
-        limit: Math.min(ENTRIES_PAGE, scan.limit),
-      });
-      return Array.from(page);
+      const page = await d.range(
+        rangeOf(
+          prefix,
+          { after: after ?? scan.after, reverse: scan.reverse, limit: pageSize },
+          false,
+        ),
+      );
+      return page.keys.map((key, i): [string, Uint8Array] => [key, page.values[i]]);
     });
     return mergePaged(sources, {
       keyOf: (p) => p[0],
-      pageSize: Math.min(ENTRIES_PAGE, scan.limit),
+      pageSize,
       limit: scan.limit,
       reverse: scan.reverse,
     });
@@ -351,9 +371,9 @@ export class ShardedStore implements Store {
     if (this.#sweeping || this.#closed) return;
     this.#sweeping = true;
     try {
-      for (const s of this.#shards) {
+      for (const d of this.#drivers) {
         if (this.#closed) return;
-        this.#swept += await s.sweep(SWEEP_BATCH);
+        this.#swept += await d.sweep(SWEEP_BATCH);
       }
     } catch {
       // A failed sweep is retried on the next tick; reads already hide expired rows.
@@ -367,7 +387,7 @@ export class ShardedStore implements Store {
       this.#closed = true;
       this.#stopSweeper?.();
       this.#cache?.clear();
-      this.#closing = Promise.all(this.#shards.map((s) => s.close())).then(() => {});
+      this.#closing = Promise.all(this.#drivers.map((d) => d.close())).then(() => {});
     }
     return this.#closing;
   }
