@@ -6,7 +6,7 @@ import { BaseDriver, type Update } from "../core/base_driver.ts";
 import type { Checks, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
 import { ShardCountMismatchError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
-import { FORMAT_VERSION, HASH_NAME } from "../shard/manifest.ts";
+import { FORMAT_VERSION, HASH_NAME } from "../core/format.ts";
 import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
 import type { ShardScript } from "./_redis_scripts.ts";
 

@@ -22,6 +22,7 @@ import {
   checkEntries,
   checkKeys,
   checkScanOptions,
+  describe,
   expiresAtOf,
 } from "./validate.ts";
 
@@ -54,7 +55,30 @@ export interface Store extends StorageBackend {
   readonly backend: string;
   /** Cache and sweeper counters. */
   stats(): StoreStats;
+  /**
+   * Stores `value` under `key` only when `key` is missing or expired (Redis `SET NX`); `true`
+   * when it was stored. Atomic against other processes too.
+   */
+  setIfAbsent(key: string, value: Uint8Array, options?: SetOptions): Promise<boolean>;
+  /**
+   * Makes `key` expire in `ttl` ms (a finite number > 0, else `RangeError`) without rewriting
+   * its value; `false` when there is no such key.
+   */
+  expire(key: string, ttl: number): Promise<boolean>;
+  /** Removes the TTL of `key`, keeping its value; `false` when there is no such key. */
+  persist(key: string): Promise<boolean>;
+  /** How many live keys start with `prefix`. */
+  count(prefix: string): Promise<number>;
+  /** Deletes every live key that starts with `prefix` (atomically per shard); returns how many. */
+  deletePrefix(prefix: string): Promise<number>;
+  /** Deletes every key. */
+  clear(): Promise<void>;
+  /** `close()`, for `await using store = await openStore(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** Attempts of a compare-and-set key operation that loses to other writers. */
+const CAS_ATTEMPTS = 100;
 
 /** Schedules `fn` every `ms` without keeping the process alive; returns a canceller. */
 export type Scheduler = (fn: () => void, ms: number) => () => void;
@@ -366,6 +390,88 @@ export class Engine implements Store {
       limit: scan.limit,
       reverse: scan.reverse,
     });
+  }
+
+  async setIfAbsent(key: string, value: Uint8Array, options?: SetOptions): Promise<boolean> {
+    this.#check("setIfAbsent");
+    assertKey(key);
+    assertValue(value);
+    const expiresAt = expiresAtOf(options, this.#now);
+    const absent = new Map([[key, null]]);
+    return await this.#write(
+      this.#shard(key),
+      [key],
+      (d) => d.apply([{ key, value, expiresAt }], absent),
+    );
+  }
+
+  async expire(key: string, ttl: number): Promise<boolean> {
+    this.#check("expire");
+    assertKey(key);
+    if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) {
+      throw new RangeError(`ttl must be a finite number of ms > 0, received ${describe(ttl)}`);
+    }
+    return await this.#retime(key, () => this.#now() + ttl);
+  }
+
+  async persist(key: string): Promise<boolean> {
+    this.#check("persist");
+    assertKey(key);
+    return await this.#retime(key, () => null);
+  }
+
+  /** Gives `key` a new expiry time, keeping its value: compare-and-set against other writers. */
+  #retime(key: string, expiresAt: () => number | null): Promise<boolean> {
+    const i = this.#shard(key);
+    return this.#write(i, [key], async (d) => {
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const e = (await d.getEntries([key])).get(key);
+        if (e === undefined) return false;
+        const op = { key, value: e.value, expiresAt: expiresAt() };
+        if (await d.apply([op], new Map([[key, e]]))) return true;
+      }
+      throw new Error(
+        `Changing the TTL of ${JSON.stringify(key)} lost to other writers ${CAS_ATTEMPTS} times`,
+      );
+    });
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.#check("count");
+    assertPrefix(prefix);
+    const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
+    const found = await Promise.all(this.#drivers.map((d) => d.range(q)));
+    return found.reduce((n, r) => n + r.keys.length, 0);
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    this.#check("deletePrefix");
+    assertPrefix(prefix);
+    const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
+    const counts = await Promise.all(this.#drivers.map((d, i) =>
+      // Under the shard lock: no write of this store lands between the scan and the delete.
+      this.#locks[i].with("write", async () => {
+        const { keys } = await d.range(q);
+        if (keys.length === 0) return 0;
+        this.#invalidate(i, keys);
+        try {
+          return await d.remove(keys);
+        } finally {
+          this.#invalidate(i, keys);
+        }
+      })
+    ));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async clear(): Promise<void> {
+    this.#check("clear");
+    await this.deletePrefix("");
+    this.#cache?.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Removes expired rows shard by shard; overlapping runs are skipped. */

@@ -12,8 +12,8 @@ export const MANIFEST_FILE = "shardkv.json";
 export const CREATING_FILE = "shardkv.creating";
 /** The name of a file-backed shard (sqlite or deno-kv) in a store directory. */
 export const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
-export const FORMAT_VERSION = 1;
-export const HASH_NAME = "fnv1a32";
+import { FORMAT_VERSION, HASH_NAME } from "../core/format.ts";
+export { FORMAT_VERSION, HASH_NAME };
 
 export interface Manifest {
   format: number;

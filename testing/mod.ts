@@ -741,6 +741,72 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     );
   }
 
+  // --- key operations ------------------------------------------------------------------------
+  withStore("setIfAbsent: stores only a missing or expired key", async (s, clock) => {
+    const store = s as Store;
+    assert.equal(await store.setIfAbsent("k", enc("1")), true);
+    assert.equal(await store.setIfAbsent("k", enc("2")), false);
+    assert.equal(dec(await s.get("k")), "1");
+    assert.equal(await store.setIfAbsent("t", enc("a"), { ttl: 100 }), true);
+    assert.equal(await s.ttl("t"), 100);
+    clock.advance(100);
+    assert.equal(await store.setIfAbsent("t", enc("b")), true);
+    assert.equal(dec(await s.get("t")), "b");
+    assert.equal(await s.ttl("t"), Infinity);
+    await assert.rejects(store.setIfAbsent("", enc("x")), InvalidKeyError);
+    await assert.rejects(store.setIfAbsent("x", "no" as unknown as Uint8Array), InvalidValueError);
+    assert.equal(await s.exists("x"), false);
+  });
+
+  withStore("expire and persist change the TTL and keep the value", async (s, clock) => {
+    const store = s as Store;
+    await s.set("k", enc("v"));
+    await s.incr("n", 5);
+    assert.equal(await store.expire("missing", 100), false);
+    assert.equal(await store.persist("missing"), false);
+    assert.equal(await store.expire("k", 100), true);
+    assert.equal(await store.expire("n", 200), true);
+    assert.equal(await s.ttl("k"), 100);
+    assert.equal(dec(await s.get("k")), "v");
+    assert.equal(await s.incr("n"), 6, "a counter keeps its TTL and value");
+    assert.equal(await s.ttl("n"), 200);
+    assert.equal(await store.persist("k"), true);
+    assert.equal(await s.ttl("k"), Infinity);
+    clock.advance(200);
+    assert.equal(dec(await s.get("k")), "v");
+    assert.equal(await s.get("n"), undefined);
+    assert.equal(await store.expire("n", 100), false, "an expired key is no such key");
+    for (const bad of [0, -1, NaN, Infinity, "5" as unknown as number]) {
+      await assert.rejects(store.expire("k", bad), RangeError);
+    }
+    assert.equal(await s.ttl("k"), Infinity);
+  });
+
+  withStore("count, deletePrefix and clear see live keys across shards", async (s, clock) => {
+    const store = s as Store;
+    await s.batchSet(Array.from({ length: 40 }, (_, i) => [`p:${i}`, enc(String(i))] as const));
+    await s.batchSet([["q:1", enc("x")], ["p", enc("exact prefix")]]);
+    await s.set("p:ttl", enc("t"), { ttl: 10 });
+    assert.equal(await store.count("p:"), 41);
+    assert.equal(await store.count(""), 43);
+    clock.advance(10);
+    assert.equal(await store.count("p:"), 40);
+    assert.equal(await store.deletePrefix("p:"), 40);
+    assert.equal(await store.count("p:"), 0);
+    assert.deepEqual(await s.scanKeys(""), ["p", "q:1"]);
+    assert.equal(await store.deletePrefix("nothing:"), 0);
+    await assert.rejects(store.count(1 as unknown as string), InvalidKeyError);
+    await store.clear();
+    assert.equal(await store.count(""), 0);
+    assert.equal(await s.get("q:1"), undefined);
+  });
+
+  withStore("Symbol.asyncDispose closes the store", async (s) => {
+    const store = s as Store;
+    await store[Symbol.asyncDispose]();
+    await assert.rejects(s.get("a"), StoreClosedError);
+  });
+
   // --- cache -------------------------------------------------------------------------------
   if (options.cache) {
     withStore(
