@@ -7,7 +7,7 @@
  */
 import { StoreClosedError } from "../core/errors.ts";
 import { type CacheStats, LruCache, type LruCacheOptions } from "../core/lru_cache.ts";
-import { mergePaged, mergeSorted } from "../core/_merge.ts";
+import { mergeLimited, mergePaged, mergeSorted } from "../core/_merge.ts";
 import type { ShardBackend } from "../core/_shard_backend.ts";
 import { TXN_HOST, type TxnHost } from "../core/_txn_host.ts";
 import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "../core/types.ts";
@@ -187,7 +187,6 @@ export class ShardedStore implements Store {
     }
   }
 
-
   async get(key: string): Promise<Uint8Array | undefined> {
     this.#check("get");
     assertKey(key);
@@ -248,8 +247,11 @@ export class ShardedStore implements Store {
     expiresAtOf(options, this.#now);
     const groups = this.#group(pairs, (p) => p[0]);
     await Promise.all(
-      Array.from(groups, ([i, group]) =>
-        this.#write(i, group.map((p) => p[0]), () => this.#shards[i].batchSet(group, options))),
+      Array.from(
+        groups,
+        ([i, group]) =>
+          this.#write(i, group.map((p) => p[0]), () => this.#shards[i].batchSet(group, options)),
+      ),
     );
   }
 
@@ -282,8 +284,10 @@ export class ShardedStore implements Store {
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
     const counts = await Promise.all(
-      Array.from(groups, ([i, group]) =>
-        this.#write(i, group, () => this.#shards[i].batchDelete(group))),
+      Array.from(
+        groups,
+        ([i, group]) => this.#write(i, group, () => this.#shards[i].batchDelete(group)),
+      ),
     );
     return counts.reduce((a, b) => a + b, 0);
   }
@@ -296,7 +300,11 @@ export class ShardedStore implements Store {
   async scanKeys(prefix: string, options?: ScanOptions): Promise<string[]> {
     this.#check("scanKeys");
     assertPrefix(prefix);
-    const { limit, reverse } = checkScanOptions(options);
+    const scan = checkScanOptions(options);
+    const { limit, reverse } = scan;
+    if (limit !== Infinity) {
+      return await this.#limited(scan, (s, o) => s.scanKeys(prefix, o), (k) => k);
+    }
     const lists = await Promise.all(this.#shards.map((s) => s.scanKeys(prefix, options)));
     return mergeSorted(lists, { keyOf: (k) => k, limit, reverse });
   }
@@ -315,11 +323,31 @@ export class ShardedStore implements Store {
   ): Promise<[string, Uint8Array][]> {
     this.#check(op);
     assertPrefix(prefix);
-    const { limit, reverse } = checkScanOptions(options);
+    const scan = checkScanOptions(options);
+    const { limit, reverse } = scan;
+    if (limit !== Infinity) {
+      return await this.#limited(
+        scan,
+        async (s, o) => Array.from(await s.scanKeysWithValues(prefix, o)),
+        (p) => p[0],
+      );
+    }
     const maps = await Promise.all(
       this.#shards.map((s) => s.scanKeysWithValues(prefix, options)),
     );
     return mergeSorted(maps.map((m) => Array.from(m)), { keyOf: (p) => p[0], limit, reverse });
+  }
+
+  /** A scan with a limit: each shard is read a chunk at a time, as the merge needs (see mergeLimited). */
+  #limited<T>(
+    scan: { after: string | undefined; reverse: boolean; limit: number },
+    read: (s: ShardBackend, options: ScanOptions) => Promise<T[]>,
+    keyOf: (item: T) => string,
+  ): Promise<T[]> {
+    const sources = this.#shards.map((s) => (after: string | undefined, limit: number) =>
+      read(s, { after: after ?? scan.after, reverse: scan.reverse, limit })
+    );
+    return mergeLimited(sources, { keyOf, limit: scan.limit, reverse: scan.reverse });
   }
 
   entries(
