@@ -309,7 +309,13 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
           // No other writer seen lately: a plain BEGIN, without the two pragmas' cost. Should
           // it wait in SQLite's handler after all, the next commits poll instead.
           const t0 = performance.now();
-          begin.run();
+          try {
+            begin.run();
+          } catch (e) {
+            if (!isSqliteError(e, ["SQLITE_BUSY"])) throw e;
+            this.#contended();
+            return false;
+          }
           this.#inWrite = true;
           if (performance.now() - t0 > CONTENDED_BEGIN_MS) this.#contended();
           return true;
