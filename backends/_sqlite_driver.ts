@@ -171,7 +171,14 @@ function fromSqlite(e: unknown): boolean {
  * driver reports it: a `code` name, a numeric `errcode`, or only the message text.
  */
 export function isSqliteError(e: unknown, names: readonly SqliteErrorName[]): boolean {
-  if (!fromSqlite(e)) return false;
+  return fromSqlite(e) && hasSqliteCode(e, names);
+}
+
+/**
+ * Whether `e` carries one of the SQLite errors `names`, whatever threw it: Deno KV (SQLite
+ * underneath) throws plain errors with SQLite's message.
+ */
+export function hasSqliteCode(e: unknown, names: readonly SqliteErrorName[]): boolean {
   const err = e as { code?: unknown; errcode?: unknown; message?: unknown };
   const code = String(err.code);
   const primary = typeof err.errcode === "number" ? err.errcode & 0xff : undefined;

@@ -32,6 +32,7 @@ import {
   reshard,
   type ReshardOptions,
   type Store,
+  verifyStore,
 } from "../mod.ts";
 
 /** Bad command-line usage: exit code 2. */
@@ -294,6 +295,32 @@ const COMMANDS: Record<string, CommandSpec> = {
       return 0;
     },
   },
+  verify: {
+    usage: "shardkv verify --dir DIR",
+    summary:
+      "check every shard file, WAL, B-tree and value checksum without changing the store; print the report as JSON (exit 1 when damaged)",
+    args: [0, 0],
+    run: async (s) => {
+      const report = await verifyStore(s.dir, {
+        onProgress: (p) => {
+          if (p.done) stderr(`shardkv: shard ${p.shard + 1}/${p.shards}: ${p.rows} rows checked`);
+        },
+      });
+      await stdout(`${JSON.stringify(report, null, 2)}\n`);
+      const damaged = report.shards.filter((r) => !r.ok);
+      for (const r of damaged) {
+        stderr(
+          `shardkv: shard ${r.shard} (${r.path}) damaged: ${
+            [
+              ...r.problems,
+              ...r.keys.map((k) => `key ${JSON.stringify(k)} fails its checksum`),
+            ].join("; ")
+          }`,
+        );
+      }
+      return damaged.length === 0 ? 0 : 1;
+    },
+  },
   reshard: {
     usage: "shardkv reshard --shards N [--backend sqlite|deno-kv] --dir DIR",
     summary: "move the store to N shards (crash-safe; the store must not be open elsewhere)",
@@ -318,22 +345,37 @@ const COMMANDS: Record<string, CommandSpec> = {
     },
   },
   serve: {
-    usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES]",
+    usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES] " +
+      "[--requirepass PASSWORD] [--protected-mode yes|no]",
     summary: "serve the store over the Redis protocol (default 127.0.0.1:6379) until SIGINT",
-    valued: ["port", "host", "cache"],
+    valued: ["port", "host", "cache", "requirepass", "protected-mode"],
     args: [0, 0],
     run: async (s, p) => {
       const port = positiveInt("port", p.options.get("port")) ?? 6379;
       const cacheEntries = positiveInt("cache", p.options.get("cache"));
       const host = p.options.get("host");
       if (host === true) throw new UsageError("--host needs an address");
+      const requirepass = p.options.get("requirepass");
+      if (requirepass === true) throw new UsageError("--requirepass needs a password");
+      const protectedMode = p.options.get("protected-mode") ?? "yes";
+      if (protectedMode !== "yes" && protectedMode !== "no") {
+        throw new UsageError(`--protected-mode takes yes or no, received ${protectedMode}`);
+      }
       const { serveResp } = await import("../server/mod.ts");
       const store = await openStore(s.dir, {
         shards: s.shards,
         backend: s.backend,
         cache: cacheEntries ? { maxEntries: cacheEntries } : false,
       });
-      const server = await serveResp(store, { hostname: host, port });
+      const server = await serveResp(store, {
+        hostname: host,
+        port,
+        requirepass,
+        protectedMode: protectedMode === "yes",
+      }).catch(async (e) => {
+        await store.close();
+        throw e;
+      });
       stderr(
         `shardkv: serving ${s.dir} (${store.backend}, ${store.shards} shards) on ` +
           `redis://${server.hostname}:${server.port}`,

@@ -16,7 +16,7 @@ import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts
 import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
-import { checkSqliteFile, isSqliteError } from "../backends/_sqlite_driver.ts";
+import { checkSqliteFile, hasSqliteCode } from "../backends/_sqlite_driver.ts";
 import { CustomShard } from "./_custom_backend.ts";
 import {
   CREATING_FILE,
@@ -233,7 +233,8 @@ const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
 
 /** A damaged file while opening (an SQLITE_IOERR is e.g. a truncated file read through mmap). */
 function isCorruption(e: unknown): boolean {
-  return isSqliteError(e, ["SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR"]);
+  return e instanceof Error &&
+    hasSqliteCode(e, ["SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR"]);
 }
 
 async function openShards(

@@ -153,6 +153,8 @@ for (const runtime of [CURRENT]) {
           "2",
           "--cache",
           "100",
+          "--requirepass",
+          "pw",
         ], "stderr");
         try {
           const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
@@ -160,13 +162,15 @@ for (const runtime of [CURRENT]) {
             new Promise<string>((resolve, reject) =>
               execFile(
                 "redis-cli",
-                ["-p", port, ...args],
+                ["-p", port, "--no-auth-warning", ...args],
                 (e, out) => (e ? reject(e) : resolve(out)),
               )
             );
-          assert.equal(await redis("SET", "served", "yes"), "OK\n");
-          assert.equal(await redis("GET", "served"), "yes\n");
-          assert.match(await redis("INFO", "shardkv"), /shards:2\r?\n[^]*cache:on\r?\n/);
+          assert.match(await redis("GET", "x"), /NOAUTH Authentication required/);
+          const authed = (...args: string[]) => redis("-a", "pw", ...args);
+          assert.equal(await authed("SET", "served", "yes"), "OK\n");
+          assert.equal(await authed("GET", "served"), "yes\n");
+          assert.match(await authed("INFO", "shardkv"), /shards:2\r?\n[^]*cache:on\r?\n/);
           server.child.kill("SIGTERM");
           const code = await server.exited;
           // Deno's node:child_process reports a child it signalled as killed (null) even when the
@@ -178,6 +182,12 @@ for (const runtime of [CURRENT]) {
         }
         // The data outlives the server.
         assert.equal((await cli(["get", "served", "--dir", dir])).stdout.toString(), "yes");
+        // Protected mode: no listening beyond loopback without a password.
+        const open = await cli(["serve", "--dir", dir, "--host", "0.0.0.0", "--port", "0"]);
+        assert.equal(open.code, 1);
+        assert.match(open.stderr, /Protected mode: refusing to listen on 0\.0\.0\.0/);
+        const bad = await cli(["serve", "--dir", dir, "--protected-mode", "maybe"]);
+        assert.match(bad.stderr, /--protected-mode takes yes or no, received maybe/);
       });
     },
   );

@@ -12,6 +12,7 @@ import {
   ReplyWriter,
   RespParser,
   RespProtocolError,
+  type ServeOptions,
   serveResp,
 } from "../server/mod.ts";
 import { dec, enc } from "./_helpers.ts";
@@ -224,6 +225,10 @@ function prng(seed: number): () => number {
   };
 }
 
+function int(random: () => number, n: number): number {
+  return Math.floor(random() * n);
+}
+
 function isError(reply: Reply | undefined): reply is { error: string } {
   return typeof reply === "object" && reply !== null && "error" in reply;
 }
@@ -399,3 +404,178 @@ test(
     }
   },
 );
+
+test("file descriptors run out (ulimit -n 64): the server keeps accepting afterwards", {
+  timeout: 120_000,
+}, async () => {
+  const server = await startServer({}, 64);
+  try {
+    const clients: Client[] = [];
+    await Promise.all(
+      Array.from({ length: 150 }, () =>
+        Client.connect(server.port).then((c) => {
+          clients.push(c);
+        }, () => {})),
+    );
+    await sleep(1000);
+    for (const c of clients) c.close();
+    let served = false;
+    for (let i = 0; i < 40 && !served; i++) {
+      served = await answersPing(server.port).catch(() => false);
+      if (!served) await sleep(250);
+    }
+    assert.ok(served, `no client served after the fds came back: ${server.stderr()}`);
+    assert.ok(server.alive());
+    // Only Deno reports failed accepts to the program; Bun and Node (libuv) retry by themselves.
+    if (RUNTIME === "deno") {
+      assert.match(server.stderr(), /accepting connections failed \(Too many open files/);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+/** A server in this process over a memory store holding `big` (256 KiB). */
+async function withLocalServer(
+  options: ServeOptions,
+  fn: (port: number, logged: string[]) => Promise<void>,
+): Promise<void> {
+  const store = await openStore("", { backend: "memory", shards: 2 });
+  await store.set("big", new Uint8Array(256 * 1024).fill(1));
+  const logged: string[] = [];
+  const server = await serveResp(store, { ...options, port: 0, log: (m) => logged.push(m) });
+  try {
+    await fn(server.port, logged);
+  } finally {
+    await server.close();
+    await store.close();
+  }
+}
+
+test("idle timeout: an idle client is disconnected, an active one is not", SLOW, async () => {
+  await withLocalServer({ timeout: 1 }, async (port) => {
+    const idle = await Client.connect(port);
+    const active = await Client.connect(port);
+    assert.equal(await idle.request("PING"), "PONG");
+    let idleClosed = false;
+    idle.closed.then(() => idleClosed = true);
+    for (let i = 0; i < 15 && !idleClosed; i++) {
+      assert.equal(await active.request("PING"), "PONG");
+      await sleep(250);
+    }
+    assert.ok(idleClosed, "the idle client is still connected");
+    assert.equal(await active.request("PING"), "PONG");
+    active.close();
+  });
+  // timeout 0 (the default): an idle client stays.
+  await withLocalServer({}, async (port) => {
+    const idle = await Client.connect(port);
+    await sleep(1500);
+    assert.equal(await idle.request("PING"), "PONG");
+    idle.close();
+  });
+});
+
+test("output-buffer limits disconnect a client that does not read its replies", SLOW, async () => {
+  const mget = cmd("MGET", ...Array.from({ length: 16 }, () => "big")); // 4 MiB of replies
+  await withLocalServer({ outputBufferLimit: { hard: MB, soft: 0 } }, async (port, logged) => {
+    const c = await Client.connect(port);
+    let received = 0;
+    c.socket.pause();
+    c.socket.removeAllListeners("data");
+    c.socket.on("data", (chunk: Uint8Array) => received += chunk.byteLength);
+    for (let i = 0; i < 8; i++) c.send(mget);
+    await sleep(500);
+    c.socket.resume();
+    await c.closed;
+    assert.ok(received < 8 * 4 * MB, `received ${received} bytes`);
+    assert.match(logged.join("\n"), /over the hard limit of 1048576/);
+  });
+  await withLocalServer({
+    outputBufferLimit: { hard: 0, soft: 256 * 1024, softSeconds: 1 },
+  }, async (port, logged) => {
+    const c = await Client.connect(port);
+    c.socket.pause();
+    c.socket.removeAllListeners("data");
+    c.send(enc("GET big\r\n".repeat(50)));
+    for (let i = 0; i < 100 && logged.length === 0; i++) await sleep(100);
+    assert.match(logged.join("\n"), /over the soft limit of 262144 for 1 s/);
+    c.socket.resume(); // A paused socket may not notice the close.
+    await c.closed;
+  });
+});
+
+test(
+  "serveResp: protocol limits reach the parser; bad limit options are refused",
+  SLOW,
+  async () => {
+    await withLocalServer({ maxBulkLength: 1000 }, async (port) => {
+      const c = await Client.connect(port);
+      assert.equal(await c.request("SET", "k", "v".repeat(1000)), "OK");
+      c.send(cmd("SET", "k", "v".repeat(1001)));
+      assert.deepEqual(await c.next(), { error: "ERR Protocol error: invalid bulk length" });
+      await c.closed;
+    });
+    const store = await openStore("", { backend: "memory" });
+    try {
+      await assert.rejects(serveResp(store, { port: 0, timeout: -1 }), RangeError);
+      await assert.rejects(serveResp(store, { port: 0, maxQueryBuffer: 0 }), RangeError);
+      await assert.rejects(
+        serveResp(store, { port: 0, outputBufferLimit: { hard: NaN } }),
+        RangeError,
+      );
+    } finally {
+      await store.close();
+    }
+  },
+);
+
+test("every command with wrong arity, bad arguments and binary junk gets a reply", {
+  timeout: 300_000,
+}, async () => {
+  const server = await startServer({});
+  try {
+    const admin = await Client.connect(server.port);
+    const table = await admin.request("COMMAND");
+    admin.close();
+    assert.ok(Array.isArray(table) && table.length > 20, "COMMAND lists the commands");
+    const names = table.map((entry) => dec((entry as Reply[])[0] as Uint8Array)!);
+    const random = prng(7);
+    const junk = () => Uint8Array.from({ length: int(random, 40) }, () => int(random, 256));
+    const variants: (string | Uint8Array)[][] = [
+      [],
+      [""],
+      ["", new Uint8Array([0xff])],
+      [new Uint8Array([0xff, 0xfe]), "-1", "abc"],
+      ["k", "99999999999999999999", "NaN", "EX", "-5"],
+      ["k", "1.5", "-0", "+1", "0x10", "1e3"],
+      Array.from({ length: 12 }, junk),
+    ];
+    let errors = 0;
+    let replies = 0;
+    for (const name of names) {
+      if (name === "quit") continue; // Replies +OK and closes: checked below.
+      const c = await Client.connect(server.port);
+      for (const args of variants) {
+        const reply = await c.request(name, ...args);
+        replies++;
+        if (isError(reply)) errors++;
+        const pong = await c.request("PING");
+        assert.ok(
+          pong === "PONG" || pong === "QUEUED",
+          `${name} ${JSON.stringify(args.map(String))}: then PING got ${JSON.stringify(pong)}`,
+        );
+      }
+      c.close();
+      assert.ok(server.alive(), `the server died after ${name}: ${server.stderr()}`);
+    }
+    const c = await Client.connect(server.port);
+    assert.equal(await c.request("QUIT", "extra", "args"), "OK");
+    await c.closed;
+    console.log(`[hostile] ${RUNTIME} bad arguments: ${replies} replies, ${errors} errors`);
+    assert.ok(errors > replies / 2, "most of these are errors");
+    assert.ok(await answersPing(server.port));
+  } finally {
+    await server.stop();
+  }
+});
