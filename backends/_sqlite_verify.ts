@@ -249,12 +249,14 @@ export function walProblems(wal: Uint8Array): string[] {
     }
     chain = stored;
   }
-  if (!headerOk && lostFrames > 0) {
+  // Only lost commits count: frames of a transaction that was rolled back after spilling pages
+  // to the WAL stay behind the next, shorter commit, intact among themselves but never committed.
+  if (!headerOk && lostCommits > 0) {
     return [
       `WAL header is damaged: SQLite ignores the whole WAL, losing ${lostCommits} commit(s) (${lostFrames} frames); to accept the loss, truncate the -wal file to 0 bytes`,
     ];
   }
-  if (firstBad !== -1 && lostFrames > 0) {
+  if (firstBad !== -1 && lostCommits > 0) {
     const intact = WAL_HEADER + firstBad * frameSize;
     return [
       `WAL frame ${

@@ -14,6 +14,7 @@ interface DenoConn {
   /** Bytes written, possibly fewer than given. */
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
+  closeWrite(): Promise<void>;
   setNoDelay?(noDelay?: boolean): void;
 }
 
@@ -52,6 +53,8 @@ function deno(): DenoApi {
 }
 
 const READ_SIZE = 64 * 1024;
+/** How long a closing connection keeps draining the client's input (see `#finish`). */
+const LINGER_MS = 1000;
 
 /** A read loop (stopped while paused) and a write loop over one connection. */
 class DenoTransport implements Transport {
@@ -64,6 +67,7 @@ class DenoTransport implements Transport {
   #closed = false;
   #resume: (() => void) | undefined;
   #paused = false;
+  #linger: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: DenoConn) {
     this.#conn = conn;
@@ -113,8 +117,19 @@ class DenoTransport implements Transport {
     } finally {
       this.#writing = false;
     }
-    if (this.#endAfterFlush) this.destroy();
+    if (this.#endAfterFlush) this.#finish();
     else this.#events?.drain();
+  }
+
+  /**
+   * Ends the sending side and keeps reading (and dropping) what the client still sends for up
+   * to LINGER_MS: closing with unread input would reset the connection, and the client could
+   * lose the last reply (a protocol error's message).
+   */
+  #finish(): void {
+    this.#conn.closeWrite().catch(() => this.destroy());
+    this.#linger = setTimeout(() => this.destroy(), LINGER_MS);
+    this.resume();
   }
 
   pause(): void {
@@ -128,13 +143,15 @@ class DenoTransport implements Transport {
   }
 
   end(): void {
+    if (this.#endAfterFlush) return;
     this.#endAfterFlush = true;
-    if (!this.#writing) this.destroy();
+    if (!this.#writing) this.#finish();
   }
 
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#linger);
     this.#pending.length = 0;
     this.queued = 0;
     try {

@@ -27,8 +27,12 @@ class NodeTransport implements Transport {
     this.#socket.resume();
   }
 
+  /** Ends the sending side; input still arriving is read and dropped for up to a second (closing
+   * with unread input would reset the connection and could lose the last reply). */
   end(): void {
     this.#socket.end();
+    this.#socket.resume();
+    setTimeout(() => this.#socket.destroy(), 1000).unref();
   }
 
   destroy(): void {

@@ -133,8 +133,12 @@ export class RespParser {
   #scan = 0;
   /** Arguments still due of the multibulk request in progress (0: none in progress). */
   #due = 0;
-  /** Its arguments read so far, as (offset from `#start`, length) pairs; reused. */
+  /** Its arguments read so far and still in the buffer, as (offset from `#start`, length)
+   * pairs; reused. */
   #spans: number[] = [];
+  /** Its arguments already moved out of the buffer (see `#seal`), and their bytes. */
+  #sealed: Uint8Array[] = [];
+  #sealedBytes = 0;
   /** Length of the bulk string being read, or -1 while its `$` line is due. */
   #bulk = -1;
   #returned = 0;
@@ -151,8 +155,9 @@ export class RespParser {
   /** Appends a chunk (copied, so the caller may reuse it); past the query-buffer limit, drops it. */
   push(chunk: Uint8Array): void {
     if (this.#overflow || this.#error !== undefined) return;
+    if (this.#end + chunk.byteLength > this.#buf.byteLength) this.#seal();
     const used = this.#end - this.#start;
-    if (used + chunk.byteLength > this.#maxQuery) {
+    if (used + this.#sealedBytes + chunk.byteLength > this.#maxQuery) {
       this.#overflow = true;
       return;
     }
@@ -177,7 +182,7 @@ export class RespParser {
 
   /** Bytes received but not yet returned as a command. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#end - this.#start + this.#sealedBytes;
   }
 
   /**
@@ -311,14 +316,30 @@ export class RespParser {
       this.#bulk = -1;
       this.#due--;
     }
-    const copy = buf.slice(this.#start, this.#pos);
-    const args: Uint8Array[] = new Array(spans.length / 2);
-    for (let i = 0; i < args.length; i++) {
-      args[i] = copy.subarray(spans[2 * i], spans[2 * i] + spans[2 * i + 1]);
+    this.#seal();
+    const args = this.#sealed;
+    this.#sealed = [];
+    this.#sealedBytes = 0;
+    return args;
+  }
+
+  /**
+   * Moves the arguments read so far of the request in progress out of the buffer: one copy of
+   * their bytes, each argument a view of it. Done when the request completes, and before the
+   * buffer would grow or move, so a huge request is converted chunk by chunk (no long pause at
+   * its end) and the buffer holds only its unread part.
+   */
+  #seal(): void {
+    const spans = this.#spans;
+    if (spans.length === 0) return;
+    const copy = this.#buf.slice(this.#start, this.#pos);
+    const sealed = this.#sealed;
+    for (let i = 0; i < spans.length; i += 2) {
+      sealed.push(copy.subarray(spans[i], spans[i] + spans[i + 1]));
     }
+    this.#sealedBytes += copy.byteLength;
     this.#start = this.#pos;
     spans.length = 0;
-    return args;
   }
 
   /** `undefined` (wait for more) unless the unterminated line at `#pos` is already too long. */

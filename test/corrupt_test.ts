@@ -13,7 +13,8 @@ import {
   verifyStore,
 } from "../mod.ts";
 import { openSqliteBackend } from "../backends/sqlite.ts";
-import { openSqliteDatabase } from "../backends/_sqlite_driver.ts";
+import { openSqliteDatabase, storageErrorOf } from "../backends/_sqlite_driver.ts";
+import { readWal, walProblems } from "../backends/_sqlite_verify.ts";
 import { dec, enc, withTempDir } from "./_helpers.ts";
 import { CURRENT, runOn, SLOW } from "./_runtimes.ts";
 
@@ -443,3 +444,62 @@ test(
     });
   },
 );
+
+test("WAL check: frames of a rolled-back transaction left behind a later commit are not damage", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "spill.sqlite");
+    const { db } = await openSqliteDatabase(file);
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = 5");
+    db.exec("CREATE TABLE t (v BLOB)");
+    // A transaction larger than the page cache spills its pages to the WAL, then rolls back.
+    db.exec("BEGIN");
+    for (let i = 0; i < 40; i++) db.exec(`INSERT INTO t VALUES (randomblob(3000))`);
+    db.exec("ROLLBACK");
+    db.exec("INSERT INTO t VALUES (x'01')");
+    const wal = await readWal(file);
+    db.close();
+    const frames = (wal.length - 32) / (24 + 4096);
+    assert.ok(frames > 5, `the WAL kept the spilled frames (${frames} frames)`);
+    assert.deepEqual(walProblems(wal), []);
+  });
+});
+
+test("storageErrorOf: one mapping for bun:sqlite, node:sqlite and Deno's error shapes", () => {
+  const where = { shard: 3, path: "/data/shard-003.sqlite" };
+  const sqlite = (message: string, props: Record<string, unknown>) =>
+    Object.assign(new Error(message), props);
+  const cases: [Error, string][] = [
+    // bun:sqlite: name SQLiteError, code is the (extended) name, errno the number.
+    [
+      sqlite("database or disk is full", { name: "SQLiteError", code: "SQLITE_FULL" }),
+      "StorageFullError",
+    ],
+    [
+      sqlite("disk I/O error", { name: "SQLiteError", code: "SQLITE_IOERR_SHORT_READ" }),
+      "StorageError",
+    ],
+    [
+      sqlite("file is not a database", { name: "SQLiteError", code: "SQLITE_NOTADB" }),
+      "CorruptStoreError",
+    ],
+    // node:sqlite on Node: errcode (extended codes too: 266 = SQLITE_IOERR_READ).
+    [sqlite("whatever", { code: "ERR_SQLITE_ERROR", errcode: 266 }), "StorageError"],
+    [sqlite("whatever", { code: "ERR_SQLITE_ERROR", errcode: 11 }), "CorruptStoreError"],
+    // node:sqlite on Deno: only the code and SQLite's message.
+    [sqlite("database disk image is malformed", { code: "ERR_SQLITE_ERROR" }), "CorruptStoreError"],
+    [sqlite("database or disk is full", { code: "ERR_SQLITE_ERROR" }), "StorageFullError"],
+    [sqlite("unable to open database file", { code: "ERR_SQLITE_ERROR" }), "StorageError"],
+    // Not storage failures: returned unchanged.
+    [sqlite("database is locked", { code: "ERR_SQLITE_ERROR" }), "Error"],
+    [new TypeError("key is malformed"), "TypeError"],
+  ];
+  for (const [error, name] of cases) {
+    const mapped = storageErrorOf(error, where) as Error;
+    assert.equal(mapped.name, name, `${error.message} ${JSON.stringify(error)}`);
+    if (mapped instanceof StorageError) {
+      assert.equal(mapped.shard, 3);
+      assert.equal(mapped.path, where.path);
+      assert.equal(mapped.cause, error);
+    } else assert.equal(mapped, error);
+  }
+});

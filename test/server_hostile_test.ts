@@ -118,6 +118,21 @@ test("parser: past the query-buffer limit, the commands before it come out, then
   // The error is sticky: the connection is to be closed.
   parser.push(cmd("PING"));
   assert.throws(() => parser.next(), RespProtocolError);
+  // Arguments moved out of the buffer while a large request arrives still count.
+  const large = new RespParser({ maxQueryBuffer: 100_000 });
+  const value = "x".repeat(40_000);
+  const mset = cmd("MSET", "a", value, "b", value, "c", value);
+  assert.throws(() => parseChunked(large, mset, 10_000), { message: "too big query buffer" });
+  const fits = new RespParser({ maxQueryBuffer: 130_000 });
+  assert.deepEqual(parseChunked(fits, mset, 10_000)[0].map((a) => a.byteLength), [
+    4,
+    1,
+    40_000,
+    1,
+    40_000,
+    1,
+    40_000,
+  ]);
 });
 
 test("parser: slowloris input byte by byte, and a partial request keeps its arguments", () => {
