@@ -25,8 +25,16 @@ export {
   openStore,
   type StoreOptions,
 } from "./shard/open_store.ts";
-export type { Store, StoreStats } from "./shard/sharded_store.ts";
+export type { Store, StoreStats } from "./core/engine.ts";
 export type { RedisBackendOptions } from "./backends/redis.ts";
+export {
+  type BackendDescriptor,
+  denoKv,
+  memory,
+  redis,
+  sqlite,
+  type SqliteOptions,
+} from "./backends/descriptors.ts";
 export { fnv1a32, shardOf } from "./shard/router.ts";
 export type {
   BatchEntries,
@@ -66,14 +74,8 @@ export {
 } from "./core/codec.ts";
 export { compareKeys } from "./core/key_order.ts";
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./core/validate.ts";
-export {
-  type CachedRead,
-  type CacheStats,
-  checkLruCacheOptions,
-  LruCache,
-  type LruCacheOptions,
-} from "./core/lru_cache.ts";
-export { type LockMode, ShardLock } from "./core/shard_lock.ts";
+export type { CacheStats, LruCacheOptions } from "./core/lru_cache.ts";
+export type { Checks, Driver, Entry, RangeQuery, RangeResult, WriteOp } from "./core/driver.ts";
 export {
   DEFAULT_TXN_TIMEOUT,
   deleteKey,

@@ -9,13 +9,15 @@
 //   3. collect: chunks of superseded values are deleted.
 // Readers read a head, then the chunks of its id; a missing chunk means a newer write has
 // collected them, so they read the head again.
+import { BaseDriver, type Update } from "../core/base_driver.ts";
 import {
-  BaseBackend,
+  type Checks,
+  type Entry,
+  matches,
   type RangeQuery,
   type RangeResult,
-  type Update,
-} from "../core/_base_backend.ts";
-import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
+  type WriteOp,
+} from "../core/driver.ts";
 import { compareKeys } from "../core/key_order.ts";
 import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
 import {
@@ -86,7 +88,7 @@ export async function createDenoKvBackend(
   return backend;
 }
 
-export class DenoKvBackend extends BaseBackend {
+export class DenoKvBackend extends BaseDriver {
   #kv: DenoKv;
   #staleStagingMs: number;
   /** False while the database holds no chunks (checked on open); writes then skip reads. */
@@ -174,10 +176,6 @@ export class DenoKvBackend extends BaseBackend {
     }
   }
 
-  protected async readEntry(key: string): Promise<Entry | undefined> {
-    return await this.#entry(key, await this.#readHead(key), this.now());
-  }
-
   async getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     const heads = await this.#readHeads(keys);
     const now = this.now();
@@ -189,7 +187,7 @@ export class DenoKvBackend extends BaseBackend {
     return out;
   }
 
-  protected async range(q: RangeQuery): Promise<RangeResult> {
+  async range(q: RangeQuery): Promise<RangeResult> {
     const keys: string[] = [];
     const values: Uint8Array[] = [];
     if (q.lo !== undefined && q.hi !== undefined && compareKeys(q.lo, q.hi) >= 0) {
@@ -274,7 +272,7 @@ export class DenoKvBackend extends BaseBackend {
     }
   }
 
-  protected removeAll(keys: readonly string[]): Promise<number> {
+  remove(keys: readonly string[]): Promise<number> {
     return this.#serial(async () => {
       const old = await this.#write(keys.map((key) => ({ key })));
       const now = this.now();

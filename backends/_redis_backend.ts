@@ -2,13 +2,8 @@
 // `{shardkv:<store>:<i>}`, put first so no `{...}` inside a user key can move them; a Redis
 // Cluster spreads the shards over its nodes, and each script of a shard runs atomically on one.
 import type { Buffer } from "node:buffer";
-import {
-  BaseBackend,
-  type RangeQuery,
-  type RangeResult,
-  type Update,
-} from "../core/_base_backend.ts";
-import type { Checks, Entry, WriteOp } from "../core/_shard_backend.ts";
+import { BaseDriver, type Update } from "../core/base_driver.ts";
+import type { Checks, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
 import { ShardCountMismatchError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../shard/manifest.ts";
@@ -136,7 +131,7 @@ function toBytes(b: Buffer): Uint8Array {
 }
 
 /** One shard in Redis. */
-export class RedisBackend extends BaseBackend {
+export class RedisBackend extends BaseDriver {
   readonly #link: RedisLink;
   readonly #keys: [string, string];
   readonly #prefix: string;
@@ -153,10 +148,6 @@ export class RedisBackend extends BaseBackend {
 
   #run(script: ShardScript, args: readonly Arg[]): Promise<unknown> {
     return this.#link.run(script, this.#keys, [String(this.now()), this.#prefix, ...args]);
-  }
-
-  protected async readEntry(key: string): Promise<Entry | undefined> {
-    return (await this.getEntries([key])).get(key);
   }
 
   async getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
@@ -222,11 +213,11 @@ export class RedisBackend extends BaseBackend {
     );
   }
 
-  protected async removeAll(keys: readonly string[]): Promise<number> {
+  async remove(keys: readonly string[]): Promise<number> {
     return await this.#run("skvRemove", keys) as number;
   }
 
-  protected async range(q: RangeQuery): Promise<RangeResult> {
+  async range(q: RangeQuery): Promise<RangeResult> {
     const reply = await this.#run("skvRange", [
       q.lo === undefined ? "-" : `${q.loExclusive ? "(" : "["}${q.lo}`,
       q.hi === undefined ? "+" : `(${q.hi}`,

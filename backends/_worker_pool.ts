@@ -1,21 +1,14 @@
 // Shards hosted in worker threads (the `workers` option of openStore). Each worker runs the
-// ordinary built-in backends of the shards given to it; the main thread keeps a WorkerShard per
-// shard that forwards every call. Calls made in one event-loop turn travel to a worker as one
+// ordinary built-in drivers of the shards given to it; the main thread keeps a WorkerShard (a
+// Driver) per shard that forwards every driver call. Calls made in one event-loop turn travel to a worker as one
 // message and their results come back batched too, so the ~40 µs round trip of a message is
 // paid per turn, not per call; the worker's own group commit then covers the whole batch.
 import type { Worker } from "node:worker_threads";
 import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
-import {
-  type Checks,
-  type Entry,
-  SHARD_BACKEND,
-  type ShardBackend,
-  type WriteOp,
-} from "../core/_shard_backend.ts";
-import { ShardLock } from "../core/shard_lock.ts";
-import type { BatchEntries, Durability, ScanOptions, SetOptions } from "../core/types.ts";
+import type { Checks, Driver, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
+import type { Durability } from "../core/types.ts";
 
 /** One call to a worker: id, shard, method, the caller's clock, arguments. */
 export type WorkerCall = [id: number, shard: number, method: string, now: number, args: unknown[]];
@@ -77,11 +70,19 @@ export class WorkerPool {
   #durability: Durability;
   #backend: string;
   #create: boolean;
+  #busyTimeout: number | undefined;
 
   constructor(
-    init: { workers: number; backend: string; durability: Durability; create: boolean },
+    init: {
+      workers: number;
+      backend: string;
+      durability: Durability;
+      create: boolean;
+      busyTimeout?: number;
+    },
   ) {
     this.#durability = init.durability;
+    this.#busyTimeout = init.busyTimeout;
     this.#create = init.create;
     this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
@@ -96,7 +97,7 @@ export class WorkerPool {
   }
 
   /** Opens the shard stored at `path` (without extension) in worker `index % workers`. */
-  async open(path: string, index: number, now: () => number): Promise<ShardBackend> {
+  async open(path: string, index: number, now: () => number): Promise<Driver> {
     const shard = this.#nextShard++;
     const slot = index % this.#slots.length;
     await this.call(slot, shard, "open", now(), [
@@ -105,6 +106,7 @@ export class WorkerPool {
       this.#durability,
       index,
       this.#create,
+      this.#busyTimeout,
     ]);
     this.#open++;
     return new WorkerShard(this, slot, shard, now);
@@ -193,12 +195,8 @@ export function serializeError(e: unknown): SerializedError {
   return { name: e.name, message: e.message, stack: e.stack, props, cause };
 }
 
-const ENTRIES_PAGE = 256;
-
-/** The main-thread face of a shard that lives in a worker. */
-class WorkerShard implements ShardBackend {
-  readonly [SHARD_BACKEND] = true as const;
-  readonly lock: ShardLock = new ShardLock();
+/** The main-thread face of a shard driver that lives in a worker. */
+class WorkerShard implements Driver {
   readonly now: () => number;
   #pool: WorkerPool;
   #slot: number;
@@ -213,97 +211,36 @@ class WorkerShard implements ShardBackend {
     this.now = now;
   }
 
-  check(operation: string): void {
-    if (this.#closed) throw new StoreClosedError(operation);
-  }
-
   #call<T>(method: string, args: unknown[]): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreClosedError(method));
     return this.#pool.call(this.#slot, this.#shard, method, this.now(), args) as Promise<T>;
   }
 
-  #read<T>(method: string, args: unknown[]): Promise<T> {
-    if (this.#closed) return Promise.reject(new StoreClosedError(method));
-    return this.#call(method, args);
-  }
-
-  /** Writes hold the shard lock in "write" mode, so none lands inside a transaction. */
-  #write<T>(method: string, args: unknown[]): Promise<T> {
-    if (this.#closed) return Promise.reject(new StoreClosedError(method));
-    return this.lock.with("write", () => this.#call(method, args));
-  }
-
-  get(key: string): Promise<Uint8Array | undefined> {
-    return this.#read("get", [key]);
-  }
-  exists(key: string): Promise<boolean> {
-    return this.#read("exists", [key]);
-  }
-  ttl(key: string): Promise<number | undefined> {
-    return this.#read("ttl", [key]);
-  }
-  batchGet(keys: Iterable<string>): Promise<Map<string, Uint8Array>> {
-    return this.#read("batchGet", [Array.from(keys)]);
-  }
-  scan(prefix: string, options?: ScanOptions): Promise<Uint8Array[]> {
-    return this.#read("scan", [prefix, options]);
-  }
-  scanKeys(prefix: string, options?: ScanOptions): Promise<string[]> {
-    return this.#read("scanKeys", [prefix, options]);
-  }
-  scanKeysWithValues(prefix: string, options?: ScanOptions): Promise<Map<string, Uint8Array>> {
-    return this.#read("scanKeysWithValues", [prefix, options]);
-  }
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
-    return this.#read("getEntries", [keys]);
+    return this.#call("getEntries", [keys]);
   }
-
-  set(key: string, value: Uint8Array, options?: SetOptions): Promise<void> {
-    return this.#write("set", [key, value, options]);
+  range(q: RangeQuery): Promise<RangeResult> {
+    return this.#call("range", [q]);
   }
-  delete(key: string): Promise<boolean> {
-    return this.#write("delete", [key]);
-  }
-  incr(key: string, by?: number): Promise<number> {
-    return this.#write("incr", [key, by]);
-  }
-  decr(key: string, by?: number): Promise<number> {
-    return this.#write("decr", [key, by]);
-  }
-  batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
-    const pairs = Symbol.iterator in entries ? Array.from(entries) : entries;
-    return this.#write("batchSet", [pairs, options]);
-  }
-  batchDelete(keys: Iterable<string>): Promise<number> {
-    return this.#write("batchDelete", [Array.from(keys)]);
-  }
-  /** Called by transactions, which already hold the lock. */
   apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
-    return this.#read("apply", [ops, checks]);
+    return this.#call("apply", [ops, checks]);
+  }
+  remove(keys: readonly string[]): Promise<number> {
+    return this.#call("remove", [keys]);
+  }
+  add(key: string, by: number): Promise<number> {
+    return this.#call("add", [key, by]);
   }
   sweep(max: number): Promise<number> {
-    return this.#read("sweep", [max]);
-  }
-
-  async *entries(
-    prefix: string,
-    options: ScanOptions = {},
-  ): AsyncIterableIterator<[string, Uint8Array]> {
-    let after = options.after;
-    let left = options.limit ?? Infinity;
-    while (left > 0) {
-      const limit = Math.min(left, ENTRIES_PAGE);
-      const page = await this.scanKeysWithValues(prefix, { ...options, after, limit });
-      for (const pair of page) yield pair;
-      if (page.size < limit) return;
-      left -= page.size;
-      after = Array.from(page.keys()).at(-1);
-    }
+    return this.#call("sweep", [max]);
   }
 
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#closed = true;
-      this.#closing = this.#call<void>("close", []).finally(() => this.#pool.release());
+      this.#closing = (this.#pool.call(this.#slot, this.#shard, "close", this.now(), []) as Promise<
+        void
+      >).finally(() => this.#pool.release());
     }
     return this.#closing;
   }

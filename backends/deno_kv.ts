@@ -6,6 +6,8 @@
  *
  * @module
  */
+import type { Driver } from "../core/driver.ts";
+import { Engine } from "../core/engine.ts";
 import type { StorageBackend } from "../core/types.ts";
 import { openKv } from "./_deno_kv_api.ts";
 import { createDenoKvBackend } from "./_deno_kv_backend.ts";
@@ -32,6 +34,28 @@ export async function openDenoKvBackend(
   path: string,
   options: DenoKvBackendOptions = {},
 ): Promise<StorageBackend> {
+  const now = options.now ?? Date.now;
+  const driver = await openDenoKvDriver(path, { now });
+  return new Engine({ path: "", backend: "deno-kv", drivers: [driver], now });
+}
+
+/**
+ * Opens (creating if needed) the driver of one Deno KV shard file, for `openStore`'s `backend`
+ * factory or a wrapper around it.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { openDenoKvDriver } from "@shardkv/shardkv/deno-kv";
+ * const store = await openStore("./wrapped-kv", {
+ *   backend: (shardPath) => openDenoKvDriver(`${shardPath}.denokv`),
+ * });
+ * ```
+ */
+export async function openDenoKvDriver(
+  path: string,
+  options: DenoKvBackendOptions = {},
+): Promise<Driver> {
   const kv = await openKv(path);
   try {
     return await createDenoKvBackend(kv, { now: options.now ?? Date.now });

@@ -4,14 +4,18 @@
  *
  * @module
  */
+import { BaseDriver, type Update } from "../core/base_driver.ts";
 import {
-  BaseBackend,
+  type Checks,
+  type Driver,
+  type Entry,
   isLive,
+  matches,
   type RangeQuery,
   type RangeResult,
-  type Update,
-} from "../core/_base_backend.ts";
-import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
+  type WriteOp,
+} from "../core/driver.ts";
+import { Engine } from "../core/engine.ts";
 import { SortedKeys } from "../core/_sorted_keys.ts";
 import type { StorageBackend } from "../core/types.ts";
 
@@ -34,14 +38,31 @@ export interface MemoryBackendOptions {
 export function openMemoryBackend(
   options: MemoryBackendOptions = {},
 ): Promise<StorageBackend> {
-  return Promise.resolve(new MemoryBackend(options.now ?? Date.now));
+  const now = options.now ?? Date.now;
+  return Promise.resolve(
+    new Engine({ path: "", backend: "memory", drivers: [new MemoryDriver(now)], now }),
+  );
 }
 
-class MemoryBackend extends BaseBackend {
+/**
+ * Opens the driver of one in-memory shard, for `openStore`'s `backend` factory or a wrapper.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { openMemoryDriver } from "@shardkv/shardkv/memory";
+ * const store = await openStore("./unused", { backend: () => openMemoryDriver(), shards: 2 });
+ * ```
+ */
+export function openMemoryDriver(options: MemoryBackendOptions = {}): Promise<Driver> {
+  return Promise.resolve(new MemoryDriver(options.now ?? Date.now));
+}
+
+class MemoryDriver extends BaseDriver {
   #data = new Map<string, Entry>();
   #index = new SortedKeys();
 
-  protected readEntry(key: string): Entry | undefined {
+  #readEntry(key: string): Entry | undefined {
     const e = this.#data.get(key);
     if (e === undefined) return undefined;
     if (isLive(e, this.now())) return { value: e.value.slice(), expiresAt: e.expiresAt };
@@ -52,7 +73,7 @@ class MemoryBackend extends BaseBackend {
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     const out = new Map<string, Entry>();
     for (const key of keys) {
-      const e = this.readEntry(key);
+      const e = this.#readEntry(key);
       if (e !== undefined) out.set(key, e);
     }
     return Promise.resolve(out);
@@ -62,7 +83,7 @@ class MemoryBackend extends BaseBackend {
     this.check("write");
     if (checks !== undefined) {
       for (const [key, expected] of checks) {
-        if (!matches(this.readEntry(key), expected)) return Promise.resolve(false);
+        if (!matches(this.#readEntry(key), expected)) return Promise.resolve(false);
       }
     }
     for (const op of ops) {
@@ -85,7 +106,7 @@ class MemoryBackend extends BaseBackend {
     }
   }
 
-  protected removeAll(keys: readonly string[]): Promise<number> {
+  remove(keys: readonly string[]): Promise<number> {
     const now = this.now();
     let live = 0;
     for (const key of keys) {
@@ -97,7 +118,7 @@ class MemoryBackend extends BaseBackend {
     return Promise.resolve(live);
   }
 
-  protected range(q: RangeQuery): Promise<RangeResult> {
+  range(q: RangeQuery): Promise<RangeResult> {
     const now = this.now();
     const keys = this.#index.range(q, (k) => isLive(this.#data.get(k)!, now));
     const values = q.keysOnly ? [] : keys.map((k) => this.#data.get(k)!.value.slice());

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { Engine } from "../core/engine.ts";
 import type { StorageBackend } from "../core/types.ts";
 import { dropRedisShards, openRedisShards } from "./_redis_backend.ts";
 import type { RedisBackendOptions } from "./_redis_client.ts";
@@ -47,8 +48,8 @@ export async function openRedisBackend(
   options: OpenRedisBackendOptions = {},
 ): Promise<StorageBackend> {
   const { now = Date.now, ...redis } = options;
-  const [shard] = await openRedisShards(name, { shards: 1, defaultShards: 1, now, redis });
-  return shard;
+  const drivers = await openRedisShards(name, { shards: 1, defaultShards: 1, now, redis });
+  return new Engine({ path: name, backend: "redis", drivers, now });
 }
 
 /**

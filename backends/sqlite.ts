@@ -4,13 +4,17 @@
  *
  * @module
  */
+import { BaseDriver, type Update } from "../core/base_driver.ts";
 import {
-  BaseBackend,
+  type Checks,
+  type Driver,
+  type Entry,
+  matches,
   type RangeQuery,
   type RangeResult,
-  type Update,
-} from "../core/_base_backend.ts";
-import { type Checks, type Entry, matches, type WriteOp } from "../core/_shard_backend.ts";
+  type WriteOp,
+} from "../core/driver.ts";
+import { Engine } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue } from "./_commit_queue.ts";
@@ -91,6 +95,45 @@ export async function openSqliteBackend(
   path: string,
   options: SqliteBackendOptions = {},
 ): Promise<SqliteShard> {
+  const driver = await openSqliteDriver(path, options);
+  return new SqliteEngine(driver, options.now ?? Date.now);
+}
+
+/** A bare SQLite shard: the engine over one driver, plus the driver's settings. */
+class SqliteEngine extends Engine implements SqliteShard {
+  #driver: SqliteDriver;
+  constructor(driver: SqliteDriver, now: () => number) {
+    super({ path: "", backend: "sqlite", drivers: [driver], now });
+    this.#driver = driver;
+  }
+  settings(): SqliteSettings {
+    return this.#driver.settings();
+  }
+}
+
+/** The driver of one SQLite shard: a {@linkcode Driver} plus its settings. */
+export interface SqliteDriver extends Driver {
+  /** Reads the connection's journal mode, synchronous level and busy timeout back from SQLite. */
+  settings(): SqliteSettings;
+}
+
+/**
+ * Opens (creating if needed) the driver of one SQLite shard file, for `openStore`'s `backend`
+ * factory or a wrapper around it.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { openSqliteDriver } from "@shardkv/shardkv/sqlite";
+ * const store = await openStore("./wrapped", {
+ *   backend: (shardPath) => openSqliteDriver(`${shardPath}.db`, { durability: "full" }),
+ * });
+ * ```
+ */
+export async function openSqliteDriver(
+  path: string,
+  options: SqliteBackendOptions = {},
+): Promise<SqliteDriver> {
   const durability = options.durability ?? "normal";
   if (!(durability in SYNCHRONOUS)) {
     throw new RangeError(
@@ -224,7 +267,7 @@ export interface SqliteShard extends StorageBackend {
 
 const DURABILITY_OF_LEVEL: Record<number, Durability> = { 0: "relaxed", 1: "normal", 2: "full" };
 
-class SqliteBackend extends BaseBackend implements SqliteShard {
+class SqliteBackend extends BaseDriver implements SqliteDriver {
   #db: SqliteDatabase;
   #queue: CommitQueue;
   /** Statements built on demand (scan shapes, pragmas), prepared once each. */
@@ -405,10 +448,6 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     };
   }
 
-  protected readEntry(key: string): Promise<Entry | undefined> {
-    return this.#queue.read(() => this.#live(key, this.now()));
-  }
-
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     return this.#queue.read(() => {
       const now = this.now();
@@ -463,7 +502,7 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     });
   }
 
-  protected removeAll(keys: readonly string[]): Promise<number> {
+  remove(keys: readonly string[]): Promise<number> {
     return this.#queue.write(() => {
       const now = this.now();
       let live = 0;
@@ -477,7 +516,7 @@ class SqliteBackend extends BaseBackend implements SqliteShard {
     });
   }
 
-  protected range(q: RangeQuery): Promise<RangeResult> {
+  range(q: RangeQuery): Promise<RangeResult> {
     return this.#queue.read(() => {
       const params: SqlValue[] = [];
       let where = "(expires_at IS NULL OR expires_at > ?)";

@@ -1,6 +1,6 @@
 // What the transaction helpers need from a store: routing, the shard locks, the shard
 // backends and cache invalidation. Reached through a symbol so it stays out of the public API.
-import type { ShardBackend } from "./_shard_backend.ts";
+import type { Driver } from "./driver.ts";
 import type { ShardLock } from "./shard_lock.ts";
 
 export const TXN_HOST: unique symbol = Symbol("shardkv.txnHost");
@@ -8,7 +8,7 @@ export const TXN_HOST: unique symbol = Symbol("shardkv.txnHost");
 export interface TxnHost {
   route(key: string): number;
   lock(shard: number): ShardLock;
-  backend(shard: number): ShardBackend;
+  backend(shard: number): Driver;
   /** Drops cached reads of `keys` on `shard` (no-op without a cache). */
   invalidate(shard: number, keys: readonly string[]): void;
   now(): number;

@@ -13,8 +13,7 @@ import {
   TransactionConflictError,
   TransactionTimeoutError,
 } from "./errors.ts";
-import { isLive } from "./_base_backend.ts";
-import { type Entry, isShardBackend, matches, type WriteOp } from "./_shard_backend.ts";
+import { type Entry, isLive, matches, type WriteOp } from "./driver.ts";
 import type { LockMode } from "./shard_lock.ts";
 import { hasTxnHost, TXN_HOST, type TxnHost } from "./_txn_host.ts";
 import type { SetOptions, StorageBackend } from "./types.ts";
@@ -149,31 +148,11 @@ export function deleteKey(txn: WriteTxn, key: string): Promise<boolean> {
   return txn.delete(key);
 }
 
-/** Hosts for bare backends (not opened through openStore): one shard, one lock. */
-const bareHosts = new WeakMap<StorageBackend, TxnHost>();
-
 function hostOf(store: StorageBackend): TxnHost {
   if (hasTxnHost(store)) return store[TXN_HOST]();
-  if (!isShardBackend(store)) {
-    throw new TypeError(
-      `Transactions need a store from openStore() or a built-in backend, received ${
-        describe(store)
-      }`,
-    );
-  }
-  let host = bareHosts.get(store);
-  if (host === undefined) {
-    host = {
-      route: () => 0,
-      lock: () => store.lock,
-      backend: () => store,
-      invalidate: () => {},
-      now: store.now,
-      check: (op) => store.check(op),
-    };
-    bareHosts.set(store, host);
-  }
-  return host;
+  throw new TypeError(
+    `Transactions need a store from openStore() or a built-in backend, received ${describe(store)}`,
+  );
 }
 
 /** Attempts of a transaction whose reads another process or store instance changed. */

@@ -26,7 +26,7 @@ import {
   recoverReshard,
   replaceLayout,
 } from "./reshard.ts";
-import type { Store } from "./sharded_store.ts";
+import type { Store } from "../core/engine.ts";
 
 /** Options of {@linkcode exportStore}. */
 export interface ExportOptions {

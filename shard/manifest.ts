@@ -10,6 +10,8 @@ export const MANIFEST_FILE = "shardkv.json";
  * after the manifest, so shard files without either mean a lost manifest.
  */
 export const CREATING_FILE = "shardkv.creating";
+/** The name of a file-backed shard (sqlite or deno-kv) in a store directory. */
+export const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
 export const FORMAT_VERSION = 1;
 export const HASH_NAME = "fnv1a32";
 

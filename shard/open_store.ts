@@ -13,16 +13,19 @@ import {
   StorageError,
 } from "../core/errors.ts";
 import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts";
-import { isShardBackend, type ShardBackend } from "../core/_shard_backend.ts";
+import { type Driver, isDriver } from "../core/driver.ts";
+import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
+import { type BackendDescriptor, checkDurability, isDescriptor } from "../backends/descriptors.ts";
 import { checkSqliteFile, hasSqliteCode } from "../backends/_sqlite_driver.ts";
-import { CustomShard } from "./_custom_backend.ts";
+import { CustomDriver } from "./_custom_backend.ts";
 import {
   CREATING_FILE,
   FORMAT_VERSION,
   HASH_NAME,
   readManifest,
+  SHARD_FILE,
   writeManifest,
 } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
@@ -33,13 +36,20 @@ import {
   SHARD_FILE_EXTENSION,
 } from "./_builtin_backends.ts";
 import type { RedisBackendOptions } from "../backends/_redis_client.ts";
-import { ShardedStore, type Store } from "./sharded_store.ts";
+import { shardOf } from "./router.ts";
 import { recoverReshard } from "./reshard.ts";
 
 export type { BackendName };
 
-/** Opens the backend of one shard: a user-supplied adapter. */
-export type BackendFactory = (shardPath: string, shardIndex: number) => Promise<StorageBackend>;
+/**
+ * Opens the storage of one shard for a custom backend: a {@linkcode Driver} (the storage only;
+ * the store does validation, locks, transactions, the cache and paging), or a whole
+ * `StorageBackend` (older adapters: its transaction commits are only as atomic as its calls).
+ */
+export type BackendFactory = (
+  shardPath: string,
+  shardIndex: number,
+) => Promise<Driver | StorageBackend>;
 
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {
@@ -48,11 +58,18 @@ export interface StoreOptions {
    * from its manifest; a different value throws `ShardCountMismatchError`.
    */
   shards?: number;
-  /** `"sqlite"` (default for new stores), `"deno-kv"`, `"memory"`, or a factory. */
-  backend?: BackendName | BackendFactory;
+  /**
+   * `"sqlite"` (default for new stores), `"deno-kv"`, `"memory"`, `"redis"`, a descriptor
+   * carrying the backend's own options (`sqlite({ durability: "full" })`, `redis({ url })`,
+   * `memory()`, `denoKv()`), or a factory of custom drivers.
+   */
+  backend?: BackendName | BackendDescriptor | BackendFactory;
   /** `false` (default) or the limits of an LRU cache of read results. */
   cache?: false | LruCacheOptions;
-  /** `"normal"` (default), `"relaxed"` or `"full"`; see the README for what each survives. */
+  /**
+   * Shorthand for `sqlite({ durability })`: `"normal"` (default), `"relaxed"` or `"full"`; see
+   * the README for what each survives. Other backends refuse a level other than `"normal"`.
+   */
   durability?: Durability;
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
@@ -62,8 +79,8 @@ export interface StoreOptions {
    */
   workers?: number;
   /**
-   * Where the `"redis"` backend connects (`{ url }` or cluster `{ nodes }`). Its store keeps
-   * the manifest in Redis, and `path` names the store there.
+   * Shorthand for `redis({ url })`: where the `"redis"` backend connects (`{ url }` or cluster
+   * `{ nodes }`). Its store keeps the manifest in Redis, and `path` names the store there.
    */
   redis?: RedisBackendOptions;
 }
@@ -87,24 +104,12 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Options must be an object, received ${describe(options)}`);
   }
-  const { shards, backend, cache = false, durability = "normal", now = Date.now } = options;
+  const { shards, cache = false, now = Date.now } = options;
   if (shards !== undefined && (!Number.isInteger(shards) || shards < 1 || shards > 256)) {
     throw new RangeError(`shards must be an integer from 1 to 256, received ${describe(shards)}`);
   }
-  if (
-    backend !== undefined && typeof backend !== "function" && !isBackendName(backend)
-  ) {
-    throw new TypeError(
-      `backend must be "sqlite", "deno-kv", "memory", "redis" or a factory function, received ${
-        describe(backend)
-      }`,
-    );
-  }
-  if (!["relaxed", "normal", "full"].includes(durability)) {
-    throw new RangeError(
-      `durability must be "relaxed", "normal" or "full", received ${describe(durability)}`,
-    );
-  }
+  const chosen = backendOf(options);
+  const { backend, durability, busyTimeout } = chosen;
   if (typeof now !== "function") {
     throw new TypeError(`now must be a function, received ${describe(now)}`);
   }
@@ -119,7 +124,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
   if (cache !== false) checkLruCacheOptions(cache);
-  const init = { durability, now, redis: options.redis };
+  const init = { durability, busyTimeout, now, redis: chosen.redis };
 
   if (backend === "memory") {
     const count = shards ?? DEFAULT_SHARDS;
@@ -136,7 +141,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       shards,
       defaultShards: DEFAULT_SHARDS,
       now,
-      redis: options.redis,
+      redis: chosen.redis,
     });
     return assemble(path, "redis", opened, { cache, now });
   }
@@ -165,6 +170,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     }
   }
   const name = manifest?.backend ?? requested ?? "sqlite";
+  if (name !== "sqlite" && (durability !== "normal" || busyTimeout !== undefined)) {
+    throw new TypeError(
+      `Store at "${path}" uses the ${JSON.stringify(name)} backend, which cannot honour ${
+        busyTimeout !== undefined ? "busyTimeout" : `durability ${JSON.stringify(durability)}`
+      } (sqlite only)`,
+    );
+  }
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
   let factory: BackendFactory;
   if (typeof backend === "function") factory = backend;
@@ -174,6 +186,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       workers: Math.min(workers, count),
       backend: name,
       durability,
+      busyTimeout,
       create: manifest === undefined,
     });
     factory = (shardPath, i) => pool.open(shardPath, i, now);
@@ -191,16 +204,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   }
   const shardPath = (i: number): string => join(path, `shard-${String(i).padStart(3, "0")}`);
   const extension = SHARD_FILE_EXTENSION[name as BackendName];
+  const fileOf = (i: number): string => `${shardPath(i)}${extension ?? ""}`;
   if (manifest !== undefined && extension !== undefined) {
     // Both file backends keep SQLite files: a missing or empty one would open as empty.
     await Promise.all(
       Array.from(
         { length: count },
-        (_, i) =>
-          checkSqliteFile(`${shardPath(i)}${extension}`, {
-            shard: i,
-            path: `${shardPath(i)}${extension}`,
-          }),
+        (_, i) => checkSqliteFile(fileOf(i), { shard: i, path: fileOf(i) }),
       ),
     );
   }
@@ -211,7 +221,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       if (e instanceof StorageError || manifest === undefined || !isCorruption(e)) throw e;
       throw new CorruptStoreError(`cannot be opened: ${(e as Error).message}`, {
         shard: i,
-        path: `${shardPath(i)}${extension ?? ""}`,
+        path: fileOf(i),
       }, { cause: e });
     }
   }, now);
@@ -228,8 +238,52 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   return assemble(path, name, opened, { cache, now });
 }
 
-/** The file of a built-in backend's shard. */
-const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
+/** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
+function backendOf(options: StoreOptions): {
+  backend: BackendName | BackendFactory | undefined;
+  durability: Durability;
+  busyTimeout: number | undefined;
+  redis: RedisBackendOptions | undefined;
+} {
+  const { backend } = options;
+  if (isDescriptor(backend)) {
+    for (const key of ["durability", "redis"] as const) {
+      if (options[key] !== undefined) {
+        throw new TypeError(
+          `${key} goes inside the backend descriptor (e.g. sqlite({ durability }), ` +
+            `redis({ url })), not beside it; received ${key} with ${backend.name}()`,
+        );
+      }
+    }
+    return {
+      backend: backend.name,
+      durability: backend.sqlite?.durability ?? "normal",
+      busyTimeout: backend.sqlite?.busyTimeout,
+      redis: backend.redis,
+    };
+  }
+  if (backend !== undefined && typeof backend !== "function" && !isBackendName(backend)) {
+    throw new TypeError(
+      `backend must be "sqlite", "deno-kv", "memory", "redis", a descriptor such as sqlite() ` +
+        `or a factory function, received ${describe(backend)}`,
+    );
+  }
+  const durability = options.durability ?? "normal";
+  checkDurability(durability);
+  if (durability !== "normal" && backend !== undefined && backend !== "sqlite") {
+    throw new TypeError(
+      `durability ${JSON.stringify(durability)} needs the "sqlite" backend; ${
+        typeof backend === "function" ? "a custom backend" : JSON.stringify(backend)
+      } cannot honour it`,
+    );
+  }
+  if (options.redis !== undefined && backend !== "redis") {
+    throw new TypeError(
+      `the redis option needs backend "redis", received ${describe(backend ?? "sqlite")}`,
+    );
+  }
+  return { backend, durability, busyTimeout: undefined, redis: options.redis };
+}
 
 /** A damaged file while opening (an SQLITE_IOERR is e.g. a truncated file read through mmap). */
 function isCorruption(e: unknown): boolean {
@@ -239,9 +293,9 @@ function isCorruption(e: unknown): boolean {
 
 async function openShards(
   count: number,
-  open: (i: number) => Promise<StorageBackend>,
+  open: (i: number) => Promise<StorageBackend | Driver>,
   now: () => number,
-): Promise<ShardBackend[]> {
+): Promise<Driver[]> {
   const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => open(i)));
   const failed = results.find((r) => r.status === "rejected");
   if (failed !== undefined) {
@@ -251,21 +305,22 @@ async function openShards(
     throw (failed as PromiseRejectedResult).reason;
   }
   return results.map((r) => {
-    const b = (r as PromiseFulfilledResult<StorageBackend>).value;
-    return isShardBackend(b) ? b : new CustomShard(b, now);
+    const b = (r as PromiseFulfilledResult<StorageBackend | Driver>).value;
+    return isDriver(b) ? b : new CustomDriver(b, now);
   });
 }
 
 function assemble(
   path: string,
   backend: string,
-  shards: ShardBackend[],
+  drivers: Driver[],
   options: { cache: false | LruCacheOptions; now: () => number },
 ): Store {
-  return new ShardedStore({
+  return new Engine({
     path,
     backend,
-    shards,
+    drivers,
+    route: shardOf,
     now: options.now,
     cache: options.cache,
     schedule: unrefScheduler,

@@ -20,7 +20,7 @@ import process from "node:process";
 import { describe } from "../core/validate.ts";
 import { MANIFEST_FILE, readManifest } from "./manifest.ts";
 import { openStore, type StoreOptions } from "./open_store.ts";
-import type { Store } from "./sharded_store.ts";
+import type { Store } from "../core/engine.ts";
 
 /** Options of {@linkcode reshard}. */
 export interface ReshardOptions {
@@ -177,7 +177,9 @@ export async function replaceLayout(
   activeBuilds.add(build);
   try {
     try {
-      const target = await openStore(build, { ...layout, durability: "full" });
+      // The copy is fsynced as it is written (sqlite; deno-kv has one level of its own).
+      const sqlite = layout.backend === undefined || layout.backend === "sqlite";
+      const target = await openStore(build, sqlite ? { ...layout, durability: "full" } : layout);
       let commit: boolean;
       try {
         commit = await steps.fill(target);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { MissingManifestError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
 import { type ShardVerifyReport, verifySqliteFile } from "../backends/_sqlite_verify.ts";
-import { readManifest } from "./manifest.ts";
+import { readManifest, SHARD_FILE } from "./manifest.ts";
 import { SHARD_FILE_EXTENSION } from "./_builtin_backends.ts";
 
 export type { ShardVerifyReport };
@@ -77,7 +77,7 @@ export async function verifyStore(
   const manifest = await readManifest(path);
   if (manifest === undefined) {
     const files = (await readdir(path).catch(() => [] as string[]))
-      .filter((n) => /^shard-\d{3}\.(sqlite|kv)$/.test(n)).sort();
+      .filter((n) => SHARD_FILE.test(n)).sort();
     if (files.length > 0) throw new MissingManifestError(path, files);
     throw new TypeError(`No shardkv store at "${path}": it has no shardkv.json`);
   }

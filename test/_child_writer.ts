@@ -20,7 +20,8 @@ const out = (line: string): void => {
 if (mode === "crash") {
   const store = await openStore(dir, {
     shards: Number(a),
-    durability: c as "normal",
+    // Only sqlite has durability levels; deno-kv runs its crash cycles at its one level.
+    durability: d === "sqlite" ? c as "normal" : undefined,
     backend: d as "sqlite",
   });
   const run = b;

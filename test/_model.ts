@@ -398,7 +398,13 @@ export function opener(
     }
     const { dir, dispose } = await tempDir("model");
     return {
-      store: await openStore(dir, { backend, shards, now, cache, durability: "relaxed" }),
+      store: await openStore(dir, {
+        backend,
+        shards,
+        now,
+        cache,
+        durability: backend === "sqlite" ? "relaxed" : undefined,
+      }),
       dispose,
     };
   };

@@ -14,7 +14,8 @@ import {
   type KvKey,
   openKv,
 } from "../backends/_deno_kv_api.ts";
-import { createDenoKvBackend } from "../backends/_deno_kv_backend.ts";
+import { createDenoKvBackend, type DenoKvBackendInit } from "../backends/_deno_kv_backend.ts";
+import { Engine } from "../core/engine.ts";
 import { CHUNK_SIZE, INLINE_MAX, SHORT_KEY } from "../backends/_deno_kv_layout.ts";
 import { byteOrder, Clock, dec, enc, tempDir } from "./_helpers.ts";
 
@@ -203,7 +204,7 @@ withPath(
     await before.close();
 
     const kv = crashing(await openKv(path), (keys) => setsAHead(keys));
-    const s = await createDenoKvBackend(kv, { now: Date.now });
+    const s = await bare(kv, { now: Date.now });
     await assert.rejects(s.set("v", filled(20 * CHUNK_SIZE, 2)), /simulated crash/);
     assert.deepEqual(await s.get("v"), filled(4 * CHUNK_SIZE, 1));
     await s.close();
@@ -212,7 +213,7 @@ withPath(
     assert.equal(count(raw, "c"), 4 + 20);
 
     // A fresh open reclaims staging older than staleStagingMs.
-    const after = await createDenoKvBackend(await openKv(path), {
+    const after = await bare(await openKv(path), {
       now: Date.now,
       staleStagingMs: 0,
     });
@@ -228,7 +229,7 @@ withPath("crash in the middle of staging: the old value stays", async (path) => 
   const before = await openDenoKvBackend(path);
   await before.set("v", enc("old"));
   await before.close();
-  const s = await createDenoKvBackend(crashing(await openKv(path), (_keys, n) => n === 2), {
+  const s = await bare(crashing(await openKv(path), (_keys, n) => n === 2), {
     now: Date.now,
   });
   await assert.rejects(s.set("v", filled(40 * CHUNK_SIZE, 9)), /simulated crash/);
@@ -246,7 +247,7 @@ withPath(
     // The second commit that sets heads is the second piece of the logged flip.
     let headCommits = 0;
     const kv = crashing(await openKv(path), (keys) => setsAHead(keys) && ++headCommits === 2);
-    const s = await createDenoKvBackend(kv, { now: Date.now });
+    const s = await bare(kv, { now: Date.now });
     await assert.rejects(
       s.batchSet(Array.from({ length: 1200 }, (_, i) => [`k${i}`, enc("new")] as const)),
       /simulated crash/,
@@ -296,7 +297,7 @@ withPath(
 
 withPath("sweep removes expired heads, their chunks and stale index entries", async (path) => {
   const clock = new Clock();
-  const s = await createDenoKvBackend(await openKv(path), { now: clock.now });
+  const s = await bare(await openKv(path), { now: clock.now });
   await s.set("small", enc("x"), { ttl: 100 });
   await s.set("big", filled(3 * CHUNK_SIZE, 1), { ttl: 100 });
   await s.set("kept", enc("y"), { ttl: 100 });
@@ -325,7 +326,7 @@ withPath(
       raced = true;
       await other.incr("n", 10); // lands after this handle read n = 1
     });
-    const s = await createDenoKvBackend(kv, { now: Date.now });
+    const s = await bare(kv, { now: Date.now });
     assert.equal(await s.incr("n"), 12);
     assert.equal(decodeCounter((await other.get("n"))!), 12);
     await s.close();
@@ -344,3 +345,13 @@ withPath(
     await b.close();
   },
 );
+
+/** A bare one-shard store over a deno-kv driver on `kv`, with the driver's sweep. */
+async function bare(
+  kv: DenoKv,
+  init: DenoKvBackendInit,
+): Promise<Engine & { sweep(max: number): Promise<number> }> {
+  const driver = await createDenoKvBackend(kv, init);
+  const store = new Engine({ path: "", backend: "deno-kv", drivers: [driver], now: init.now });
+  return Object.assign(store, { sweep: (max: number) => driver.sweep(max) });
+}

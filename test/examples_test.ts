@@ -55,6 +55,14 @@ for (const runtime of [CURRENT]) {
     ]);
   });
 
+  test(`examples/custom_driver.ts on ${runtime}`, SLOW, async () => {
+    assertLines(await runExample(runtime, "custom_driver.ts"), [
+      "backend: custom, shards: 4",
+      "greeting = hello",
+      "visits = 3",
+    ]);
+  });
+
   test(`examples/transactions.ts on ${runtime}`, SLOW, async () => {
     assertLines(await runExample(runtime, "transactions.ts"), [
       /^\{user:1\}:checking and \{user:1\}:savings share shard (\d+) = \1$/,

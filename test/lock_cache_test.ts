@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LruCache, ShardLock } from "../mod.ts";
+import { LruCache } from "../core/lru_cache.ts";
+import { ShardLock } from "../core/shard_lock.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 

@@ -10,14 +10,17 @@ import {
   type StorageBackend,
 } from "../mod.ts";
 import { openMemoryBackend } from "../backends/memory.ts";
-import { ShardedStore } from "../shard/sharded_store.ts";
-import type { ShardBackend } from "../core/_shard_backend.ts";
-import { Clock, dec, enc, spawnChild, readLines, tempDir } from "./_helpers.ts";
+import { Engine } from "../core/engine.ts";
+import { openMemoryDriver } from "../backends/memory.ts";
+import { shardOf } from "../shard/router.ts";
+import { Clock, dec, enc, readLines, spawnChild, tempDir } from "./_helpers.ts";
 
 async function snapshot(dir: string): Promise<string> {
   const names = (await readdir(dir)).sort();
   const manifest = await readFile(join(dir, "shardkv.json"), "utf8");
-  const sizes = await Promise.all(names.map(async (n) => `${n}:${(await stat(join(dir, n))).size}`));
+  const sizes = await Promise.all(
+    names.map(async (n) => `${n}:${(await stat(join(dir, n))).size}`),
+  );
   return JSON.stringify({ sizes, manifest });
 }
 
@@ -30,7 +33,12 @@ test("openStore: a new store writes a manifest and uses the default shard count"
     await store.set("a", enc("1"));
     await store.close();
     const manifest = JSON.parse(await readFile(join(dir, "shardkv.json"), "utf8"));
-    assert.deepEqual(manifest, { format: 1, backend: "sqlite", shards: DEFAULT_SHARDS, hash: "fnv1a32" });
+    assert.deepEqual(manifest, {
+      format: 1,
+      backend: "sqlite",
+      shards: DEFAULT_SHARDS,
+      hash: "fnv1a32",
+    });
     const files = (await readdir(dir)).filter((f) => f.endsWith(".sqlite"));
     assert.equal(files.length, DEFAULT_SHARDS);
     assert.ok(files.includes("shard-000.sqlite"));
@@ -65,14 +73,23 @@ test("openStore: another shard count or backend throws and touches nothing", asy
     await a.set("a", enc("1"));
     await a.close();
     const before = await snapshot(dir);
-    await assert.rejects(openStore(dir, { shards: 8 }), (e) =>
-      e instanceof ShardCountMismatchError && e.name === "ShardCountMismatchError" &&
-      e.expected === 4 && e.received === 8 && /4 shards/.test(e.message));
-    await assert.rejects(openStore(dir, { backend: "memory", shards: 2 }).then((s) => s.close()).then(() => {
-      throw new Error("memory ignores the directory, so no mismatch is expected");
-    }), /memory ignores/);
-    await assert.rejects(openStore(dir, { backend: "deno-kv" }), (e) =>
-      e instanceof BackendMismatchError && e.expected === "sqlite" && e.received === "deno-kv");
+    await assert.rejects(
+      openStore(dir, { shards: 8 }),
+      (e) =>
+        e instanceof ShardCountMismatchError && e.name === "ShardCountMismatchError" &&
+        e.expected === 4 && e.received === 8 && /4 shards/.test(e.message),
+    );
+    await assert.rejects(
+      openStore(dir, { backend: "memory", shards: 2 }).then((s) => s.close()).then(() => {
+        throw new Error("memory ignores the directory, so no mismatch is expected");
+      }),
+      /memory ignores/,
+    );
+    await assert.rejects(
+      openStore(dir, { backend: "deno-kv" }),
+      (e) =>
+        e instanceof BackendMismatchError && e.expected === "sqlite" && e.received === "deno-kv",
+    );
     assert.equal(await snapshot(dir), before);
   } finally {
     await dispose();
@@ -140,18 +157,21 @@ test("sweeper: removes expired rows in the background and counts them", async ()
   const clock = new Clock();
   let tick: (() => void) | undefined;
   let stopped = false;
-  const shards = await Promise.all([0, 1].map(() => openMemoryBackend({ now: clock.now }))) as ShardBackend[];
-  const store = new ShardedStore({
+  const shards = await Promise.all([0, 1].map(() => openMemoryDriver({ now: clock.now })));
+  const store = new Engine({
     path: "",
     backend: "memory",
-    shards,
+    drivers: shards,
+    route: shardOf,
     now: clock.now,
     schedule: (fn) => {
       tick = fn;
       return () => (stopped = true);
     },
   });
-  await store.batchSet(Array.from({ length: 10 }, (_, i) => [`t${i}`, enc("x")] as const), { ttl: 10 });
+  await store.batchSet(Array.from({ length: 10 }, (_, i) => [`t${i}`, enc("x")] as const), {
+    ttl: 10,
+  });
   await store.set("keep", enc("y"));
   tick!();
   await new Promise((r) => setTimeout(r, 10));

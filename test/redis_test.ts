@@ -21,7 +21,7 @@ import {
   TransactionConflictError,
   writeTxn,
 } from "../mod.ts";
-import type { ShardBackend } from "../core/_shard_backend.ts";
+import { BUILTIN_DRIVERS } from "../backends/builtin.ts";
 import { dropRedisStore, openRedisBackend } from "../backends/redis.ts";
 import { exportStore, importStore } from "../shard/backup.ts";
 import { Clock, dec, enc, tempDir } from "./_helpers.ts";
@@ -187,17 +187,22 @@ test("redis: sweep removes expired keys from Redis; drop removes every key", asy
   const [raw] = await rawClients([url]);
   const clock = new Clock();
   const name = freshName("sweep");
-  const shard = await openRedisBackend(name, { url, now: clock.now }) as ShardBackend;
+  const store = await openRedisBackend(name, { url, now: clock.now });
+  const shard = await BUILTIN_DRIVERS.redis(name, {
+    durability: "normal",
+    now: clock.now,
+    redis: { url },
+  });
   try {
-    await shard.batchSet(Array.from({ length: 10 }, (_, i) => [`t${i}`, enc("v")] as const), {
+    await store.batchSet(Array.from({ length: 10 }, (_, i) => [`t${i}`, enc("v")] as const), {
       ttl: 100,
     });
-    await shard.set("keep", enc("v"));
+    await store.set("keep", enc("v"));
     clock.advance(100);
     assert.equal(await shard.sweep(4), 4);
     assert.equal(await shard.sweep(100), 6);
     assert.equal(await shard.sweep(100), 0);
-    assert.deepEqual(await shard.scanKeys(""), ["keep"]);
+    assert.deepEqual(await store.scanKeys(""), ["keep"]);
     const [keys] = await keysOf([raw], name);
     assert.deepEqual(keys.sort(), [
       `{shardkv:${name}:0}:i`,
@@ -206,6 +211,7 @@ test("redis: sweep removes expired keys from Redis; drop removes every key", asy
     ]);
   } finally {
     await shard.close();
+    await store.close();
     await dropRedisStore(name, { url });
   }
   try {

@@ -1,15 +1,15 @@
 // A worker thread hosting shards for ../_worker_pool.ts. It opens the ordinary built-in
-// backends, runs each batch of calls it receives (calls of one batch share the backends' group
+// drivers, runs each batch of calls it receives (calls of one batch share the backends' group
 // commit) and sends the results back batched per macrotask.
 import { parentPort } from "node:worker_threads";
 import { setImmediate } from "node:timers";
-import type { StorageBackend } from "../../core/types.ts";
+import type { Driver } from "../../core/driver.ts";
 import type { Durability } from "../../core/types.ts";
-import { BUILTIN_BACKENDS, isBackendName } from "../../shard/_builtin_backends.ts";
+import { BUILTIN_DRIVERS, isBackendName } from "../builtin.ts";
 import { serializeError, type WorkerCall, type WorkerReply } from "../_worker_pool.ts";
 
 const port = parentPort!;
-const shards = new Map<number, StorageBackend>();
+const shards = new Map<number, Driver>();
 /** The caller's clock as of the last call received; the hosted backends read TTL time here. */
 let clock = 0;
 const now = (): number => clock;
@@ -36,16 +36,17 @@ function run([id, shard, method, at, args]: WorkerCall): void {
 
 async function open(
   shard: number,
-  [path, backend, durability, index, create]: unknown[],
+  [path, backend, durability, index, create, busyTimeout]: unknown[],
 ): Promise<void> {
   if (!isBackendName(backend)) throw new TypeError(`unknown backend ${String(backend)}`);
   shards.set(
     shard,
-    await BUILTIN_BACKENDS[backend](path as string, {
+    await BUILTIN_DRIVERS[backend](path as string, {
       durability: durability as Durability,
       now,
       shard: index as number,
       create: create as boolean,
+      busyTimeout: busyTimeout as number | undefined,
     }),
   );
 }

@@ -1,0 +1,57 @@
+// The built-in drivers by name. Each module is imported only when its driver is used, so a
+// store on one backend never loads another's runtime-specific code.
+import type { Driver } from "../core/driver.ts";
+import type { Durability } from "../core/types.ts";
+import type { RedisBackendOptions } from "./_redis_client.ts";
+
+/** Names of the built-in backends. */
+export type BackendName = "sqlite" | "deno-kv" | "memory" | "redis";
+
+/** What a built-in driver is opened with. */
+export interface BuiltinInit {
+  durability: Durability;
+  /** sqlite: ms a write waits for another process's lock. */
+  busyTimeout?: number;
+  now: () => number;
+  /** Where the redis backend connects. */
+  redis?: RedisBackendOptions;
+  /** The shard's index, named by storage errors. */
+  shard?: number;
+  /** `false`: the store exists, so the shard file must too (a missing or empty one is damage). */
+  create?: boolean;
+}
+
+/** Opens the driver of one shard at `shardPath` (the path without an extension). */
+export type BuiltinOpener = (shardPath: string, init: BuiltinInit) => Promise<Driver>;
+
+/** The file each file-based backend keeps per shard: the shard path plus this extension. */
+export const SHARD_FILE_EXTENSION: Partial<Record<BackendName, string>> = {
+  sqlite: ".sqlite",
+  "deno-kv": ".kv",
+};
+
+export const BUILTIN_DRIVERS: Record<BackendName, BuiltinOpener> = {
+  sqlite: async (path, init) =>
+    (await import("./sqlite.ts")).openSqliteDriver(`${path}${SHARD_FILE_EXTENSION.sqlite}`, init),
+  "deno-kv": async (path, init) =>
+    (await import("./deno_kv.ts")).openDenoKvDriver(
+      `${path}${SHARD_FILE_EXTENSION["deno-kv"]}`,
+      init,
+    ),
+  memory: async (_path, init) => (await import("./memory.ts")).openMemoryDriver(init),
+  // One shard named by its path; openStore opens a redis store's shards together instead.
+  redis: async (path, init) => {
+    const { openRedisShards } = await import("./_redis_backend.ts");
+    const [driver] = await openRedisShards(path, {
+      shards: 1,
+      defaultShards: 1,
+      now: init.now,
+      redis: init.redis,
+    });
+    return driver;
+  },
+};
+
+export function isBackendName(name: unknown): name is BackendName {
+  return typeof name === "string" && Object.hasOwn(BUILTIN_DRIVERS, name);
+}

@@ -1,0 +1,158 @@
+/**
+ * The driver interface: the storage of one shard, and nothing else. The engine (what
+ * `openStore` returns) validates arguments once, routes keys to shards, holds the shard locks,
+ * runs transactions, caches, pages scans and converts TTLs; a driver only reads and writes
+ * entries with absolute expiry times. Every built-in backend is a driver, and a custom one is
+ * passed to `openStore` as `backend: (shardPath, shardIndex) => Promise<Driver>`.
+ *
+ * @module
+ */
+import { compareKeys, prefixEnd } from "./key_order.ts";
+
+/** A stored value with its absolute expiry time (ms on the store clock), `null` for none. */
+export interface Entry {
+  /** The value bytes. */
+  value: Uint8Array;
+  /** When the entry expires (`now >= expiresAt`: gone), or `null`. */
+  expiresAt: number | null;
+}
+
+/** One write of an atomic group: a set when `value` is present, else a delete. */
+export interface WriteOp {
+  /** The key written. */
+  key: string;
+  /** The new value; absent: delete the key. */
+  value?: Uint8Array;
+  /** The new expiry time of a set (`null` or absent: none). */
+  expiresAt?: number | null;
+}
+
+/**
+ * What a compare-and-set commit expects: per key, the live entry it must still hold, or `null`
+ * when it must still be missing (or expired).
+ */
+export type Checks = ReadonlyMap<string, Entry | null>;
+
+/**
+ * A key range in scan order: keys from `lo` (exclusive when `loExclusive`) up to `hi`
+ * (exclusive), live entries only, at most `limit` of them, descending when `reverse`. `prefix`
+ * and `after` say which scan the range came from.
+ */
+export interface RangeQuery {
+  /** The scanned prefix. */
+  prefix: string;
+  /** The exclusive cursor of the scan, if any. */
+  after: string | undefined;
+  /** Lower bound, `undefined` for none. */
+  lo: string | undefined;
+  /** Whether `lo` itself is excluded. */
+  loExclusive: boolean;
+  /** Exclusive upper bound, `undefined` for none. */
+  hi: string | undefined;
+  /** Descending order. */
+  reverse: boolean;
+  /** At most this many keys (`Infinity`: no limit). */
+  limit: number;
+  /** Only keys are needed: `values` may stay empty. */
+  keysOnly: boolean;
+}
+
+/** Keys in scan order with their values (`values` stays empty for a keys-only query). */
+export interface RangeResult {
+  /** The keys, in scan order. */
+  keys: string[];
+  /** The values of `keys`, in the same order. */
+  values: Uint8Array[];
+}
+
+/**
+ * The storage of one shard. Keys and values reach it already validated; times are absolute ms
+ * on the store clock; a key whose `expiresAt` is reached is invisible to every read.
+ *
+ * @example
+ * ```ts
+ * import { type Driver, type Entry, openStore } from "@shardkv/shardkv";
+ * function open(driver: () => Promise<Driver>) {
+ *   return openStore("./custom-store", { backend: () => driver() });
+ * }
+ * ```
+ */
+export interface Driver {
+  /** Live entries of `keys` (missing and expired keys are absent), read from one snapshot. */
+  getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
+  /** Live keys (and values) of a range. */
+  range(query: RangeQuery): Promise<RangeResult>;
+  /**
+   * Applies every op, in order, as one atomic commit, provided every key of `checks` still
+   * holds what it expects (checked atomically with the writes, against other processes too).
+   * Resolves `false`, writing nothing, when a check fails.
+   */
+  apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean>;
+  /** Atomically deletes `keys`; resolves how many of them were live. */
+  remove(keys: readonly string[]): Promise<number>;
+  /**
+   * Atomically adds `by` to the 8-byte big-endian counter at `key` (missing or expired: 0),
+   * keeping its expiry, and resolves the new value (see `nextCounter` semantics: `RangeError`
+   * outside the safe integers, `NotACounterError` for a value that is not 8 bytes).
+   */
+  add(key: string, by: number): Promise<number>;
+  /** Removes up to `max` expired entries; resolves how many were removed. */
+  sweep(max: number): Promise<number>;
+  /** Flushes and releases the storage; called once, after every other call settled. */
+  close(): Promise<void>;
+}
+
+/** Whether `entry` is live at `now`. */
+export function isLive(entry: Entry, now: number): boolean {
+  return entry.expiresAt === null || now < entry.expiresAt;
+}
+
+/** Whether the live entry `current` (`undefined`: missing) is what `expected` says. */
+export function matches(current: Entry | undefined, expected: Entry | null): boolean {
+  if (expected === null || current === undefined) {
+    return expected === null && current === undefined;
+  }
+  if (current.expiresAt !== expected.expiresAt) return false;
+  const a = current.value;
+  const b = expected.value;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The range of a prefix scan with an optional exclusive `after` cursor. */
+export function rangeOf(
+  prefix: string,
+  scan: { after: string | undefined; reverse: boolean; limit: number },
+  keysOnly: boolean,
+): RangeQuery {
+  const end = prefixEnd(prefix);
+  const q: RangeQuery = {
+    prefix,
+    after: scan.after,
+    lo: prefix === "" ? undefined : prefix,
+    loExclusive: false,
+    hi: end,
+    reverse: scan.reverse,
+    limit: scan.limit,
+    keysOnly,
+  };
+  const { after } = scan;
+  if (after !== undefined) {
+    if (!scan.reverse && compareKeys(after, prefix) >= 0) {
+      q.lo = after;
+      q.loExclusive = true;
+    } else if (scan.reverse && (end === undefined || compareKeys(after, end) < 0)) {
+      q.hi = after;
+    }
+  }
+  return q;
+}
+
+/** Whether `x` looks like a {@linkcode Driver} (rather than a whole `StorageBackend`). */
+export function isDriver(x: unknown): x is Driver {
+  const d = x as Partial<Driver> | null;
+  return typeof d?.getEntries === "function" && typeof d.range === "function" &&
+    typeof d.apply === "function" && typeof d.remove === "function" &&
+    typeof d.add === "function";
+}

@@ -1,0 +1,415 @@
+/**
+ * The engine: the whole `StorageBackend` API written once over N shard drivers. It validates
+ * every call once, routes keys to shards, holds the shard locks, runs transactions (through
+ * `TXN_HOST`), keeps the optional LRU read cache, converts TTLs to absolute expiry times, pages
+ * and merges scans across shards in UTF-8 byte order, and sweeps expired entries. A bare
+ * backend is the engine with one shard; `openStore` gives it N.
+ *
+ * @module
+ */
+import { type Driver, type Entry, rangeOf, type RangeResult, type WriteOp } from "./driver.ts";
+import { StoreClosedError } from "./errors.ts";
+import { type CacheStats, LruCache, type LruCacheOptions } from "./lru_cache.ts";
+import { mergeLimited, mergePaged, mergeSorted } from "./_merge.ts";
+import { ShardLock } from "./shard_lock.ts";
+import { TXN_HOST, type TxnHost } from "./_txn_host.ts";
+import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "./types.ts";
+import {
+  assertBy,
+  assertKey,
+  assertPrefix,
+  assertValue,
+  checkEntries,
+  checkKeys,
+  checkScanOptions,
+  expiresAtOf,
+} from "./validate.ts";
+
+/** Statistics reported by {@linkcode Store.stats}. */
+export interface StoreStats {
+  /** Number of shards. */
+  shards: number;
+  /** Read-cache counters, or `undefined` when the cache is off. */
+  cache: CacheStats | undefined;
+  /** Expired rows removed by the background sweeper so far. */
+  swept: number;
+}
+
+/**
+ * A store, as returned by `openStore`.
+ *
+ * @example
+ * ```ts
+ * import { openStore, type Store } from "@shardkv/shardkv";
+ * const store: Store = await openStore("", { backend: "memory", shards: 4 });
+ * store.shards; // 4
+ * ```
+ */
+export interface Store extends StorageBackend {
+  /** The store directory (empty for the memory backend). */
+  readonly path: string;
+  /** Number of shards. */
+  readonly shards: number;
+  /** Backend name: `"sqlite"`, `"deno-kv"`, `"memory"`, `"redis"` or `"custom"`. */
+  readonly backend: string;
+  /** Cache and sweeper counters. */
+  stats(): StoreStats;
+}
+
+/** Schedules `fn` every `ms` without keeping the process alive; returns a canceller. */
+export type Scheduler = (fn: () => void, ms: number) => () => void;
+
+/** How an {@linkcode Engine} is put together. */
+export interface EngineInit {
+  path: string;
+  backend: string;
+  drivers: readonly Driver[];
+  now: () => number;
+  /** The shard of `key` among `shards` (unused with one shard). */
+  route?: (key: string, shards: number) => number;
+  cache?: LruCacheOptions | false;
+  /** Runs the expiry sweeper; none when absent. */
+  schedule?: Scheduler;
+  /** Sweep period in ms (default 1000). */
+  sweepInterval?: number;
+}
+
+const SWEEP_BATCH = 1000;
+const ENTRIES_PAGE = 256;
+
+export class Engine implements Store {
+  readonly path: string;
+  readonly backend: string;
+  readonly shards: number;
+  #drivers: readonly Driver[];
+  #locks: ShardLock[];
+  #route: (key: string, shards: number) => number;
+  #now: () => number;
+  #cache: LruCache | undefined;
+  /** Bumped on every write to a shard, so a read that raced a write is not cached. */
+  #epochs: number[];
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #stopSweeper: (() => void) | undefined;
+  #sweeping = false;
+  #swept = 0;
+  #host: TxnHost;
+
+  constructor(init: EngineInit) {
+    this.path = init.path;
+    this.backend = init.backend;
+    this.shards = init.drivers.length;
+    this.#drivers = init.drivers;
+    this.#locks = init.drivers.map(() => new ShardLock());
+    this.#epochs = init.drivers.map(() => 0);
+    this.#route = init.route ?? (() => 0);
+    this.#now = init.now;
+    this.#cache = init.cache ? new LruCache(init.cache) : undefined;
+    this.#stopSweeper = init.schedule?.(() => void this.#sweep(), init.sweepInterval ?? 1000);
+    this.#host = {
+      route: (key) => this.#shard(key),
+      lock: (i) => this.#locks[i],
+      backend: (i) => this.#drivers[i],
+      invalidate: (i, keys) => this.#invalidate(i, keys),
+      now: this.#now,
+      check: (op) => this.#check(op),
+    };
+  }
+
+  [TXN_HOST](): TxnHost {
+    return this.#host;
+  }
+
+  stats(): StoreStats {
+    return { shards: this.shards, cache: this.#cache?.stats(), swept: this.#swept };
+  }
+
+  #check(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
+  }
+
+  #shard(key: string): number {
+    return this.shards === 1 ? 0 : this.#route(key, this.shards);
+  }
+
+  #invalidate(i: number, keys: readonly string[]): void {
+    if (this.#cache === undefined) return;
+    this.#epochs[i]++;
+    for (const key of keys) this.#cache.delete(key);
+  }
+
+  /**
+   * Runs a write on shard `i` under its lock in "write" mode (so it never lands inside a
+   * transaction), dropping cached reads of `keys` around it.
+   */
+  async #write<T>(i: number, keys: readonly string[], run: (d: Driver) => Promise<T>): Promise<T> {
+    this.#invalidate(i, keys);
+    try {
+      return await this.#locks[i].with("write", () => run(this.#drivers[i]));
+    } finally {
+      this.#invalidate(i, keys);
+    }
+  }
+
+  /** Groups items by the shard of their key, keeping their order within each shard. */
+  #group<T>(items: readonly T[], keyOf: (item: T) => string): Map<number, T[]> {
+    const groups = new Map<number, T[]>();
+    for (const item of items) {
+      const i = this.#shard(keyOf(item));
+      const g = groups.get(i);
+      if (g === undefined) groups.set(i, [item]);
+      else g.push(item);
+    }
+    return groups;
+  }
+
+  /** The live entry of `key` on shard `i`, without the cache. */
+  async #entry(i: number, key: string): Promise<Entry | undefined> {
+    return (await this.#drivers[i].getEntries([key])).get(key);
+  }
+
+  /** Values of `keys` (all on shard `i`), through the cache when there is one. */
+  async #values(i: number, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    if (this.#cache === undefined) {
+      const found = await this.#drivers[i].getEntries(keys);
+      for (const [key, e] of found) out.set(key, e.value);
+      return out;
+    }
+    const now = this.#now();
+    const missing: string[] = [];
+    for (const key of keys) {
+      const hit = this.#cache.lookup(key, now);
+      if (hit === undefined) missing.push(key);
+      else if (hit.value !== undefined) out.set(key, hit.value.slice());
+    }
+    if (missing.length > 0) await this.#fill(i, missing, out);
+    return out;
+  }
+
+  /** The value of one key, through the cache when there is one, without the batch path's maps. */
+  async #value(i: number, key: string): Promise<Uint8Array | undefined> {
+    if (this.#cache === undefined) return (await this.#entry(i, key))?.value;
+    const hit = this.#cache.lookup(key, this.#now());
+    if (hit !== undefined) return hit.value?.slice();
+    const out = new Map<string, Uint8Array>();
+    await this.#fill(i, [key], out);
+    return out.get(key);
+  }
+
+  /** Reads `keys` from shard `i` into `out`, caching them unless a write raced the read. */
+  async #fill(i: number, keys: readonly string[], out: Map<string, Uint8Array>): Promise<void> {
+    const epoch = this.#epochs[i];
+    const found = await this.#drivers[i].getEntries(keys);
+    const fresh = this.#epochs[i] === epoch;
+    for (const key of keys) {
+      const e = found.get(key);
+      if (fresh) this.#cache!.put(key, { value: e?.value, expiresAt: e?.expiresAt ?? null });
+      if (e !== undefined) out.set(key, fresh ? e.value.slice() : e.value);
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    this.#check("get");
+    assertKey(key);
+    return await this.#value(this.#shard(key), key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    this.#check("exists");
+    assertKey(key);
+    return (await this.#value(this.#shard(key), key)) !== undefined;
+  }
+
+  async ttl(key: string): Promise<number | undefined> {
+    this.#check("ttl");
+    assertKey(key);
+    const e = await this.#entry(this.#shard(key), key);
+    if (e === undefined) return undefined;
+    return e.expiresAt === null ? Infinity : Math.max(0, e.expiresAt - this.#now());
+  }
+
+  async set(key: string, value: Uint8Array, options?: SetOptions): Promise<void> {
+    this.#check("set");
+    assertKey(key);
+    assertValue(value);
+    const expiresAt = expiresAtOf(options, this.#now);
+    await this.#write(this.#shard(key), [key], (d) => d.apply([{ key, value, expiresAt }]));
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.#check("delete");
+    assertKey(key);
+    return (await this.#write(this.#shard(key), [key], (d) => d.remove([key]))) === 1;
+  }
+
+  incr(key: string, by: number = 1): Promise<number> {
+    return this.#add("incr", key, by, 1);
+  }
+
+  decr(key: string, by: number = 1): Promise<number> {
+    return this.#add("decr", key, by, -1);
+  }
+
+  async #add(op: string, key: string, by: number, sign: 1 | -1): Promise<number> {
+    this.#check(op);
+    assertKey(key);
+    assertBy(by);
+    return await this.#write(this.#shard(key), [key], (d) => d.add(key, sign * by));
+  }
+
+  async batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
+    this.#check("batchSet");
+    const pairs = checkEntries(entries);
+    const expiresAt = expiresAtOf(options, this.#now);
+    const groups = this.#group(pairs, (p) => p[0]);
+    await Promise.all(
+      Array.from(groups, ([i, group]) => {
+        const ops: WriteOp[] = group.map(([key, value]) => ({ key, value, expiresAt }));
+        return this.#write(i, group.map((p) => p[0]), (d) => d.apply(ops));
+      }),
+    );
+  }
+
+  async batchGet(keys: Iterable<string>): Promise<Map<string, Uint8Array>> {
+    this.#check("batchGet");
+    const list = checkKeys(keys);
+    const groups = this.#group(list, (k) => k);
+    const found = await Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
+    const merged = found.length === 1 ? found[0] : new Map(found.flatMap((m) => Array.from(m)));
+    // Results follow the order of the requested keys.
+    const out = new Map<string, Uint8Array>();
+    for (const key of list) {
+      const v = merged.get(key);
+      if (v !== undefined) out.set(key, v);
+    }
+    return out;
+  }
+
+  async batchDelete(keys: Iterable<string>): Promise<number> {
+    this.#check("batchDelete");
+    const list = checkKeys(keys);
+    const groups = this.#group(list, (k) => k);
+    const counts = await Promise.all(
+      Array.from(groups, ([i, group]) => this.#write(i, group, (d) => d.remove(group))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async scan(prefix: string, options?: ScanOptions): Promise<Uint8Array[]> {
+    return (await this.#scan("scan", prefix, options, false)).values;
+  }
+
+  async scanKeys(prefix: string, options?: ScanOptions): Promise<string[]> {
+    return (await this.#scan("scanKeys", prefix, options, true)).keys;
+  }
+
+  async scanKeysWithValues(
+    prefix: string,
+    options?: ScanOptions,
+  ): Promise<Map<string, Uint8Array>> {
+    const { keys, values } = await this.#scan("scanKeysWithValues", prefix, options, false);
+    const out = new Map<string, Uint8Array>();
+    for (let i = 0; i < keys.length; i++) out.set(keys[i], values[i]);
+    return out;
+  }
+
+  /** One range over every shard, merged in scan order; `limit` applies to the merged result. */
+  async #scan(
+    op: string,
+    prefix: string,
+    options: ScanOptions | undefined,
+    keysOnly: boolean,
+  ): Promise<RangeResult> {
+    this.#check(op);
+    assertPrefix(prefix);
+    const scan = checkScanOptions(options);
+    const q = rangeOf(prefix, scan, keysOnly);
+    if (this.#drivers.length > 1 && scan.limit !== Infinity) {
+      // A page costs about a page of rows: each shard is read a chunk at a time, as the merge
+      // needs its next key (mergeLimited), rather than `limit` rows from every shard.
+      const sources = this.#drivers.map((d) => async (after: string | undefined, limit: number) => {
+        const r = await d.range(
+          after === undefined
+            ? { ...q, limit }
+            : rangeOf(prefix, { after, reverse: scan.reverse, limit }, keysOnly),
+        );
+        return r.keys.map((key, i) => ({ key, i, r }));
+      });
+      const merged = await mergeLimited(sources, {
+        keyOf: (x) => x.key,
+        limit: scan.limit,
+        reverse: scan.reverse,
+      });
+      return {
+        keys: merged.map((x) => x.key),
+        values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
+      };
+    }
+    const results = await Promise.all(this.#drivers.map((d) => d.range(q)));
+    if (results.length === 1) return results[0];
+    const lists = results.map((r) => r.keys.map((key, i) => ({ key, i, r })));
+    const merged = mergeSorted(lists, {
+      keyOf: (x) => x.key,
+      limit: scan.limit,
+      reverse: scan.reverse,
+    });
+    return {
+      keys: merged.map((x) => x.key),
+      values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
+    };
+  }
+
+  entries(
+    prefix: string,
+    options?: ScanOptions,
+  ): AsyncIterableIterator<[string, Uint8Array]> {
+    this.#check("entries");
+    assertPrefix(prefix);
+    const scan = checkScanOptions(options);
+    const pageSize = Math.min(ENTRIES_PAGE, scan.limit);
+    const sources = this.#drivers.map((d) => async (after: string | undefined) => {
+      this.#check("entries");
+      const page = await d.range(
+        rangeOf(
+          prefix,
+          { after: after ?? scan.after, reverse: scan.reverse, limit: pageSize },
+          false,
+        ),
+      );
+      return page.keys.map((key, i): [string, Uint8Array] => [key, page.values[i]]);
+    });
+    return mergePaged(sources, {
+      keyOf: (p) => p[0],
+      pageSize,
+      limit: scan.limit,
+      reverse: scan.reverse,
+    });
+  }
+
+  /** Removes expired rows shard by shard; overlapping runs are skipped. */
+  async #sweep(): Promise<void> {
+    if (this.#sweeping || this.#closed) return;
+    this.#sweeping = true;
+    try {
+      for (const d of this.#drivers) {
+        if (this.#closed) return;
+        this.#swept += await d.sweep(SWEEP_BATCH);
+      }
+    } catch {
+      // A failed sweep is retried on the next tick; reads already hide expired rows.
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#stopSweeper?.();
+      this.#cache?.clear();
+      this.#closing = Promise.all(this.#drivers.map((d) => d.close())).then(() => {});
+    }
+    return this.#closing;
+  }
+}

@@ -1,0 +1,798 @@
+/**
+ * The conformance suite that every shardkv backend passes: each rule of the API contract
+ * (values, keys, order, TTLs, counters, batches, scans, transactions, closing, the cache),
+ * checked through a store or bare backend that `open` returns. Run it against your own
+ * `Driver` (or whole `StorageBackend`) to know it behaves like the built-in ones.
+ *
+ * It registers its tests with `node:test` (which `deno test`, `bun test` and `node --test`
+ * all run), or with the `test` function you pass, so any runner that takes
+ * `test(name, async fn)` works.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { openMemoryDriver } from "@shardkv/shardkv/memory";
+ * import { conformance } from "@shardkv/shardkv/testing";
+ *
+ * conformance("my driver", async ({ now, cache }) => {
+ *   const store = await openStore("./unused", {
+ *     backend: () => openMemoryDriver({ now }),
+ *     shards: 4,
+ *     now,
+ *     cache: cache ?? false,
+ *   });
+ *   return { store, dispose: async () => {} };
+ * }, { shards: 4, cache: true });
+ * ```
+ *
+ * @module
+ */
+import { test as nodeTest } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import {
+  CrossShardTransactionError,
+  decodeCounter,
+  deleteKey,
+  existsKey,
+  getKey,
+  InvalidKeyError,
+  InvalidValueError,
+  NotACounterError,
+  readTxn,
+  setKey,
+  shardOf,
+  type StorageBackend,
+  type Store,
+  StoreClosedError,
+  TransactionTimeoutError,
+  ValueTooLargeError,
+  writeTxn,
+} from "../mod.ts";
+
+/**
+ * Opens a fresh, empty store (or bare backend) on the given clock, with a read cache of that
+ * size when `cache` is given; `dispose` removes whatever it made.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import type { OpenTarget } from "@shardkv/shardkv/testing";
+ * const open: OpenTarget = async ({ now }) => ({
+ *   store: await openStore("", { backend: "memory", now }),
+ *   dispose: async () => {},
+ * });
+ * ```
+ */
+export type OpenTarget = (
+  options: { now: () => number; cache?: { maxEntries?: number } },
+) => Promise<{ store: StorageBackend; dispose(): Promise<void> }>;
+
+/**
+ * Registers one test: the shape of `node:test`'s `test`, `bun:test`'s `test`, Deno's
+ * `Deno.test` (name, function) and most others.
+ *
+ * @example
+ * ```ts
+ * import type { TestFunction } from "@shardkv/shardkv/testing";
+ * const collected: string[] = [];
+ * const test: TestFunction = (name) => void collected.push(name);
+ * ```
+ */
+export type TestFunction = (name: string, fn: () => Promise<void>) => unknown;
+
+/**
+ * Options of {@linkcode conformance}.
+ *
+ * @example
+ * ```ts
+ * import type { ConformanceOptions } from "@shardkv/shardkv/testing";
+ * const options: ConformanceOptions = { shards: 16, cache: true };
+ * ```
+ */
+export interface ConformanceOptions {
+  /** Shard count of the stores `open` returns (1 for a bare backend). */
+  shards: number;
+  /** `open` honours the `cache` option (stores from openStore do). */
+  cache?: boolean;
+  /** Largest value to round-trip (default 16 MiB); only lower it with a documented reason. */
+  bigValue?: number;
+  /** Registers each test (default: `node:test`'s `test`). */
+  test?: TestFunction;
+}
+
+/** A manual clock: TTL tests move time instead of waiting. */
+class Clock {
+  t = 1_700_000_000_000;
+  now = (): number => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const enc = (s: string): Uint8Array => encoder.encode(s);
+const dec = (b: Uint8Array | undefined): string | undefined =>
+  b === undefined ? undefined : decoder.decode(b);
+/** UTF-8 byte order, computed independently of the store's own comparison. */
+function byteOrder(a: string, b: string): number {
+  const x = enc(a);
+  const y = enc(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Registers the whole suite, each test named `${name}: ...`, against the stores `open` makes.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "@shardkv/shardkv";
+ * import { conformance } from "@shardkv/shardkv/testing";
+ * conformance("memory", async ({ now, cache }) => ({
+ *   store: await openStore("", { backend: "memory", shards: 4, now, cache: cache ?? false }),
+ *   dispose: async () => {},
+ * }), { shards: 4, cache: true });
+ * ```
+ */
+export function conformance(name: string, open: OpenTarget, options: ConformanceOptions): void {
+  const test: TestFunction = options.test ??
+    ((title, fn) => nodeTest(title, { timeout: 120_000 }, fn));
+  /** Runs `body` on a fresh store and always closes and removes it. */
+  const withStore = (
+    title: string,
+    body: (s: StorageBackend, clock: Clock) => Promise<void>,
+    extra: { cache?: { maxEntries?: number } } = {},
+  ) =>
+    test(`${name}: ${title}`, async () => {
+      const clock = new Clock();
+      const { store, dispose } = await open({ now: clock.now, ...extra });
+      try {
+        await body(store, clock);
+      } finally {
+        await store.close();
+        await dispose();
+      }
+    });
+
+  // --- basic operations -------------------------------------------------------------------
+  withStore("get/set/exists/delete round trip", async (s) => {
+    assert.equal(await s.get("a"), undefined);
+    assert.equal(await s.exists("a"), false);
+    await s.set("a", enc("1"));
+    assert.equal(dec(await s.get("a")), "1");
+    assert.equal(await s.exists("a"), true);
+    await s.set("a", enc("2"));
+    assert.equal(dec(await s.get("a")), "2");
+    assert.equal(await s.delete("a"), true);
+    assert.equal(await s.delete("a"), false);
+    assert.equal(await s.get("a"), undefined);
+  });
+
+  withStore(
+    "values are bytes: empty, all byte values, Buffer accepted, copies isolated",
+    async (s) => {
+      await s.set("empty", new Uint8Array(0));
+      assert.deepEqual(await s.get("empty"), new Uint8Array(0));
+      assert.equal(await s.exists("empty"), true);
+      const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+      await s.set("all", all);
+      assert.deepEqual(Array.from((await s.get("all"))!), Array.from(all));
+      await s.set("buf", Buffer.from("buffer"));
+      assert.equal(dec(await s.get("buf")), "buffer");
+      // A view into a larger buffer stores only its bytes.
+      const backing = enc("xxHELLOxx");
+      await s.set("view", backing.subarray(2, 7));
+      assert.equal(dec(await s.get("view")), "HELLO");
+      // Mutating the input after set, or a returned value, does not change what is stored.
+      const input = enc("abc");
+      await s.set("iso", input);
+      input[0] = 0x7a;
+      const out = (await s.get("iso"))!;
+      out[1] = 0x7a;
+      assert.equal(dec(await s.get("iso")), "abc");
+    },
+  );
+
+  withStore(
+    `large values up to ${(options.bigValue ?? 16 * MiB) / MiB} MiB round-trip`,
+    async (s) => {
+      const size = options.bigValue ?? 16 * MiB;
+      const big = new Uint8Array(size);
+      for (let i = 0; i < size; i += 4093) big[i] = i % 251;
+      big[size - 1] = 7;
+      await s.set("big", big);
+      const back = (await s.get("big"))!;
+      assert.equal(back.byteLength, size);
+      assert.equal(Buffer.compare(Buffer.from(back), Buffer.from(big)), 0);
+      assert.equal(await s.delete("big"), true);
+    },
+  );
+
+  withStore("a value over 16 MiB throws ValueTooLargeError and changes nothing", async (s) => {
+    await s.set("k", enc("old"));
+    await assert.rejects(s.set("k", new Uint8Array(16 * MiB + 1)), ValueTooLargeError);
+    await assert.rejects(
+      s.batchSet([["a", enc("1")], ["k", new Uint8Array(16 * MiB + 1)]]),
+      (e) => e instanceof ValueTooLargeError && e instanceof RangeError,
+    );
+    assert.equal(dec(await s.get("k")), "old");
+    assert.equal(await s.get("a"), undefined);
+  });
+
+  withStore("non-bytes values throw InvalidValueError and change nothing", async (s) => {
+    await s.set("k", enc("old"));
+    for (
+      const bad of ["str", 1, null, undefined, [1, 2], new ArrayBuffer(2), new Uint16Array(2), {}]
+    ) {
+      await assert.rejects(
+        s.set("k", bad as unknown as Uint8Array),
+        (e) =>
+          e instanceof InvalidValueError && e instanceof TypeError && /received/.test(e.message),
+      );
+    }
+    assert.equal(dec(await s.get("k")), "old");
+  });
+
+  withStore("keys: empty, non-string, too long, lone surrogates are InvalidKeyError", async (s) => {
+    const bad: unknown[] = [
+      "",
+      1,
+      null,
+      undefined,
+      {},
+      "x".repeat(2049),
+      "é".repeat(1024) + "x", // 2049 UTF-8 bytes
+      "\ud800",
+      "a\udc00b",
+    ];
+    for (const key of bad) {
+      for (
+        const call of [
+          () => s.get(key as string),
+          () => s.set(key as string, enc("v")),
+          () => s.delete(key as string),
+          () => s.exists(key as string),
+          () => s.incr(key as string),
+          () => s.ttl(key as string),
+        ]
+      ) {
+        await assert.rejects(call(), (e) => e instanceof InvalidKeyError && e instanceof TypeError);
+      }
+    }
+    assert.deepEqual(await s.scanKeys(""), []);
+  });
+
+  withStore(
+    "keys at exactly 2048 UTF-8 bytes, with NUL, astral and multibyte characters work",
+    async (s) => {
+      const keys = [
+        "x".repeat(2048),
+        "é".repeat(1024),
+        "😀".repeat(512),
+        "€".repeat(682) + "ab",
+        "nul\u0000inside",
+        "\u0000",
+        "{tag}",
+      ];
+      for (const [i, key] of keys.entries()) await s.set(key, enc(String(i)));
+      for (const [i, key] of keys.entries()) {
+        assert.equal(
+          dec(await s.get(key)),
+          String(i),
+          key.slice(0, 8),
+        );
+      }
+      assert.deepEqual(await s.scanKeys(""), [...keys].sort(byteOrder));
+      assert.deepEqual(await s.scanKeys("nul"), ["nul\u0000inside"]);
+    },
+  );
+
+  // --- TTL ---------------------------------------------------------------------------------
+  withStore("TTL: expires when the clock reaches it, invisible to every read", async (s, clock) => {
+    await s.set("t", enc("v"), { ttl: 1000 });
+    await s.set("p", enc("keep"));
+    assert.equal(await s.ttl("t"), 1000);
+    assert.equal(await s.ttl("p"), Infinity);
+    assert.equal(await s.ttl("missing"), undefined);
+    clock.advance(999);
+    assert.equal(dec(await s.get("t")), "v");
+    assert.equal(await s.ttl("t"), 1);
+    clock.advance(1);
+    assert.equal(await s.get("t"), undefined);
+    assert.equal(await s.exists("t"), false);
+    assert.equal(await s.ttl("t"), undefined);
+    assert.deepEqual(await s.batchGet(["t", "p"]), new Map([["p", enc("keep")]]));
+    assert.deepEqual(await s.scanKeys(""), ["p"]);
+    assert.deepEqual(await s.scan(""), [enc("keep")]);
+    assert.deepEqual([...(await s.scanKeysWithValues("")).keys()], ["p"]);
+    const seen: string[] = [];
+    for await (const [k] of s.entries("")) seen.push(k);
+    assert.deepEqual(seen, ["p"]);
+    assert.equal(await s.delete("t"), false);
+  });
+
+  withStore("TTL: set without ttl clears it; ttl 0 means no expiry", async (s, clock) => {
+    await s.set("a", enc("1"), { ttl: 50 });
+    await s.set("a", enc("2"));
+    await s.set("b", enc("3"), { ttl: 0 });
+    clock.advance(10_000);
+    assert.equal(dec(await s.get("a")), "2");
+    assert.equal(await s.ttl("a"), Infinity);
+    assert.equal(await s.ttl("b"), Infinity);
+  });
+
+  withStore("TTL: bad values throw RangeError and change nothing", async (s) => {
+    await s.set("k", enc("old"));
+    for (const ttl of [-1, NaN, Infinity, -Infinity, "5", null]) {
+      await assert.rejects(s.set("k", enc("new"), { ttl: ttl as number }), RangeError);
+      await assert.rejects(s.batchSet([["z", enc("new")]], { ttl: ttl as number }), RangeError);
+    }
+    assert.equal(dec(await s.get("k")), "old");
+    assert.equal(await s.ttl("k"), Infinity);
+    assert.equal(await s.get("z"), undefined);
+  });
+
+  withStore("TTL: batchSet applies one TTL to all its keys", async (s, clock) => {
+    await s.batchSet([["a", enc("1")], ["b", enc("2")]], { ttl: 100 });
+    assert.equal(await s.ttl("b"), 100);
+    clock.advance(100);
+    assert.equal((await s.batchGet(["a", "b"])).size, 0);
+  });
+
+  // --- counters ----------------------------------------------------------------------------
+  withStore("counters: 8-byte big-endian int64, missing counts as 0, incr/decr by", async (s) => {
+    assert.equal(await s.incr("c"), 1);
+    assert.equal(await s.incr("c", 10), 11);
+    assert.equal(await s.decr("c"), 10);
+    assert.equal(await s.decr("c", 15), -5);
+    const raw = (await s.get("c"))!;
+    assert.equal(raw.byteLength, 8);
+    assert.deepEqual(Array.from(raw), [255, 255, 255, 255, 255, 255, 255, 251]);
+    assert.equal(decodeCounter(raw), -5);
+    assert.equal(await s.decr("d"), -1);
+  });
+
+  withStore(
+    "counters: keep an existing TTL; an expired counter restarts from 0",
+    async (s, clock) => {
+      await s.incr("c", 5);
+      await s.set("c", (await s.get("c"))!, { ttl: 1000 });
+      assert.equal(await s.incr("c"), 6);
+      assert.equal(await s.ttl("c"), 1000);
+      clock.advance(1000);
+      assert.equal(await s.incr("c"), 1);
+      assert.equal(await s.ttl("c"), Infinity);
+    },
+  );
+
+  withStore("counters: bad by, overflow and non-counters throw and change nothing", async (s) => {
+    await s.set("txt", enc("hello"));
+    await assert.rejects(s.incr("txt"), NotACounterError);
+    assert.equal(dec(await s.get("txt")), "hello");
+    for (const by of [1.5, NaN, Infinity, 2 ** 53, "1"]) {
+      await assert.rejects(s.incr("n", by as number), RangeError);
+      await assert.rejects(s.decr("n", by as number), RangeError);
+    }
+    assert.equal(await s.exists("n"), false);
+    await s.incr("big", Number.MAX_SAFE_INTEGER);
+    await assert.rejects(s.incr("big"), RangeError);
+    assert.equal(decodeCounter((await s.get("big"))!), Number.MAX_SAFE_INTEGER);
+    await s.decr("small", Number.MAX_SAFE_INTEGER);
+    await assert.rejects(s.decr("small", 1), RangeError);
+    assert.equal(decodeCounter((await s.get("small"))!), -Number.MAX_SAFE_INTEGER);
+  });
+
+  withStore("counters: concurrent incr calls are atomic", async (s) => {
+    await Promise.all(Array.from({ length: 200 }, (_, i) => s.incr(`c${i % 4}`)));
+    for (let i = 0; i < 4; i++) assert.equal(decodeCounter((await s.get(`c${i}`))!), 50);
+  });
+
+  // --- batches -----------------------------------------------------------------------------
+  withStore(
+    "batches: set from pairs and records, last duplicate wins, get returns found keys",
+    async (s) => {
+      await s.batchSet([["a", enc("1")], ["b", enc("2")], ["a", enc("3")]]);
+      await s.batchSet({ c: enc("4"), d: enc("5") });
+      const got = await s.batchGet(["d", "a", "missing", "c", "b"]);
+      assert.deepEqual([...got.keys()], ["d", "a", "c", "b"]);
+      assert.equal(dec(got.get("a")), "3");
+      assert.equal(await s.batchDelete(["a", "b", "missing", "a"]), 2);
+      assert.deepEqual(await s.scanKeys(""), ["c", "d"]);
+      await s.batchSet([]);
+      assert.equal((await s.batchGet([])).size, 0);
+      assert.equal(await s.batchDelete([]), 0);
+    },
+  );
+
+  withStore("batches: one bad key or value writes nothing", async (s) => {
+    const many: Array<[string, Uint8Array]> = Array.from(
+      { length: 50 },
+      (_, i) => [`k${i}`, enc("v")],
+    );
+    await assert.rejects(s.batchSet([...many, ["", enc("v")]]), InvalidKeyError);
+    await assert.rejects(
+      s.batchSet([...many, ["ok", "v" as unknown as Uint8Array]]),
+      InvalidValueError,
+    );
+    await assert.rejects(s.batchSet([...many, ["x".repeat(3000), enc("v")]]), InvalidKeyError);
+    assert.deepEqual(await s.scanKeys(""), []);
+    await s.batchSet(many);
+    await assert.rejects(s.batchDelete(["k1", "k2", 5 as unknown as string]), InvalidKeyError);
+    assert.equal((await s.scanKeys("")).length, 50);
+    await assert.rejects(s.batchGet(["k1", ""]), InvalidKeyError);
+  });
+
+  withStore("batches: large batches across shards round-trip", async (s) => {
+    const n = 2000;
+    await s.batchSet(Array.from({ length: n }, (_, i) => [`user:${i}`, enc(`v${i}`)] as const));
+    const got = await s.batchGet(Array.from({ length: n }, (_, i) => `user:${i}`));
+    assert.equal(got.size, n);
+    assert.equal(dec(got.get("user:1234")), "v1234");
+    assert.equal(await s.batchDelete(Array.from({ length: n }, (_, i) => `user:${i}`)), n);
+  });
+
+  // --- scans -------------------------------------------------------------------------------
+  const scanKeys = [
+    "a",
+    "ab",
+    "abc",
+    "abd",
+    "b",
+    "b/1",
+    "b/2",
+    "b/10",
+    "z",
+    "é",
+    "\uffff",
+    "\u{10000}",
+    "\u{10000}x",
+    "\ue000",
+    "😀",
+    "B",
+    "a\u0000",
+  ];
+  const seed = (s: StorageBackend) => s.batchSet(scanKeys.map((k) => [k, enc(`v:${k}`)] as const));
+  const sorted = [...scanKeys].sort(byteOrder);
+
+  withStore("scans: UTF-8 byte order across all shards, prefixes", async (s) => {
+    await seed(s);
+    assert.deepEqual(await s.scanKeys(""), sorted);
+    assert.deepEqual(await s.scanKeys("ab"), ["ab", "abc", "abd"]);
+    assert.deepEqual(await s.scanKeys("b/"), ["b/1", "b/10", "b/2"]);
+    assert.deepEqual(await s.scanKeys("\u{10000}"), ["\u{10000}", "\u{10000}x"]);
+    assert.deepEqual(await s.scanKeys("\uffff"), ["\uffff"]);
+    assert.deepEqual(await s.scanKeys("q"), []);
+    assert.deepEqual(await s.scan("ab"), [enc("v:ab"), enc("v:abc"), enc("v:abd")]);
+    const kv = await s.scanKeysWithValues("b");
+    assert.deepEqual([...kv.keys()], ["b", "b/1", "b/10", "b/2"]);
+    assert.equal(dec(kv.get("b/10")), "v:b/10");
+  });
+
+  withStore("scans: limit applies to the merged result; after is exclusive; reverse", async (s) => {
+    await seed(s);
+    assert.deepEqual(await s.scanKeys("", { limit: 3 }), sorted.slice(0, 3));
+    assert.deepEqual(await s.scanKeys("", { reverse: true }), [...sorted].reverse());
+    assert.deepEqual(
+      await s.scanKeys("", { reverse: true, limit: 2 }),
+      [...sorted].reverse().slice(0, 2),
+    );
+    assert.deepEqual(
+      await s.scanKeys("", { after: "b" }),
+      sorted.filter((k) => byteOrder(k, "b") > 0),
+    );
+    assert.deepEqual(
+      await s.scanKeys("", { after: "b", reverse: true }),
+      sorted.filter((k) => byteOrder(k, "b") < 0).reverse(),
+    );
+    assert.deepEqual(await s.scanKeys("a", { after: "ab", limit: 2 }), ["abc", "abd"]);
+    assert.deepEqual(await s.scanKeys("ab", { after: "a" }), ["ab", "abc", "abd"]);
+    assert.deepEqual(await s.scanKeys("ab", { after: "abc", reverse: true }), ["ab"]);
+    assert.deepEqual(await s.scanKeys("ab", { after: "zzz", reverse: true }), ["abd", "abc", "ab"]);
+    assert.deepEqual(await s.scanKeys("ab", { after: "a", reverse: true }), []);
+    assert.deepEqual(await s.scan("", { after: "abd", limit: 1 }), [
+      enc(`v:${sorted[sorted.indexOf("abd") + 1]}`),
+    ]);
+    // Paging with after visits every key exactly once.
+    const paged: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await s.scanKeys("", { after, limit: 4 });
+      paged.push(...page);
+      if (page.length < 4) break;
+      after = page[page.length - 1];
+    }
+    assert.deepEqual(paged, sorted);
+  });
+
+  withStore("scans: bad options throw", async (s) => {
+    for (const limit of [0, -1, 1.5, NaN, "2"]) {
+      await assert.rejects(s.scanKeys("", { limit: limit as number }), RangeError);
+    }
+    await assert.rejects(s.scan(5 as unknown as string), InvalidKeyError);
+    await assert.rejects(s.scanKeys("\ud800"), InvalidKeyError);
+    await assert.rejects(s.scanKeys("", { reverse: "yes" as unknown as boolean }), TypeError);
+    await assert.rejects(s.scanKeys("", { after: 3 as unknown as string }), InvalidKeyError);
+  });
+
+  withStore(
+    "entries: streams every key in order across pages, with limit/after/reverse",
+    async (s) => {
+      const keys = Array.from({ length: 700 }, (_, i) => `e:${String(i).padStart(4, "0")}`);
+      await s.batchSet(keys.map((k) => [k, enc(k)] as const));
+      await s.set("other", enc("x"));
+      const all: string[] = [];
+      for await (const [k, v] of s.entries("e:")) {
+        assert.equal(dec(v), k);
+        all.push(k);
+      }
+      assert.deepEqual(all, keys);
+      const some: string[] = [];
+      for await (const [k] of s.entries("e:", { after: keys[99], limit: 300, reverse: true })) {
+        some
+          .push(k);
+      }
+      assert.deepEqual(some, keys.slice(0, 99).reverse());
+      const lim: string[] = [];
+      for await (const [k] of s.entries("e:", { limit: 301 })) lim.push(k);
+      assert.deepEqual(lim, keys.slice(0, 301));
+    },
+  );
+
+  // --- closed store ------------------------------------------------------------------------
+  withStore("closed: every call rejects with StoreClosedError; close twice is fine", async (s) => {
+    await s.set("a", enc("1"));
+    await s.close();
+    await s.close();
+    const calls: Array<() => Promise<unknown>> = [
+      () => s.get("a"),
+      () => s.set("a", enc("1")),
+      () => s.delete("a"),
+      () => s.exists("a"),
+      () => s.incr("a"),
+      () => s.decr("a"),
+      () => s.ttl("a"),
+      () => s.batchSet([["a", enc("1")]]),
+      () => s.batchGet(["a"]),
+      () => s.batchDelete(["a"]),
+      () => s.scan(""),
+      () => s.scanKeys(""),
+      () => s.scanKeysWithValues(""),
+      async () => {
+        for await (const _ of s.entries("")) { /* drain */ }
+      },
+      () => readTxn(s, (t) => getKey(t, "a")),
+      () => writeTxn(s, (t) => setKey(t, "a", enc("1"))),
+    ];
+    for (const call of calls) await assert.rejects(call(), StoreClosedError);
+  });
+
+  // --- transactions ------------------------------------------------------------------------
+  withStore("writeTxn: commits all writes at once and sees its own writes", async (s) => {
+    await s.set("{u}:gone", enc("x"));
+    const result = await writeTxn(s, async (t) => {
+      await setKey(t, "{u}:a", enc("1"));
+      assert.equal(dec(await getKey(t, "{u}:a")), "1");
+      assert.equal(await s.get("{u}:a"), undefined, "not visible outside before commit");
+      assert.equal(await deleteKey(t, "{u}:gone"), true);
+      assert.equal(await existsKey(t, "{u}:gone"), false);
+      assert.equal(await deleteKey(t, "{u}:gone"), false);
+      await t.set("{u}:b", enc("2"), { ttl: 500 });
+      return "done";
+    });
+    assert.equal(result, "done");
+    assert.equal(dec(await s.get("{u}:a")), "1");
+    assert.equal(await s.ttl("{u}:b"), 500);
+    assert.equal(await s.exists("{u}:gone"), false);
+  });
+
+  withStore("transactions: a body that touches no key just returns its value", async (s) => {
+    assert.equal(await writeTxn(s, () => 1), 1);
+    assert.equal(await readTxn(s, () => Promise.resolve("r")), "r");
+    await s.set("after", enc("ok"));
+    assert.equal(dec(await s.get("after")), "ok");
+  });
+
+  withStore("writeTxn: a throwing body writes nothing and its error is rethrown", async (s) => {
+    await s.set("{u}:a", enc("old"));
+    const boom = new Error("boom");
+    await assert.rejects(
+      writeTxn(s, async (t) => {
+        await setKey(t, "{u}:a", enc("new"));
+        await deleteKey(t, "{u}:a");
+        await setKey(t, "{u}:b", enc("new"));
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
+    assert.equal(dec(await s.get("{u}:a")), "old");
+    assert.equal(await s.get("{u}:b"), undefined);
+    // A bad argument inside the body rejects without writing the rest.
+    await assert.rejects(
+      writeTxn(s, async (t) => {
+        await setKey(t, "{u}:c", enc("1"));
+        await setKey(t, "", enc("1"));
+      }),
+      InvalidKeyError,
+    );
+    assert.equal(await s.get("{u}:c"), undefined);
+  });
+
+  withStore("writeTxn: 64 concurrent read-modify-writes of one key are exact", async (s) => {
+    await Promise.all(Array.from({ length: 64 }, () =>
+      writeTxn(s, async (t) => {
+        const v = await getKey(t, "{acct}:n");
+        await new Promise((r) => setTimeout(r, 1));
+        const n = v === undefined ? 0 : Number(dec(v));
+        await setKey(t, "{acct}:n", enc(String(n + 1)));
+      })));
+    assert.equal(dec(await s.get("{acct}:n")), "64");
+  });
+
+  withStore("writeTxn: plain writes to the shard wait for the transaction", async (s) => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const txn = writeTxn(s, async (t) => {
+      await getKey(t, "{g}:k");
+      await gate;
+      await setKey(t, "{g}:k", enc("txn"));
+      order.push("txn");
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    const plain = s.set("{g}:k", enc("plain")).then(() => order.push("plain"));
+    await new Promise((r) => setTimeout(r, 5));
+    release();
+    await Promise.all([txn, plain]);
+    assert.deepEqual(order, ["txn", "plain"]);
+    assert.equal(dec(await s.get("{g}:k")), "plain");
+  });
+
+  withStore("readTxn: sees one snapshot while writes wait", async (s) => {
+    await s.batchSet([["{r}:a", enc("1")], ["{r}:b", enc("1")]]);
+    const seen = await readTxn(s, async (t) => {
+      const a = dec(await getKey(t, "{r}:a"));
+      const w = s.batchSet([["{r}:a", enc("2")], ["{r}:b", enc("2")]]);
+      await new Promise((r) => setTimeout(r, 10));
+      const b = dec(await getKey(t, "{r}:b"));
+      return { a, b, w };
+    });
+    assert.deepEqual([seen.a, seen.b], ["1", "1"]);
+    await seen.w;
+    assert.equal(dec(await s.get("{r}:b")), "2");
+    await assert.rejects(
+      readTxn(
+        s,
+        (t) =>
+          (t as unknown as { set(k: string, v: Uint8Array): Promise<void> }).set("{r}:a", enc("x")),
+      ),
+      TypeError,
+    );
+  });
+
+  withStore(
+    "transactions: a body that never settles times out and releases its shard",
+    async (s) => {
+      await assert.rejects(
+        writeTxn(s, async (t) => {
+          await setKey(t, "{t}:a", enc("never"));
+          await new Promise(() => {});
+        }, { timeout: 50 }),
+        TransactionTimeoutError,
+      );
+      assert.equal(await s.get("{t}:a"), undefined);
+      await s.set("{t}:a", enc("after"));
+      assert.equal(dec(await s.get("{t}:a")), "after");
+      await assert.rejects(writeTxn(s, () => 1, { timeout: 0 }), RangeError);
+    },
+  );
+
+  if (options.shards > 1) {
+    // Two keys on different shards, and two hash-tagged keys on one.
+    const a = "{x}:1";
+    let b = "k0";
+    for (let i = 0; shardOf(b, options.shards) === shardOf(a, options.shards); i++) b = `k${i}`;
+
+    withStore(
+      "transactions: a key of another shard throws CrossShardTransactionError and rolls back",
+      async (s) => {
+        await assert.rejects(
+          writeTxn(s, async (t) => {
+            await setKey(t, a, enc("1"));
+            await setKey(t, b, enc("1"));
+          }),
+          CrossShardTransactionError,
+        );
+        // Even when the body catches it, the transaction rejects and writes nothing.
+        await assert.rejects(
+          writeTxn(s, async (t) => {
+            await setKey(t, a, enc("1"));
+            await setKey(t, b, enc("1")).catch(() => {});
+            return "swallowed";
+          }),
+          CrossShardTransactionError,
+        );
+        assert.equal(await s.get(a), undefined);
+        assert.equal(await s.get(b), undefined);
+      },
+    );
+
+    withStore(
+      "transactions: hash-tagged keys share a shard; other shards are not blocked",
+      async (s) => {
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        const txn = writeTxn(s, async (t) => {
+          await setKey(t, "{user:1}:profile", enc("p"));
+          await setKey(t, "{user:1}:cart", enc("c"));
+          await gate;
+        });
+        // A write on another shard completes while the transaction is open.
+        await s.set(b, enc("free"));
+        assert.equal(dec(await s.get(b)), "free");
+        release();
+        await txn;
+        assert.equal(dec(await s.get("{user:1}:cart")), "c");
+      },
+    );
+  }
+
+  // --- cache -------------------------------------------------------------------------------
+  if (options.cache) {
+    withStore(
+      "cache: hits, misses, invalidation by every write path, never stale or expired",
+      async (s, clock) => {
+        const store = s as Store;
+        await s.set("a", enc("1"), { ttl: 1000 });
+        assert.equal(dec(await s.get("a")), "1");
+        assert.equal(dec(await s.get("a")), "1");
+        assert.equal(await s.get("miss"), undefined);
+        assert.equal(await s.get("miss"), undefined);
+        const st = store.stats().cache!;
+        assert.equal(st.hits, 2);
+        assert.equal(st.misses, 2);
+        await s.set("miss", enc("now"));
+        assert.equal(dec(await s.get("miss")), "now");
+        await s.batchSet([["a", enc("2")]], { ttl: 1000 });
+        assert.equal(dec(await s.get("a")), "2");
+        await s.incr("n");
+        await s.get("n");
+        await s.incr("n");
+        assert.equal(decodeCounter((await s.get("n"))!), 2);
+        await s.delete("n");
+        assert.equal(await s.get("n"), undefined);
+        await s.batchDelete(["a"]);
+        assert.equal(await s.get("a"), undefined);
+        await s.set("t", enc("x"), { ttl: 100 });
+        await s.get("t");
+        await writeTxn(s, (t) => setKey(t, "t", enc("y"), { ttl: 100 }));
+        assert.equal(dec(await s.get("t")), "y");
+        clock.advance(100);
+        assert.equal(await s.get("t"), undefined, "expired values are never served from the cache");
+        assert.equal((await s.batchGet(["t", "miss"])).size, 1);
+        // Returned values are copies: mutating one does not change the next hit.
+        const v = (await s.get("miss"))!;
+        v[0] = 0;
+        assert.equal(dec(await s.get("miss")), "now");
+      },
+      { cache: { maxEntries: 100 } },
+    );
+
+    withStore("cache: evicts least recently used entries beyond maxEntries", async (s) => {
+      const store = s as Store;
+      for (let i = 0; i < 5; i++) await s.set(`k${i}`, enc(String(i)));
+      for (let i = 0; i < 5; i++) await s.get(`k${i}`);
+      const st = store.stats().cache!;
+      assert.equal(st.entries, 3);
+      assert.equal(st.evictions, 2);
+      await s.get("k4");
+      assert.equal(store.stats().cache!.hits, 1);
+      await s.get("k0");
+      assert.equal(store.stats().cache!.misses, 6);
+    }, { cache: { maxEntries: 3 } });
+  }
+}
