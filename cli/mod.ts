@@ -346,9 +346,22 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   serve: {
     usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES] " +
-      "[--requirepass PASSWORD] [--protected-mode yes|no]",
+      "[--requirepass PASSWORD] [--protected-mode yes|no] [--timeout SECONDS] " +
+      "[--maxclients N] [--proto-max-bulk-len BYTES] [--client-query-buffer-limit BYTES] " +
+      "[--client-output-buffer-limit 'HARD SOFT SECONDS']",
     summary: "serve the store over the Redis protocol (default 127.0.0.1:6379) until SIGINT",
-    valued: ["port", "host", "cache", "requirepass", "protected-mode"],
+    valued: [
+      "port",
+      "host",
+      "cache",
+      "requirepass",
+      "protected-mode",
+      "timeout",
+      "maxclients",
+      "proto-max-bulk-len",
+      "client-query-buffer-limit",
+      "client-output-buffer-limit",
+    ],
     args: [0, 0],
     run: async (s, p) => {
       const port = positiveInt("port", p.options.get("port")) ?? 6379;
@@ -361,6 +374,27 @@ const COMMANDS: Record<string, CommandSpec> = {
       if (protectedMode !== "yes" && protectedMode !== "no") {
         throw new UsageError(`--protected-mode takes yes or no, received ${protectedMode}`);
       }
+      const output = p.options.get("client-output-buffer-limit");
+      const limits = typeof output === "string" ? output.trim().split(/\s+/) : [];
+      if (output === true || limits.length !== 3 || !limits.every((w) => /^\d+$/.test(w))) {
+        if (output !== undefined) {
+          throw new UsageError(
+            `--client-output-buffer-limit takes "HARD SOFT SECONDS" (bytes, bytes, seconds), ` +
+              `received ${String(output)}`,
+          );
+        }
+      }
+      const [hard, soft, softSeconds] = limits.map(Number);
+      const limitOptions = {
+        timeout: positiveInt("timeout", p.options.get("timeout")),
+        maxClients: positiveInt("maxclients", p.options.get("maxclients")),
+        maxBulkLength: positiveInt("proto-max-bulk-len", p.options.get("proto-max-bulk-len")),
+        maxQueryBuffer: positiveInt(
+          "client-query-buffer-limit",
+          p.options.get("client-query-buffer-limit"),
+        ),
+        outputBufferLimit: output === undefined ? undefined : { hard, soft, softSeconds },
+      };
       const { serveResp } = await import("../server/mod.ts");
       const store = await openStore(s.dir, {
         shards: s.shards,
@@ -372,6 +406,7 @@ const COMMANDS: Record<string, CommandSpec> = {
         port,
         requirepass,
         protectedMode: protectedMode === "yes",
+        ...limitOptions,
       }).catch(async (e) => {
         await store.close();
         throw e;

@@ -69,6 +69,33 @@ export function upper(bytes: Uint8Array): string {
   return bytes.length > 32 ? "" : latin1(bytes).toUpperCase();
 }
 
+/** The bytes of `bytes` before its first NUL, at most `max` of them (C's `%.*s`). */
+function cString(bytes: Uint8Array, max: number): Uint8Array {
+  const head = bytes.subarray(0, max);
+  const nul = head.indexOf(0);
+  return nul < 0 ? head : head.subarray(0, nul);
+}
+
+/**
+ * Redis 7.0's unknown-command error (server.c processCommand): the name as `'%.128s'`, then
+ * arguments as `'%.*s' `, each cut to what is left of 128 bytes, while the list is shorter than
+ * 128 bytes; line breaks become spaces. It looks at a few arguments whatever their count.
+ */
+export function unknownCommand(args: Uint8Array[]): string {
+  const NAME_MAX = 128;
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for (let i = 1; i < args.length && length < NAME_MAX; i++) {
+    const shown = cString(args[i], NAME_MAX - length);
+    parts.push(shown);
+    length += shown.length + 3; // The quotes and the space.
+  }
+  const shown = parts.map((p) => `'${utf8Lossy.decode(p)}' `).join("");
+  const name = utf8Lossy.decode(cString(args[0], NAME_MAX));
+  return `ERR unknown command '${name}', with args beginning with: ${shown}`
+    .replace(/[\r\n]/g, " ");
+}
+
 /** Redis's sanitising of arguments echoed in errors: at most 128 chars, no line breaks. */
 export function echoArg(bytes: Uint8Array): string {
   return utf8Lossy.decode(bytes.subarray(0, 128)).replace(/[\r\n]/g, " ");

@@ -1,6 +1,7 @@
 // What commands run with: the server context, the connection (Client), and key operations (Ops)
 // that go either straight to the store or through one write transaction.
-import { deleteKey, getKey, setKey, type Store, type WriteTxn } from "../mod.ts";
+import { setImmediate } from "node:timers";
+import { deleteKey, getKey, MAX_VALUE_BYTES, setKey, type Store, type WriteTxn } from "../mod.ts";
 import type { Reply } from "./resp.ts";
 import type { ScanCursors } from "./_cmd_keyspace.ts";
 
@@ -22,6 +23,45 @@ export interface ServerContext {
   readonly now?: () => number;
   /** The password clients must AUTH with (none: no AUTH needed). */
   requirepass?: string;
+  /**
+   * The server's connection options, which CONFIG GET reports and CONFIG SET changes live
+   * (the server's listener reads the same object); default: {@linkcode defaultConfig}.
+   */
+  config?: ServerConfig;
+}
+
+/** Connection options of a server, in Redis's units (CONFIG GET/SET names in comments). */
+export interface ServerConfig {
+  /** `timeout`: idle seconds before a client is disconnected; 0: never. */
+  timeout: number;
+  /** `proto-max-bulk-len`: the longest argument in bytes (for connections made after a change). */
+  protoMaxBulkLen: number;
+  /** `client-query-buffer-limit`: request bytes one client may have buffered (likewise). */
+  clientQueryBufferLimit: number;
+  /** `client-output-buffer-limit` of the normal class: its hard limit in bytes (0: none). */
+  outputHard: number;
+  /** Its soft limit in bytes (0: none). */
+  outputSoft: number;
+  /** How long (s) a client may stay past the soft limit. */
+  outputSoftSeconds: number;
+  /** The replica and pubsub classes of `client-output-buffer-limit`: reported, not used. */
+  outputOther: string;
+  /** `maxclients`: connections past this many are refused with Redis's error. */
+  maxclients: number;
+}
+
+/** The defaults of {@linkcode ServerConfig}. */
+export function defaultConfig(): ServerConfig {
+  return {
+    timeout: 0,
+    protoMaxBulkLen: MAX_VALUE_BYTES + 1024,
+    clientQueryBufferLimit: 1024 * 1024 * 1024,
+    outputHard: 512 * 1024 * 1024,
+    outputSoft: 64 * 1024 * 1024,
+    outputSoftSeconds: 60,
+    outputOther: "slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    maxclients: 10000,
+  };
 }
 
 /** One connection's state (the server makes one per connection). */
@@ -68,6 +108,27 @@ export interface Ops {
   getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>;
   /** Writes every pair without expiry, in order (for one key the last one wins). */
   setMany(pairs: [string, Uint8Array][]): Promise<void>;
+  /** Deletes `keys` in order; how many existed (a repeated key counts once). */
+  deleteMany(keys: string[]): Promise<number>;
+}
+
+/**
+ * Keys per chunk of a multi-key operation. Between chunks it yields to the event loop, so one
+ * client's DEL or MGET of a million keys does not stall every other client while it runs.
+ */
+export const CHUNK = 1024;
+
+/** Lets other connections' I/O and commands run (a macrotask turn, not a microtask). */
+export function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** `items` in chunks of {@linkcode CHUNK}, yielding to the event loop between chunks. */
+export async function* chunked<T>(items: T[]): AsyncGenerator<T[]> {
+  for (let i = 0; i < items.length; i += CHUNK) {
+    if (i > 0) await yieldTurn();
+    yield items.length <= CHUNK ? items : items.slice(i, i + CHUNK);
+  }
 }
 
 function ttlOption(ttl: number | undefined): { ttl?: number } {
@@ -93,12 +154,24 @@ function makeStoreOps(store: Store): Ops {
       else await store.set(key, value, ttlOption(ttl));
     },
     delete: (key) => store.delete(key),
-    // Straight on the store, several keys are one batch: a commit per shard, shards at once.
+    // Straight on the store, several keys are batches of up to CHUNK keys (a commit per shard
+    // and chunk, shards at once): each key's operation is atomic, the command is not.
     getMany: async (keys) => {
-      const found = await store.batchGet(keys);
-      return keys.map((key) => found.get(key));
+      const out: (Uint8Array | undefined)[] = [];
+      for await (const chunk of chunked(keys)) {
+        const found = await store.batchGet(chunk);
+        for (const key of chunk) out.push(found.get(key));
+      }
+      return out;
     },
-    setMany: (pairs) => store.batchSet(pairs),
+    setMany: async (pairs) => {
+      for await (const chunk of chunked(pairs)) await store.batchSet(chunk);
+    },
+    deleteMany: async (keys) => {
+      let n = 0;
+      for await (const chunk of chunked(keys)) n += await store.batchDelete(new Set(chunk));
+      return n;
+    },
   };
 }
 
@@ -130,16 +203,31 @@ export function txnOps(store: Store, txn: WriteTxn, now: () => number): Ops {
       expiries.set(key, undefined);
       return had;
     },
+    // Inside the transaction the command stays atomic; the chunks only let other clients run.
     getMany: async (keys) => {
       const out: (Uint8Array | undefined)[] = [];
-      for (const key of keys) out.push(await getKey(txn, key));
+      for await (const chunk of chunked(keys)) {
+        for (const key of chunk) out.push(await getKey(txn, key));
+      }
       return out;
     },
     setMany: async (pairs) => {
-      for (const [key, value] of pairs) {
-        await setKey(txn, key, value);
-        expiries.set(key, Infinity);
+      for await (const chunk of chunked(pairs)) {
+        for (const [key, value] of chunk) {
+          await setKey(txn, key, value);
+          expiries.set(key, Infinity);
+        }
       }
+    },
+    deleteMany: async (keys) => {
+      let n = 0;
+      for await (const chunk of chunked(keys)) {
+        for (const key of chunk) {
+          if (await deleteKey(txn, key)) n++;
+          expiries.set(key, undefined);
+        }
+      }
+      return n;
     },
   };
 }

@@ -205,11 +205,11 @@ function spec(
   return { arity, flags, keys, group: "generic", summary, since, run };
 }
 
+/** DEL/UNLINK (`del`) or EXISTS/TOUCH: how many of the keys existed (EXISTS counts repeats). */
 async function countLive(call: Call, del: boolean): Promise<number> {
+  if (del) return await call.ops.deleteMany(call.keys);
   let n = 0;
-  for (const key of call.keys) {
-    if (del ? await call.ops.delete(key) : (await call.ops.get(key)) !== undefined) n++;
-  }
+  for (const value of await call.ops.getMany(call.keys)) if (value !== undefined) n++;
   return n;
 }
 

@@ -15,7 +15,9 @@ import {
   type Call,
   type Client,
   type CommandSpec,
+  defaultConfig,
   NO_KEYS,
+  type ServerConfig,
   type ServerContext,
 } from "./_cmd_context.ts";
 import { countDb, DATABASES, flushDb, Glob } from "./_cmd_keyspace.ts";
@@ -292,8 +294,14 @@ function client(call: Call): Reply {
   }
 }
 
-/** CONFIG parameters shardkv reports; only `requirepass` can be changed. */
+/** The config of `ctx`: its server's options, or the defaults (made on first use). */
+function configOf(ctx: ServerContext): ServerConfig {
+  return ctx.config ??= defaultConfig();
+}
+
+/** CONFIG parameters shardkv reports. */
 function configValues(ctx: ServerContext): Record<string, string> {
+  const c = configOf(ctx);
   return {
     requirepass: ctx.requirepass ?? "",
     databases: String(DATABASES),
@@ -302,11 +310,101 @@ function configValues(ctx: ServerContext): Record<string, string> {
     maxmemory: "0",
     port: String(ctx.port),
     bind: "127.0.0.1",
-    timeout: "0",
-    "proto-max-bulk-len": String(16 * 1024 * 1024 + 1024),
+    timeout: String(c.timeout),
+    "proto-max-bulk-len": String(c.protoMaxBulkLen),
+    "client-query-buffer-limit": String(c.clientQueryBufferLimit),
+    "client-output-buffer-limit":
+      `normal ${c.outputHard} ${c.outputSoft} ${c.outputSoftSeconds} ${c.outputOther}`,
+    maxclients: String(c.maxclients),
     "cluster-enabled": "no",
   };
 }
+
+const LLONG_MAX = (1n << 63n) - 1n;
+const MEMORY_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1000,
+  kb: 1024,
+  m: 1000 ** 2,
+  mb: 1024 ** 2,
+  g: 1000 ** 3,
+  gb: 1024 ** 3,
+};
+
+/** Redis's memtoull: digits and an optional unit (k, kb, m, mb, g, gb), or undefined. */
+function memoryValue(text: string): bigint | undefined {
+  const m = /^(\d+)([a-z]*)$/i.exec(text);
+  const unit = m === null ? undefined : MEMORY_UNITS[m[2].toLowerCase()];
+  return unit === undefined ? undefined : BigInt(m![1]) * BigInt(unit);
+}
+
+type Setter = (c: ServerConfig, value: string) => string | undefined;
+
+function between(n: bigint | undefined, min: bigint, max: bigint): string | undefined {
+  if (n === undefined) return "argument couldn't be parsed into an integer";
+  if (n < min || n > max) return `argument must be between ${min} and ${max} inclusive`;
+}
+
+/** How CONFIG SET changes each parameter it honours: an error text, or undefined when done. */
+const SETTERS: Record<string, Setter> = {
+  timeout: (c, v) => {
+    const n = int64Of(new TextEncoder().encode(v));
+    const bad = between(n, 0n, 2147483647n);
+    if (bad === undefined) c.timeout = Number(n);
+    return bad;
+  },
+  maxclients: (c, v) => {
+    const n = int64Of(new TextEncoder().encode(v));
+    const bad = between(n, 1n, 4294967295n);
+    if (bad === undefined) c.maxclients = Number(n);
+    return bad;
+  },
+  "proto-max-bulk-len": (c, v) => {
+    const n = memoryValue(v);
+    if (n === undefined) return "argument must be a memory value";
+    const bad = between(n, 1024n * 1024n, LLONG_MAX);
+    if (bad === undefined) c.protoMaxBulkLen = Number(n);
+    return bad;
+  },
+  "client-query-buffer-limit": (c, v) => {
+    const n = memoryValue(v);
+    if (n === undefined) return "argument must be a memory value";
+    const bad = between(n, 1024n * 1024n, LLONG_MAX);
+    if (bad === undefined) c.clientQueryBufferLimit = Number(n);
+    return bad;
+  },
+  "client-output-buffer-limit": (c, v) => {
+    // Redis's updateClientOutputBufferLimit: groups of "class hard soft seconds".
+    const words = v.split(" ").filter((w) => w !== "");
+    if (words.length % 4 !== 0) {
+      return "Wrong number of arguments in buffer limit configuration.";
+    }
+    const others = new Map(
+      c.outputOther.split(" ").flatMap((w, i, all) =>
+        i % 4 === 0 ? [[w, all.slice(i + 1, i + 4)]] : []
+      ),
+    );
+    let normal: bigint[] | undefined;
+    for (let i = 0; i < words.length; i += 4) {
+      const cls = words[i].toLowerCase();
+      const known = ["normal", "slave", "replica", "pubsub"].includes(cls);
+      if (!known) return "Invalid client class specified in buffer limit configuration.";
+      const hard = memoryValue(words[i + 1]);
+      const soft = memoryValue(words[i + 2]);
+      const secs = /^-?\d+$/.test(words[i + 3]) ? BigInt(words[i + 3]) : undefined;
+      if (hard === undefined || soft === undefined || secs === undefined || secs < 0n) {
+        return "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+      }
+      if (cls === "normal") normal = [hard, soft, secs];
+      else others.set(cls === "replica" ? "slave" : cls, [hard, soft, secs].map(String));
+    }
+    if (normal !== undefined) {
+      [c.outputHard, c.outputSoft, c.outputSoftSeconds] = normal.map(Number);
+    }
+    c.outputOther = [...others].map(([cls, limits]) => `${cls} ${limits.join(" ")}`).join(" ");
+  },
+};
 
 function config(call: Call): Reply {
   const { ctx, args, client } = call;
@@ -335,6 +433,11 @@ function config(call: Call): Reply {
   if (sub === "SET") {
     if (args.length < 3 || args.length % 2 === 0) throw wrong();
     const values = configValues(ctx);
+    const failed = (name: string, why: string) =>
+      new CommandError(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${why}`);
+    // All of them or none: changes go to a copy, applied once every one is valid.
+    const next = { ...configOf(ctx) };
+    const seen = new Set<string>();
     let pass: string | undefined;
     for (let j = 1; j < args.length; j += 2) {
       const name = latin1(args[j]).toLowerCase();
@@ -343,14 +446,19 @@ function config(call: Call): Reply {
           `ERR Unknown option or number of arguments for CONFIG SET - '${echoArg(args[j])}'`,
         );
       }
-      if (name === "requirepass") pass = latin1(args[j + 1]);
-      else if (values[name] !== latin1(args[j + 1])) {
-        throw new CommandError(
-          `ERR CONFIG SET failed (possibly related to argument '${name}') - shardkv cannot change it`,
-        );
+      if (seen.has(name)) throw failed(name, "duplicate parameter");
+      seen.add(name);
+      const value = latin1(args[j + 1]);
+      if (name === "requirepass") pass = value;
+      else if (Object.hasOwn(SETTERS, name)) {
+        const why = SETTERS[name](next, value);
+        if (why !== undefined) throw failed(name, why);
+      } else if (values[name] !== value) {
+        throw failed(name, "shardkv cannot change it");
       }
     }
     if (pass !== undefined) ctx.requirepass = pass;
+    Object.assign(configOf(ctx), next);
     return OK;
   }
   if (sub === "RESETSTAT" || sub === "REWRITE") {

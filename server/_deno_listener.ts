@@ -71,13 +71,14 @@ class DenoTransport implements Transport {
 
   constructor(conn: DenoConn) {
     this.#conn = conn;
+    // Replies are written whole per read, so Nagle's delay would only add latency. (Set before
+    // any write: Deno refuses it while a write holds the socket.)
+    conn.setNoDelay?.(true);
   }
 
   /** Reads until the client leaves or the connection is closed. */
   async run(events: ConnectionEvents): Promise<void> {
     this.#events = events;
-    // Replies are written whole per read, so Nagle's delay would only add latency.
-    this.#conn.setNoDelay?.(true);
     const buffer = new Uint8Array(READ_SIZE);
     try {
       while (!this.#closed) {

@@ -2,8 +2,9 @@
 // reading from a client whose replies are not consumed), output-buffer limits, the idle timeout,
 // and containment of failures (nothing a client sends can become an unhandled rejection). Each
 // runtime's adapter (_bun_listener.ts, _deno_listener.ts, _node_listener.ts) only moves bytes.
-import { encodeReply, ErrorReply, RespParser, type RespParserOptions } from "./resp.ts";
+import { encodeReply, ErrorReply, RespParser } from "./resp.ts";
 import type { FeedResult } from "./session.ts";
+import type { ServerConfig } from "./_cmd_context.ts";
 
 /** What the shared logic needs from one runtime's socket. */
 export interface Transport {
@@ -53,17 +54,6 @@ export type Listen = (
 export interface Session {
   feed(chunk: Uint8Array): Promise<FeedResult>;
   end(): void;
-}
-
-/** Limits of every connection of one server. */
-export interface ConnectionLimits {
-  /** Idle time (ms) after which a client is disconnected; 0: never. */
-  timeout: number;
-  /** Disconnect when this many reply bytes wait for the client; 0: no limit. */
-  outputHard: number;
-  /** Disconnect when more than this many wait for `outputSoftSeconds` in a row; 0: off. */
-  outputSoft: number;
-  outputSoftSeconds: number;
 }
 
 /** Stop reading and running a client's commands while this many reply bytes wait for it. */
@@ -204,7 +194,7 @@ class Connection implements ConnectionEvents {
   }
 
   #overLimit(now: number): boolean {
-    const { outputHard, outputSoft, outputSoftSeconds } = this.#owner.limits;
+    const { outputHard, outputSoft, outputSoftSeconds } = this.#owner.config;
     const queued = this.#transport.queued;
     let reason: string | undefined;
     if (outputHard > 0 && queued > outputHard) {
@@ -231,31 +221,48 @@ class Connection implements ConnectionEvents {
  * clients and closes them all at shutdown.
  */
 export class ConnectionSet {
-  readonly limits: ConnectionLimits;
+  /** The server's options, read live (CONFIG SET changes them). */
+  readonly config: ServerConfig;
   readonly log: Log;
   #conns = new Set<Connection>();
-  #parserOptions: RespParserOptions;
   #session: (parser: RespParser) => Session;
-  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #sweeper: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   constructor(
     session: (parser: RespParser) => Session,
-    options: { limits: ConnectionLimits; parser: RespParserOptions; log: Log },
+    options: { config: ServerConfig; log: Log },
   ) {
     this.#session = session;
-    this.limits = options.limits;
-    this.#parserOptions = options.parser;
+    this.config = options.config;
     this.log = options.log;
-    const { timeout, outputSoft } = options.limits;
-    if (timeout > 0 || outputSoft > 0) {
-      const every = Math.max(10, Math.min(1000, timeout > 0 ? timeout / 4 : 1000));
-      this.#sweeper = setInterval(() => this.#sweep(), every);
-    }
+    this.#schedule();
+  }
+
+  /** The next idle/output-limit sweep: 4 per `timeout` (10 ms to 1 s apart), as it is now. */
+  #schedule(): void {
+    if (this.#closed) return;
+    const { timeout } = this.config;
+    const every = Math.max(10, Math.min(1000, timeout > 0 ? timeout * 250 : 1000));
+    this.#sweeper = setTimeout(() => {
+      this.#sweep();
+      this.#schedule();
+    }, every);
   }
 
   /** The `accept` callback of a {@linkcode Listen}. */
   accept = (transport: Transport): ConnectionEvents => {
-    const parser = new RespParser(this.#parserOptions);
+    const { protoMaxBulkLen, clientQueryBufferLimit, maxclients } = this.config;
+    if (this.#conns.size >= maxclients) {
+      // Redis's acceptCommonHandler: an error, then the connection is closed.
+      transport.write(encodeReply(new ErrorReply("ERR max number of clients reached")));
+      transport.end();
+      return { data() {}, drain() {}, closed() {} };
+    }
+    const parser = new RespParser({
+      maxBulkLength: protoMaxBulkLen,
+      maxQueryBuffer: clientQueryBufferLimit,
+    });
     parser.batch = BATCH_INITIAL;
     const conn = new Connection(this, transport, parser, this.#session(parser));
     this.#conns.add(conn);
@@ -268,7 +275,8 @@ export class ConnectionSet {
 
   /** Disconnects every client and stops the sweeper. */
   closeAll(): void {
-    clearInterval(this.#sweeper);
+    this.#closed = true;
+    clearTimeout(this.#sweeper);
     for (const conn of [...this.#conns]) {
       try {
         conn.destroy();
@@ -280,10 +288,10 @@ export class ConnectionSet {
 
   #sweep(): void {
     const now = Date.now();
-    const { timeout } = this.limits;
+    const ms = this.config.timeout * 1000;
     for (const conn of [...this.#conns]) {
       if (conn.checkLimits(now)) continue;
-      if (timeout > 0 && conn.idle(now, timeout)) conn.destroy();
+      if (ms > 0 && conn.idle(now, ms)) conn.destroy();
     }
   }
 }

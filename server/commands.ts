@@ -8,15 +8,24 @@
  */
 import { setImmediate } from "node:timers";
 import { MAX_VALUE_BYTES, type Store, writeTxn } from "../mod.ts";
-import { CommandError, commandName, echoArg, int64Of, latin1 } from "./_cmd_args.ts";
+import {
+  CommandError,
+  commandName,
+  echoArg,
+  int64Of,
+  latin1,
+  unknownCommand,
+} from "./_cmd_args.ts";
 import {
   type Call,
+  CHUNK,
   type Client,
   type CommandSpec,
   type Ops,
   type ServerContext,
   storeOps,
   txnOps,
+  yieldTurn,
 } from "./_cmd_context.ts";
 import { ScanCursors, shardOfKey, storeKey } from "./_cmd_keyspace.ts";
 import { KEY_COMMANDS } from "./_cmd_keys.ts";
@@ -169,6 +178,20 @@ function keysOf(spec: CommandSpec, args: Uint8Array[], db: number): string[] {
   return keys;
 }
 
+/** {@linkcode keysOf} for many arguments: in chunks, yielding to the event loop between them. */
+async function keysInChunks(spec: CommandSpec, args: Uint8Array[], db: number): Promise<string[]> {
+  if (spec.keysOf !== undefined || args.length <= CHUNK) return keysOf(spec, args, db);
+  const [first, last, step] = spec.keys;
+  if (first === 0) return [];
+  const end = last < 0 ? args.length + last : last - 1;
+  const keys: string[] = [];
+  for (let i = first - 1; i <= end && i < args.length; i += step) {
+    if (keys.length % CHUNK === CHUNK - 1) await yieldTurn();
+    keys.push(storeKey(db, args[i]));
+  }
+  return keys;
+}
+
 /** The one shard of `keys`, -1 for none, -2 for several. */
 function shardOfKeys(store: Store, keys: string[]): number {
   let shard = -1;
@@ -176,6 +199,18 @@ function shardOfKeys(store: Store, keys: string[]): number {
     const s = shardOfKey(store, key);
     if (shard === -1) shard = s;
     else if (s !== shard) return -2;
+  }
+  return shard;
+}
+
+/** {@linkcode shardOfKeys} for many keys: in chunks, yielding to the event loop between them. */
+async function shardOfMany(store: Store, keys: string[]): Promise<number> {
+  let shard = -1;
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    if (i > 0) await yieldTurn();
+    const s = shardOfKeys(store, keys.length <= CHUNK ? keys : keys.slice(i, i + CHUNK));
+    if (s === -2 || (shard >= 0 && s !== shard)) return -2;
+    shard = s;
   }
   return shard;
 }
@@ -191,10 +226,7 @@ function lookup(args: Uint8Array[]): { name: string; spec: CommandSpec } | Error
   const name = commandName(args[0]);
   const spec = BY_NAME.get(name);
   if (spec === undefined) {
-    const shown = args.slice(1).map((a) => `'${echoArg(a)}' `).join("");
-    return new ErrorReply(
-      `ERR unknown command '${echoArg(args[0])}', with args beginning with: ${shown}`,
-    );
+    return new ErrorReply(unknownCommand(args));
   }
   if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
     return new ErrorReply(`ERR wrong number of arguments for '${name}' command`);
@@ -220,7 +252,8 @@ async function run(
   const store = ctx.store;
   if (spec === GET) return (await store.get(storeKey(client.db, args[1]))) ?? null;
   const rest = args.slice(1);
-  const keys = keysOf(spec, rest, client.db);
+  // A command with many keys (DEL of a million) works in chunks, letting other clients run.
+  const keys = await keysInChunks(spec, rest, client.db);
   const call: Call = {
     ctx,
     client,
@@ -238,7 +271,7 @@ async function run(
     await setsOf(ctx).add([[keys[0], rest[1]]]);
     return OK;
   }
-  if (shardOfKeys(store, keys) === -2) {
+  if ((await shardOfMany(store, keys)) === -2) {
     // Keys on several shards: each key's operation is atomic, the command as a whole is not.
     call.ops = storeOps(store);
     return await spec.run(call);

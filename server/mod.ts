@@ -19,8 +19,9 @@
  */
 import type { Store } from "../mod.ts";
 import { ScanCursors, type ServerContext } from "./commands.ts";
+import { defaultConfig, type ServerConfig } from "./_cmd_context.ts";
 import { ConnectionSet, type Listen } from "./_listener.ts";
-import { RespParser, type RespParserOptions } from "./resp.ts";
+import { RespParser } from "./resp.ts";
 import { RespSession } from "./session.ts";
 
 export {
@@ -44,6 +45,7 @@ export {
   SimpleReply,
 } from "./resp.ts";
 export { type FeedResult, RespSession } from "./session.ts";
+export type { ServerConfig } from "./_cmd_context.ts";
 export type {
   BatchEntries,
   CacheStats,
@@ -67,7 +69,11 @@ export interface ServeOptions {
    * address other than loopback. `false` serves anyone who can reach the port.
    */
   protectedMode?: boolean;
-  /** Disconnect a client idle for this many seconds, like Redis's `timeout` (default 0: never). */
+  /**
+   * Disconnect a client idle for this many seconds, like Redis's `timeout` (default 0: never).
+   * This and the limits below are what `CONFIG GET` reports; `CONFIG SET` changes them live
+   * (new bulk-length and query-buffer limits apply to connections made after the change).
+   */
   timeout?: number;
   /**
    * Longest argument in bytes, like Redis's `proto-max-bulk-len` (default: shardkv's largest
@@ -87,6 +93,11 @@ export interface ServeOptions {
    * wait, so a client that does not read cannot make the server buffer without bound.
    */
   outputBufferLimit?: { hard?: number; soft?: number; softSeconds?: number };
+  /**
+   * Most connections at once, like Redis's `maxclients` (default 10000); past it a new client
+   * gets `ERR max number of clients reached` and is disconnected.
+   */
+  maxClients?: number;
   /** Where trouble is reported (accept failures, internal errors; default `console.error`). */
   log?: (message: string) => void;
 }
@@ -153,6 +164,32 @@ export async function serveResp(store: Store, options: ServeOptions = {}): Promi
         `or protectedMode: false to serve anyone who can reach the port`,
     );
   }
+  const out = options.outputBufferLimit ?? {};
+  const defaults = defaultConfig();
+  const config: ServerConfig = {
+    ...defaults,
+    timeout: nonNegative("timeout", options.timeout, 0),
+    outputHard: nonNegative("outputBufferLimit.hard", out.hard, defaults.outputHard),
+    outputSoft: nonNegative("outputBufferLimit.soft", out.soft, defaults.outputSoft),
+    outputSoftSeconds: nonNegative(
+      "outputBufferLimit.softSeconds",
+      out.softSeconds,
+      defaults.outputSoftSeconds,
+    ),
+    maxclients: options.maxClients ?? defaults.maxclients,
+  };
+  if (!Number.isInteger(config.maxclients) || config.maxclients < 1) {
+    throw new RangeError(
+      `maxClients must be an integer >= 1, received ${String(options.maxClients)}`,
+    );
+  }
+  config.protoMaxBulkLen = options.maxBulkLength ?? defaults.protoMaxBulkLen;
+  config.clientQueryBufferLimit = options.maxQueryBuffer ?? defaults.clientQueryBufferLimit;
+  // The parser checks the limits before anything binds.
+  new RespParser({
+    maxBulkLength: config.protoMaxBulkLen,
+    maxQueryBuffer: config.clientQueryBufferLimit,
+  });
   const ctx: ServerContext = {
     requirepass,
     store,
@@ -161,26 +198,11 @@ export async function serveResp(store: Store, options: ServeOptions = {}): Promi
     clients: 0,
     commands: 0,
     cursors: new ScanCursors(),
-  };
-  const out = options.outputBufferLimit ?? {};
-  const limits = {
-    timeout: nonNegative("timeout", options.timeout, 0) * 1000,
-    outputHard: nonNegative("outputBufferLimit.hard", out.hard, 512 * 1024 * 1024),
-    outputSoft: nonNegative("outputBufferLimit.soft", out.soft, 64 * 1024 * 1024),
-    outputSoftSeconds: nonNegative("outputBufferLimit.softSeconds", out.softSeconds, 60),
+    config,
   };
   const log = options.log ?? ((message: string) => console.error(message));
   if (typeof log !== "function") throw new TypeError(`log must be a function, received ${log}`);
-  const parser: RespParserOptions = {
-    maxBulkLength: options.maxBulkLength,
-    maxQueryBuffer: options.maxQueryBuffer,
-  };
-  new RespParser(parser); // Checks the limits before binding.
-  const conns = new ConnectionSet((p) => new RespSession(ctx, { parser: p }), {
-    limits,
-    parser,
-    log,
-  });
+  const conns = new ConnectionSet((p) => new RespSession(ctx, { parser: p }), { config, log });
   const listen = await runtimeListener();
   let handle;
   try {

@@ -155,6 +155,16 @@ for (const runtime of [CURRENT]) {
           "100",
           "--requirepass",
           "pw",
+          "--timeout",
+          "300",
+          "--maxclients",
+          "50",
+          "--proto-max-bulk-len",
+          "2000000",
+          "--client-query-buffer-limit",
+          "3000000",
+          "--client-output-buffer-limit",
+          "4000000 1000000 30",
         ], "stderr");
         try {
           const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
@@ -171,6 +181,13 @@ for (const runtime of [CURRENT]) {
           assert.equal(await authed("SET", "served", "yes"), "OK\n");
           assert.equal(await authed("GET", "served"), "yes\n");
           assert.match(await authed("INFO", "shardkv"), /shards:2\r?\n[^]*cache:on\r?\n/);
+          // The limit flags reach the server: CONFIG GET reports them.
+          const config = await authed("CONFIG", "GET", "*");
+          assert.match(config, /^timeout\n300\n/m);
+          assert.match(config, /^maxclients\n50\n/m);
+          assert.match(config, /^proto-max-bulk-len\n2000000\n/m);
+          assert.match(config, /^client-query-buffer-limit\n3000000\n/m);
+          assert.match(config, /^client-output-buffer-limit\nnormal 4000000 1000000 30 /m);
           server.child.kill("SIGTERM");
           const code = await server.exited;
           // Deno's node:child_process reports a child it signalled as killed (null) even when the
@@ -188,6 +205,16 @@ for (const runtime of [CURRENT]) {
         assert.match(open.stderr, /Protected mode: refusing to listen on 0\.0\.0\.0/);
         const bad = await cli(["serve", "--dir", dir, "--protected-mode", "maybe"]);
         assert.match(bad.stderr, /--protected-mode takes yes or no, received maybe/);
+        const badTimeout = await cli(["serve", "--dir", dir, "--timeout", "soon"]);
+        assert.match(badTimeout.stderr, /--timeout needs a non-negative integer, received soon/);
+        const badOutput = await cli([
+          "serve",
+          "--dir",
+          dir,
+          "--client-output-buffer-limit",
+          "1 2",
+        ]);
+        assert.match(badOutput.stderr, /--client-output-buffer-limit takes "HARD SOFT SECONDS"/);
       });
     },
   );

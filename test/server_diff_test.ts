@@ -157,7 +157,36 @@ const NOW_S = () => Math.floor(Date.now() / 1000);
 function cases(): (string | Uint8Array)[][][] {
   const big = "9223372036854775807";
   const inFuture = String(NOW_S() + 1000);
+  // More keys than one chunk (1024) of a multi-key command, with repeats across chunks.
+  const many = Array.from({ length: 2500 }, (_, i) => `m${i % 2100}`);
+  const pairs = many.slice(0, 2100).flatMap((k, i) => [k, `v${i}`]);
   return [
+    // Multi-key commands over several chunks
+    [
+      ["MSET", ...pairs],
+      ["EXISTS", ...many],
+      ["MGET", ...many.slice(2000)],
+      ["MSETNX", ...pairs],
+      ["TOUCH", ...many],
+      ["DEL", ...many],
+      ["UNLINK", ...many],
+      ["MSETNX", ...pairs],
+      ["DBSIZE"],
+      ["UNLINK", ...many, "m5"],
+      ["EXISTS", ...many],
+    ],
+    // The unknown-command error's argument echo: Redis cuts it near 128 bytes
+    [
+      ["NOSUCH", ...Array.from({ length: 3000 }, (_, i) => `arg${i}`)],
+      ["NOSUCH", "a".repeat(200), "b", "c"],
+      ["NOSUCH", "x".repeat(125), "yy", "z"],
+      ["NOSUCH", "x".repeat(126), "yy", "z"],
+      ["NOSUCH", "b".repeat(50), "c".repeat(100), "d"],
+      ["NO".repeat(100), "b", "c"],
+      ["NOSUCH", "x\r\ny", "x\0y", "é"],
+      ["NOSUCH"],
+      ["GET", "a", "b", "c".repeat(300)],
+    ],
     // SET and its options
     [
       ["SET", "k", "v"],
@@ -627,6 +656,43 @@ function cases(): (string | Uint8Array)[][][] {
       ["CLIENT", "ID"],
       ["HELLO"],
       ["HELLO", "2"],
+    ],
+    // CONFIG GET/SET of the server options shardkv honours (set back to Redis's defaults)
+    [
+      ["CONFIG", "GET", "timeout"],
+      ["CONFIG", "GET", "client-query-buffer-limit"],
+      ["CONFIG", "GET", "maxclients"],
+      ["CONFIG", "GET", "requirepass"],
+      ["CONFIG", "SET", "timeout", "100"],
+      ["CONFIG", "GET", "timeout"],
+      ["CONFIG", "SET", "timeout", "abc"],
+      ["CONFIG", "SET", "timeout", "-1"],
+      ["CONFIG", "SET", "timeout", "2147483648"],
+      ["CONFIG", "SET", "timeout", "5", "timeout", "6"],
+      ["CONFIG", "SET", "timeout", "5", "proto-max-bulk-len", "10"],
+      ["CONFIG", "GET", "timeout"],
+      ["CONFIG", "SET", "timeout", "0"],
+      ["CONFIG", "SET", "proto-max-bulk-len", "xyz"],
+      ["CONFIG", "SET", "proto-max-bulk-len", "2mb"],
+      ["CONFIG", "GET", "proto-max-bulk-len"],
+      ["CONFIG", "SET", "proto-max-bulk-len", "2MB"],
+      ["CONFIG", "SET", "client-query-buffer-limit", "1000"],
+      ["CONFIG", "SET", "client-query-buffer-limit", "2gb"],
+      ["CONFIG", "GET", "client-query-buffer-limit"],
+      ["CONFIG", "SET", "client-query-buffer-limit", "1gb"],
+      ["CONFIG", "SET", "client-output-buffer-limit", "foo"],
+      ["CONFIG", "SET", "client-output-buffer-limit", "nope 1 2 3"],
+      ["CONFIG", "SET", "client-output-buffer-limit", "normal x 2 3"],
+      ["CONFIG", "SET", "client-output-buffer-limit", "normal 1mb 2mb 3"],
+      ["CONFIG", "GET", "client-output-buffer-limit"],
+      ["CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"],
+      ["CONFIG", "GET", "client-output-buffer-limit"],
+      ["CONFIG", "SET", "maxclients", "0"],
+      ["CONFIG", "SET", "maxclients", "abc"],
+      ["CONFIG", "SET", "maxclients", "500"],
+      ["CONFIG", "GET", "maxclients"],
+      ["CONFIG", "SET", "maxclients", "10000"],
+      ["CONFIG", "GET", "maxclients"],
     ],
     // RESP3 after HELLO 3: nulls, maps
     [

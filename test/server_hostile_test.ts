@@ -491,6 +491,49 @@ test("idle timeout: an idle client is disconnected, an active one is not", SLOW,
   });
 });
 
+test("CONFIG GET reports the server's options; CONFIG SET changes them live", SLOW, async () => {
+  await withLocalServer(
+    { timeout: 7, maxBulkLength: 2 * MB, maxQueryBuffer: 3 * MB, maxClients: 3 },
+    async (port) => {
+      const c = await Client.connect(port);
+      const get = async (name: string) =>
+        ((await c.request("CONFIG", "GET", name)) as Uint8Array[]).map((b) => dec(b));
+      assert.deepEqual(await get("timeout"), ["timeout", "7"]);
+      assert.deepEqual(await get("proto-max-bulk-len"), ["proto-max-bulk-len", String(2 * MB)]);
+      assert.deepEqual(await get("client-query-buffer-limit"), [
+        "client-query-buffer-limit",
+        String(3 * MB),
+      ]);
+      assert.deepEqual(await get("maxclients"), ["maxclients", "3"]);
+      // maxclients: the 4th connection is refused with Redis's error.
+      const more = [await Client.connect(port), await Client.connect(port)];
+      const refused = await Client.connect(port);
+      assert.deepEqual(await refused.next(), { error: "ERR max number of clients reached" });
+      await refused.closed;
+      for (const m of more) m.close();
+      // A lower proto-max-bulk-len applies to connections made after it.
+      assert.equal(await c.request("CONFIG", "SET", "proto-max-bulk-len", "1mb"), "OK");
+      const d = await Client.connect(port);
+      d.send(cmd("SET", "k", "v".repeat(MB + 1)));
+      assert.deepEqual(await d.next(), { error: "ERR Protocol error: invalid bulk length" });
+      await d.closed;
+      // timeout set live: an idle client goes within a few sweeps, the active one stays.
+      const idle = await Client.connect(port);
+      assert.equal(await idle.request("PING"), "PONG");
+      let idleClosed = false;
+      idle.closed.then(() => idleClosed = true);
+      assert.equal(await c.request("CONFIG", "SET", "timeout", "1"), "OK");
+      for (let i = 0; i < 20 && !idleClosed; i++) {
+        assert.equal(await c.request("PING"), "PONG");
+        await sleep(250);
+      }
+      assert.ok(idleClosed, "the idle client is still connected");
+      assert.deepEqual(await get("timeout"), ["timeout", "1"]);
+      c.close();
+    },
+  );
+});
+
 test("output-buffer limits disconnect a client that does not read its replies", SLOW, async () => {
   const mget = cmd("MGET", ...Array.from({ length: 16 }, () => "big")); // 4 MiB of replies
   await withLocalServer({ outputBufferLimit: { hard: MB, soft: 0 } }, async (port, logged) => {
@@ -535,6 +578,7 @@ test(
     try {
       await assert.rejects(serveResp(store, { port: 0, timeout: -1 }), RangeError);
       await assert.rejects(serveResp(store, { port: 0, maxQueryBuffer: 0 }), RangeError);
+      await assert.rejects(serveResp(store, { port: 0, maxClients: 0 }), RangeError);
       await assert.rejects(
         serveResp(store, { port: 0, outputBufferLimit: { hard: NaN } }),
         RangeError,
