@@ -448,6 +448,10 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     };
   }
 
+  getEntry(key: string): Promise<Entry | undefined> {
+    return this.#queue.read(() => this.#live(key, this.now()));
+  }
+
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     return this.#queue.read(() => {
       const now = this.now();

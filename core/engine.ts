@@ -165,7 +165,9 @@ export class Engine implements Store {
 
   /** The live entry of `key` on shard `i`, without the cache. */
   async #entry(i: number, key: string): Promise<Entry | undefined> {
-    return (await this.#drivers[i].getEntries([key])).get(key);
+    const d = this.#drivers[i];
+    if (d.getEntry !== undefined) return await d.getEntry(key);
+    return (await d.getEntries([key])).get(key);
   }
 
   /** Values of `keys` (all on shard `i`), through the cache when there is one. */
