@@ -70,6 +70,10 @@ class MemoryDriver extends BaseDriver {
     return undefined;
   }
 
+  getEntry(key: string): Promise<Entry | undefined> {
+    return Promise.resolve(this.#readEntry(key));
+  }
+
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     const out = new Map<string, Entry>();
     for (const key of keys) {

@@ -80,6 +80,8 @@ export interface RangeResult {
 export interface Driver {
   /** Live entries of `keys` (missing and expired keys are absent), read from one snapshot. */
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
+  /** Optional fast path of `getEntries([key])`: the live entry of `key`, or `undefined`. */
+  getEntry?(key: string): Promise<Entry | undefined>;
   /** Live keys (and values) of a range. */
   range(query: RangeQuery): Promise<RangeResult>;
   /**
