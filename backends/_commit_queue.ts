@@ -2,6 +2,12 @@
 // are queued and run in one transaction from a microtask; each caller's promise settles only
 // after that commit. Reads run at once when nothing is queued, else in line with the writes,
 // so every caller sees the order in which it issued its calls.
+//
+// Waiting for another process's write lock: an engine that can try its lock without blocking
+// (`tryBegin`) is polled from timers with a short jittered back-off, so the thread keeps
+// serving its other shards meanwhile and the waiting writes join one bigger commit. SQLite's
+// own busy handler instead sleeps the whole thread for 1, 2, 5 ... 100 ms at a time, which
+// stalls every shard of the process and lets the holder take the lock again and again.
 
 /** How the queue starts and ends a transaction on the engine. */
 export interface Transactor {
@@ -10,7 +16,19 @@ export interface Transactor {
   rollback(): void;
   /** Turns an error of a job or of the engine into the one its caller sees (default: as is). */
   mapError?(error: unknown): unknown;
+  /**
+   * Begins like `begin` but without waiting for a lock another connection holds: `false` when
+   * it is taken. When present, the queue polls with it for up to `lockWait` ms before a last
+   * `begin` (which may block and fail as the engine does).
+   */
+  tryBegin?(): boolean;
+  /** How long writes poll `tryBegin`, in ms (default 5000). */
+  lockWait?: number;
 }
+
+/** First back-off of a lock poll, ms; each failed try multiplies it by 1.5 up to the cap. */
+const POLL_FIRST = 0.25;
+const POLL_CAP = 4;
 
 interface Job {
   run: () => unknown;
@@ -22,6 +40,10 @@ interface Job {
 export class CommitQueue {
   #jobs: Job[] = [];
   #tx: Transactor;
+  /** When the queued jobs started waiting for the lock (ms), while they wait. */
+  #waitingSince: number | undefined;
+  #backoff = POLL_FIRST;
+  #retry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(tx: Transactor) {
     this.#tx = tx;
@@ -42,18 +64,39 @@ export class CommitQueue {
     return this.#enqueue(run, true);
   }
 
-  /** Runs everything queued now (used before close). */
-  flush(): void {
+  /**
+   * Runs everything queued. `wait` (used before close): runs now, waiting for the lock with
+   * the engine's `begin` rather than polling later.
+   */
+  flush(options?: { wait?: boolean }): void {
+    if (this.#retry !== undefined) {
+      clearTimeout(this.#retry);
+      this.#retry = undefined;
+    }
     const jobs = this.#jobs;
     if (jobs.length === 0) return;
-    this.#jobs = [];
     if (!jobs.some((j) => j.write)) {
+      this.#jobs = [];
       for (const j of jobs) this.#settle(j, j.run);
       return;
     }
+    let begun = false;
+    if (this.#tx.tryBegin !== undefined && options?.wait !== true) {
+      let failed = false;
+      try {
+        begun = this.#tx.tryBegin();
+      } catch {
+        // Not a busy lock: begin() below fails the same way and each job is replayed alone.
+        failed = true;
+      }
+      if (!begun && !failed && this.#wait()) return;
+    }
+    this.#jobs = [];
+    this.#waitingSince = undefined;
+    this.#backoff = POLL_FIRST;
     const results: unknown[] = new Array(jobs.length);
     try {
-      this.#tx.begin();
+      if (!begun) this.#tx.begin();
       try {
         for (let i = 0; i < jobs.length; i++) results[i] = jobs[i].run();
         this.#tx.commit();
@@ -67,6 +110,21 @@ export class CommitQueue {
       return;
     }
     for (let i = 0; i < jobs.length; i++) jobs[i].resolve(results[i]);
+  }
+
+  /** Keeps the jobs queued and polls again later; `false` once the wait is over. */
+  #wait(): boolean {
+    const now = Date.now();
+    this.#waitingSince ??= now;
+    if (now - this.#waitingSince >= (this.#tx.lockWait ?? 5000)) return false;
+    // Jitter keeps processes that wait for one lock from retrying in lockstep.
+    const delay = this.#backoff * (0.5 + Math.random());
+    this.#backoff = Math.min(this.#backoff * 1.5, POLL_CAP);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.flush();
+    }, delay);
+    return true;
   }
 
   #mapError(e: unknown): unknown {

@@ -58,6 +58,10 @@ const SYNCHRONOUS: Record<Durability, string> = {
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /** Reads map the database file (address space only; pages load as they are touched). */
 const MMAP_SIZE = 1024 * 1024 * 1024;
+/** A BEGIN slower than this (ms) waited for another process's write lock. */
+const CONTENDED_BEGIN_MS = 1;
+/** How long (ms) after another process held the write lock commits keep polling for it. */
+const CONTENDED_FOR_MS = 10_000;
 /** Bytes counted per written row beyond its key and value (page and index overhead). */
 const ROW_OVERHEAD = 48;
 
@@ -171,6 +175,7 @@ export async function openSqliteDriver(
     textKeepsNul,
     checkpoints,
     where,
+    busyTimeout,
   });
 }
 
@@ -286,6 +291,8 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #keyColumn: string;
   /** This shard and its file, named by the errors it throws. */
   #where: StorageErrorInit;
+  /** Until when (ms) commits poll for the write lock: another process wrote lately. */
+  #contendedUntil = 0;
   /** Set once the shard is found damaged: every later write is refused. */
   #corrupt: CorruptStoreError | undefined;
 
@@ -296,6 +303,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       textKeepsNul: boolean;
       checkpoints: CheckpointWatch;
       where: StorageErrorInit;
+      busyTimeout: number;
     },
   ) {
     super(init.now);
@@ -317,19 +325,58 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     const rollback = this.#prepare("ROLLBACK");
     this.#beginRead = this.#prepare("BEGIN DEFERRED");
     this.#endRead = commit;
+    // Another process's write lock is polled by the commit queue rather than waited for in
+    // SQLite's busy handler, which sleeps the whole thread (see _commit_queue.ts).
+    const noWait = this.#prepare("PRAGMA busy_timeout = 0");
+    const wait = this.#prepare(`PRAGMA busy_timeout = ${init.busyTimeout}`);
+    const refuseIfCorrupt = () => {
+      if (this.#corrupt !== undefined) {
+        throw new CorruptStoreError(
+          `refuses writes since it was found damaged (${this.#corrupt.message})`,
+          this.#where,
+          { cause: this.#corrupt },
+        );
+      }
+    };
     this.#queue = new CommitQueue({
       begin: () => {
-        if (this.#corrupt !== undefined) {
-          throw new CorruptStoreError(
-            `refuses writes since it was found damaged (${this.#corrupt.message})`,
-            this.#where,
-            { cause: this.#corrupt },
-          );
-        }
+        refuseIfCorrupt();
         this.#written = 0;
         begin.run();
         this.#inWrite = true;
       },
+      tryBegin: () => {
+        refuseIfCorrupt();
+        this.#written = 0;
+        if (Date.now() >= this.#contendedUntil) {
+          // No other writer seen lately: a plain BEGIN, without the two pragmas' cost. Should
+          // it wait in SQLite's handler after all, the next commits poll instead.
+          const t0 = performance.now();
+          try {
+            begin.run();
+          } catch (e) {
+            if (!isSqliteError(e, ["SQLITE_BUSY"])) throw e;
+            this.#contended();
+            return false;
+          }
+          this.#inWrite = true;
+          if (performance.now() - t0 > CONTENDED_BEGIN_MS) this.#contended();
+          return true;
+        }
+        noWait.run();
+        try {
+          begin.run();
+          this.#inWrite = true;
+          return true;
+        } catch (e) {
+          if (!isSqliteError(e, ["SQLITE_BUSY"])) throw e;
+          this.#contended();
+          return false;
+        } finally {
+          wait.run();
+        }
+      },
+      lockWait: init.busyTimeout,
       commit: () => {
         commit.run();
         this.#inWrite = false;
@@ -348,6 +395,10 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
         return mapped;
       },
     });
+  }
+
+  #contended(): void {
+    this.#contendedUntil = Date.now() + CONTENDED_FOR_MS;
   }
 
   #cached(sql: string): SqliteStatement {
@@ -508,7 +559,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   }
 
   protected async closeBackend(): Promise<void> {
-    this.#queue.flush();
+    this.#queue.flush({ wait: true });
     // The checkpoint connection goes first, so this last one checkpoints and removes the WAL.
     await this.#checkpoints.close();
     for (const stmt of this.#statements) stmt.finalize?.();

@@ -10,7 +10,7 @@
 import { type Driver, type Entry, rangeOf, type RangeResult, type WriteOp } from "./driver.ts";
 import { StoreClosedError } from "./errors.ts";
 import { type CacheStats, LruCache, type LruCacheOptions } from "./lru_cache.ts";
-import { mergePaged, mergeSorted } from "./_merge.ts";
+import { mergeLimited, mergePaged, mergeSorted } from "./_merge.ts";
 import { ShardLock } from "./shard_lock.ts";
 import { TXN_HOST, type TxnHost } from "./_txn_host.ts";
 import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "./types.ts";
@@ -351,6 +351,27 @@ export class Engine implements Store {
     assertPrefix(prefix);
     const scan = checkScanOptions(options);
     const q = rangeOf(prefix, scan, keysOnly);
+    if (this.#drivers.length > 1 && scan.limit !== Infinity) {
+      // A page costs about a page of rows: each shard is read a chunk at a time, as the merge
+      // needs its next key (mergeLimited), rather than `limit` rows from every shard.
+      const sources = this.#drivers.map((d) => async (after: string | undefined, limit: number) => {
+        const r = await d.range(
+          after === undefined
+            ? { ...q, limit }
+            : rangeOf(prefix, { after, reverse: scan.reverse, limit }, keysOnly),
+        );
+        return r.keys.map((key, i) => ({ key, i, r }));
+      });
+      const merged = await mergeLimited(sources, {
+        keyOf: (x) => x.key,
+        limit: scan.limit,
+        reverse: scan.reverse,
+      });
+      return {
+        keys: merged.map((x) => x.key),
+        values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
+      };
+    }
     const results = await Promise.all(this.#drivers.map((d) => d.range(q)));
     if (results.length === 1) return results[0];
     const lists = results.map((r) => r.keys.map((key, i) => ({ key, i, r })));

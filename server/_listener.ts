@@ -65,6 +65,12 @@ const BATCH_REPLY_TARGET = 256 * 1024;
 const BATCH_MAX = 1024;
 const BATCH_INITIAL = 16;
 const EMPTY = new Uint8Array(0);
+/**
+ * A request with more arguments than this is "huge": one connection at a time may receive and run
+ * one, the others stop being read until it is done. Each argument costs ~100-400 bytes of objects
+ * while its command runs, so four million-argument requests at once would take over a gigabyte.
+ */
+const HUGE_ARGS = 64 * 1024;
 
 /** One client: the session plus the flow control around it. */
 class Connection implements ConnectionEvents {
@@ -79,6 +85,8 @@ class Connection implements ConnectionEvents {
   #done = false;
   #gone = false;
   #softSince = 0;
+  /** This connection holds the server's one slot for a huge request. */
+  #huge = false;
 
   constructor(owner: ConnectionSet, transport: Transport, parser: RespParser, session: Session) {
     this.#owner = owner;
@@ -105,6 +113,11 @@ class Connection implements ConnectionEvents {
     this.#gone = this.#done = true;
     this.#session.end();
     this.#owner.forget(this);
+  }
+
+  /** Called when the huge-request slot frees up while this connection waits for it. */
+  wake(): void {
+    this.#flow();
   }
 
   /** Closes now (server shutdown, idle timeout, output limit). */
@@ -181,7 +194,16 @@ class Connection implements ConnectionEvents {
     const queued = this.#transport.queued;
     const more = this.#parser.hasMore;
     if (more && queued <= OUTPUT_HIGH && this.#feeds === 0) this.#feed(EMPTY);
-    const pause = queued > OUTPUT_HIGH || more || this.#feeding > INPUT_HIGH;
+    // A huge request is received and run only while this connection holds the slot; the slot
+    // is released once the request is answered.
+    const huge = this.#parser.receiving > HUGE_ARGS;
+    if (huge && !this.#huge) this.#huge = this.#owner.acquireHuge(this);
+    else if (!huge && this.#huge && this.#feeds === 0) {
+      this.#huge = false;
+      this.#owner.releaseHuge(this);
+    }
+    const waiting = huge && !this.#huge;
+    const pause = queued > OUTPUT_HIGH || more || this.#feeding > INPUT_HIGH || waiting;
     if (pause === this.#paused) return;
     this.#paused = pause;
     if (pause) this.#transport.pause();
@@ -271,6 +293,33 @@ export class ConnectionSet {
 
   forget(conn: Connection): void {
     this.#conns.delete(conn);
+    this.releaseHuge(conn);
+  }
+
+  #hugeHolder: Connection | undefined;
+  #hugeWaiting = new Set<Connection>();
+
+  /** Takes the huge-request slot for `conn` (true), or queues it for a wake-up (false). */
+  acquireHuge(conn: Connection): boolean {
+    if (this.#hugeHolder !== undefined && this.#hugeHolder !== conn) {
+      this.#hugeWaiting.add(conn);
+      return false;
+    }
+    this.#hugeHolder = conn;
+    this.#hugeWaiting.delete(conn);
+    return true;
+  }
+
+  /** Gives the slot back (or stops waiting for it) and wakes the longest waiter. */
+  releaseHuge(conn: Connection): void {
+    this.#hugeWaiting.delete(conn);
+    if (this.#hugeHolder !== conn) return;
+    this.#hugeHolder = undefined;
+    const next = this.#hugeWaiting.values().next();
+    if (!next.done) {
+      this.#hugeWaiting.delete(next.value);
+      next.value.wake();
+    }
   }
 
   /** Disconnects every client and stops the sweeper. */

@@ -133,6 +133,8 @@ export class RespParser {
   #scan = 0;
   /** Arguments still due of the multibulk request in progress (0: none in progress). */
   #due = 0;
+  /** Its declared argument count. */
+  #count = 0;
   /** Its arguments read so far and still in the buffer, as (offset from `#start`, length)
    * pairs; reused. */
   #spans: number[] = [];
@@ -178,6 +180,14 @@ export class RespParser {
     }
     this.#buf.set(chunk, this.#end);
     this.#end += chunk.byteLength;
+  }
+
+  /**
+   * The declared argument count of the multibulk request being received (its `*N` header has
+   * arrived, not all of its arguments); 0 when none is in progress.
+   */
+  get receiving(): number {
+    return this.#due === 0 ? 0 : this.#count;
   }
 
   /** Bytes received but not yet returned as a command. */
@@ -288,7 +298,7 @@ export class RespParser {
       if (!(count <= MAX_ARGS)) throw new RespProtocolError("invalid multibulk length");
       this.#start = this.#pos = lf + 1;
       if (count <= 0) return [];
-      this.#due = count;
+      this.#due = this.#count = count;
       this.#bulk = -1;
       spans.length = 0;
     }

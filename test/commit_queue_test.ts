@@ -139,9 +139,12 @@ test("commit queue: a read that throws rejects its caller only", async () => {
   });
   await w;
   await assert.rejects(r, RangeError);
-  await assert.rejects(q.read(() => {
-    throw new TypeError("idle read");
-  }), TypeError);
+  await assert.rejects(
+    q.read(() => {
+      throw new TypeError("idle read");
+    }),
+    TypeError,
+  );
 });
 
 test("commit queue: flush runs queued jobs at once (as close does)", async () => {
@@ -152,4 +155,68 @@ test("commit queue: flush runs queued jobs at once (as close does)", async () =>
   assert.equal(engine.data.get("a"), "1");
   await p;
   assert.equal(engine.transactions(), 1);
+});
+
+/** A FakeEngine whose write lock another process may hold. */
+class LockedEngine extends FakeEngine {
+  lockedElsewhere = true;
+  tries = 0;
+  lockWait: number | undefined;
+
+  tryBegin(): boolean {
+    this.tries++;
+    if (this.lockedElsewhere) return false;
+    this.begin();
+    return true;
+  }
+  override begin(): void {
+    if (this.lockedElsewhere) throw new Error("database is locked");
+    super.begin();
+  }
+}
+
+test("commit queue: a lock held elsewhere is polled; writes wait and then commit together", async () => {
+  const engine = new LockedEngine();
+  const q = new CommitQueue(engine);
+  const seen: string[] = [];
+  const first = q.write(() => engine.put("a", "1"));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(engine.tries >= 2, `polled ${engine.tries} times`);
+  assert.equal(engine.transactions(), 0);
+  // Calls made while the lock is awaited keep their order, reads included.
+  const later = [
+    q.read(() => seen.push(`read ${engine.read("a")}`)),
+    q.write(() => engine.put("a", "2")),
+  ];
+  assert.deepEqual(seen, [], "a read issued after a waiting write waits for it");
+  engine.lockedElsewhere = false;
+  await Promise.all([first, ...later]);
+  assert.deepEqual(seen, ["read 1"]);
+  assert.equal(engine.data.get("a"), "2");
+  assert.equal(engine.transactions(), 1, "everything that waited commits as one transaction");
+});
+
+test("commit queue: after lockWait the engine's own begin decides, and its error reaches callers", async () => {
+  const engine = new LockedEngine();
+  engine.lockWait = 30;
+  const q = new CommitQueue(engine);
+  const p = q.write(() => engine.put("a", "1"));
+  await assert.rejects(p, /database is locked/);
+  assert.ok(engine.tries >= 2);
+  assert.equal(engine.data.size, 0);
+  // The queue works again once the lock is free.
+  engine.lockedElsewhere = false;
+  await q.write(() => engine.put("b", "2"));
+  assert.equal(engine.data.get("b"), "2");
+});
+
+test("commit queue: flush with wait runs now even while the lock is polled", async () => {
+  const engine = new LockedEngine();
+  const q = new CommitQueue(engine);
+  const p = q.write(() => engine.put("a", "1"));
+  await new Promise((r) => setTimeout(r, 5));
+  engine.lockedElsewhere = false;
+  q.flush({ wait: true });
+  assert.equal(engine.data.get("a"), "1");
+  await p;
 });

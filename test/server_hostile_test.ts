@@ -411,8 +411,9 @@ test(
         // Every DEL deletes whatever is left: 3 keys in all.
         assert.ok(replies.every((r) => typeof r === "number"), JSON.stringify(replies));
         assert.equal(replies.reduce<number>((sum, r) => sum + (r as number), 0), 3);
-        // Each request is 1,000,001 argument objects, strings and store operations: the memory
-        // they take while they run is printed, not bounded (see the report of issue 16).
+        // The DELs run in chunks and one huge request is received at a time, but each still
+        // holds 1,000,001 argument objects and key strings while it runs (0.7 GB at the peak
+        // here): the memory is printed, not bounded.
       }, Infinity);
     } finally {
       await server.stop();
@@ -490,6 +491,43 @@ test("idle timeout: an idle client is disconnected, an active one is not", SLOW,
     idle.close();
   });
 });
+
+test(
+  "huge requests are received one at a time; other clients are served meanwhile",
+  SLOW,
+  async () => {
+    await withLocalServer({}, async (port) => {
+      const n = 70_000; // Over the 65,536 arguments of a "huge" request.
+      const args = (from: number) => {
+        const parts: string[] = [];
+        for (let i = from; i < n; i++) parts.push(`$${`h${i}`.length}\r\nh${i}\r\n`);
+        return parts.join("");
+      };
+      const a = await Client.connect(port);
+      const b = await Client.connect(port);
+      const c = await Client.connect(port);
+      const order: string[] = [];
+      // A starts a huge DEL and stalls half way: it holds the slot.
+      a.send(enc(`*${n + 1}\r\n$3\r\nDEL\r\n`));
+      const head: string[] = [];
+      for (let i = 0; i < n / 2; i++) head.push(`$${`h${i}`.length}\r\nh${i}\r\n`);
+      a.send(enc(head.join("")));
+      assert.equal(await c.request("SET", "h1", "v"), "OK");
+      // B sends a whole huge EXISTS: it waits for A's slot, while C is still served.
+      b.send(enc(`*${n + 1}\r\n$6\r\nEXISTS\r\n` + args(0)));
+      const bReply = b.next().then((r) => (order.push("b"), r));
+      for (let i = 0; i < 5; i++) assert.equal(await c.request("PING"), "PONG");
+      a.send(enc(args(n / 2)));
+      const aReply = await a.next();
+      order.push("a");
+      // A deleted h1 before B ran, so B counts nothing.
+      assert.equal(aReply, 1);
+      assert.equal(await bReply, 0);
+      assert.deepEqual(order, ["a", "b"]);
+      for (const x of [a, b, c]) x.close();
+    });
+  },
+);
 
 test("CONFIG GET reports the server's options; CONFIG SET changes them live", SLOW, async () => {
   await withLocalServer(
