@@ -2,7 +2,7 @@
 // reading from a client whose replies are not consumed), output-buffer limits, the idle timeout,
 // and containment of failures (nothing a client sends can become an unhandled rejection). Each
 // runtime's adapter (_bun_listener.ts, _deno_listener.ts, _node_listener.ts) only moves bytes.
-import { encodeReply, ErrorReply, RespParser } from "./resp.ts";
+import { encodeReply, ErrorReply, packAbove, RespParser } from "./resp.ts";
 import type { FeedResult } from "./session.ts";
 import type { ServerConfig } from "./_cmd_context.ts";
 
@@ -66,9 +66,9 @@ const BATCH_MAX = 1024;
 const BATCH_INITIAL = 16;
 const EMPTY = new Uint8Array(0);
 /**
- * A request with more arguments than this is "huge": one connection at a time may receive and run
- * one, the others stop being read until it is done. Each argument costs ~100-400 bytes of objects
- * while its command runs, so four million-argument requests at once would take over a gigabyte.
+ * A request with more arguments than this is "huge": it is kept packed (its bytes plus 8 bytes per
+ * argument, not an object per argument), and one connection at a time may receive and run one,
+ * the others stop being read until it is done.
  */
 const HUGE_ARGS = 64 * 1024;
 
@@ -286,6 +286,8 @@ export class ConnectionSet {
       maxQueryBuffer: clientQueryBufferLimit,
     });
     parser.batch = BATCH_INITIAL;
+    // A huge request stays compact (its bytes plus 8 bytes per argument) until its command runs.
+    packAbove(parser, HUGE_ARGS);
     const conn = new Connection(this, transport, parser, this.#session(parser));
     this.#conns.add(conn);
     return conn;

@@ -32,7 +32,7 @@ import { KEY_COMMANDS } from "./_cmd_keys.ts";
 import { mapReply, nullArray, toResp3 } from "./_cmd_resp3.ts";
 import { newClient, SERVER_COMMANDS, stateOf, touchKeys, unwatch } from "./_cmd_server.ts";
 import { STRING_COMMANDS } from "./_cmd_strings.ts";
-import { ErrorReply, OK, type Reply, SimpleReply } from "./resp.ts";
+import { ErrorReply, OK, type PackedArgs, type Reply, SimpleReply } from "./resp.ts";
 
 export { CommandError, ScanCursors, type ServerContext };
 export type { Client } from "./_cmd_context.ts";
@@ -525,4 +525,75 @@ export async function executeAll(
     }
   }
   return false;
+}
+
+/** Commands whose keys are independent, so a packed request runs chunk by chunk (and MSET). */
+const STREAMED = new Set(["del", "unlink", "exists", "touch", "mget", "mset"]);
+
+/**
+ * Runs a packed (huge) request. DEL, UNLINK, EXISTS, TOUCH, MGET and MSET run chunk by chunk:
+ * each chunk's argument views and key strings are made, run and dropped, so the request costs
+ * little more than its bytes. The replies and effects are those of {@linkcode execute}: every key
+ * is checked before anything runs, keys all on one shard still run in one write transaction,
+ * and keys on several shards run chunk by chunk as `execute` does. Anything else (and MULTI,
+ * AUTH) materializes the arguments and runs through `execute`.
+ */
+export async function executePacked(
+  ctx: ServerContext,
+  packed: PackedArgs,
+  client: Client = defaultClient(ctx),
+): Promise<{ reply: Reply; quit: boolean }> {
+  const found = lookup(packed.slice(0, Math.min(packed.length, 3)));
+  const name = found instanceof ErrorReply ? "" : found.name;
+  const arityOk = name === "mset" ? packed.length % 2 === 1 : packed.length >= 2;
+  if (
+    found instanceof ErrorReply || !STREAMED.has(name) || !arityOk || !client.authed ||
+    client.multi !== undefined
+  ) {
+    return await execute(ctx, packed.slice(0), client);
+  }
+  ctx.commands++;
+  client.lastCommand = name;
+  const { spec } = found;
+  const step = name === "mset" ? 2 : 1;
+  const write = spec.flags.includes("write");
+  const store = ctx.store;
+  /** Chunk `i` of the arguments (the command name excluded) and its keys. */
+  const chunkOf = (i: number): { args: Uint8Array[]; keys: string[] } => {
+    const args = packed.slice(1 + i * CHUNK * step, 1 + (i + 1) * CHUNK * step);
+    const keys: string[] = [];
+    for (let k = 0; k < args.length; k += step) keys.push(storeKey(client.db, args[k]));
+    return { args, keys };
+  };
+  const chunks = Math.ceil((packed.length - 1) / (CHUNK * step));
+  const runAll = async (ops: Ops): Promise<Reply> => {
+    let total: Reply = name === "mget" ? [] : name === "mset" ? OK : 0;
+    for (let i = 0; i < chunks; i++) {
+      if (i > 0) await yieldTurn();
+      const { args, keys } = chunkOf(i);
+      if (write) touchKeys(ctx, keys);
+      const reply = await spec.run({ ctx, client, args, keys, ops, now: nowOf(ctx) });
+      if (Array.isArray(total) && Array.isArray(reply)) { for (const r of reply) total.push(r); }
+      else if (typeof total === "number" && typeof reply === "number") total += reply;
+    }
+    return total;
+  };
+  let reply: Reply;
+  try {
+    // A write checks every key (and finds their shard) before anything runs, as execute does.
+    let shard = -1;
+    for (let i = 0; write && i < chunks; i++) {
+      if (i > 0) await yieldTurn();
+      const s = shardOfKeys(store, chunkOf(i).keys);
+      if (s === -2 || (shard >= 0 && s >= 0 && s !== shard)) shard = -2;
+      else if (shard === -1) shard = s;
+    }
+    reply = !write || shard === -2
+      ? await runAll(storeOps(store))
+      : await writeTxn(store, (txn) => runAll(txnOps(store, txn, () => nowOf(ctx))));
+  } catch (e) {
+    reply = errorOf(e);
+  }
+  if (client.resp === 3) reply = toResp3(reply);
+  return { reply, quit: client.killed };
 }

@@ -74,6 +74,57 @@ const WRITER_BUFFER = 16 * 1024;
 
 const encoder = new TextEncoder();
 
+/**
+ * A request's arguments kept compact: their bytes back to back in one buffer and where each one
+ * starts, so a million-argument request costs its argument bytes plus 4 bytes per argument
+ * instead of an object per argument. Views are made on demand, a slice at a time (internal: the
+ * server packs huge requests, see {@linkcode packAbove}).
+ */
+export class PackedArgs {
+  /** How many arguments (the command name included). */
+  readonly length: number;
+  #data: Uint8Array;
+  #starts: Uint32Array;
+
+  /** `starts[i]` is where argument `i` begins in `data`; `starts[length]` is where it ends. */
+  constructor(data: Uint8Array, starts: Uint32Array) {
+    this.#data = data;
+    this.#starts = starts;
+    this.length = starts.length - 1;
+  }
+
+  /** Argument `i` (a view of the shared buffer). */
+  at(i: number): Uint8Array {
+    return this.#data.subarray(this.#starts[i], this.#starts[i + 1]);
+  }
+
+  /** Arguments `from` to `to` (excluded), as views. */
+  slice(from: number, to: number = this.length): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = from; i < Math.min(to, this.length); i++) out.push(this.at(i));
+    return out;
+  }
+}
+
+/** Parser -> argument count above which its requests come out packed. */
+const packLimits = new WeakMap<RespParser, number>();
+/** The marker array `next()` returned for a packed request -> the request. */
+const packedRequests = new WeakMap<Uint8Array[], PackedArgs>();
+
+/**
+ * Makes `parser` keep requests with more than `count` arguments compact: for such a request
+ * `next()` returns an empty marker array, which {@linkcode unpack} turns into its
+ * {@linkcode PackedArgs}. Internal to the server (not part of the public API).
+ */
+export function packAbove(parser: RespParser, count: number): void {
+  packLimits.set(parser, count);
+}
+
+/** The packed request behind a marker array from `next()`, or `undefined` for a plain one. */
+export function unpack(args: Uint8Array[]): PackedArgs | undefined {
+  return packedRequests.get(args);
+}
+
 /** Limits of a {@linkcode RespParser}, like Redis's settings of the same purpose. */
 export interface RespParserOptions {
   /**
@@ -141,6 +192,11 @@ export class RespParser {
   /** Its arguments already moved out of the buffer (see `#seal`), and their bytes. */
   #sealed: Uint8Array[] = [];
   #sealedBytes = 0;
+  /** Whether the request in progress is packed; then its sealed bytes and spans go here. */
+  #packing = false;
+  #packData = new Uint8Array(0);
+  #packStarts = new Uint32Array(1);
+  #packArgs = 0;
   /** Length of the bulk string being read, or -1 while its `$` line is due. */
   #bulk = -1;
   #returned = 0;
@@ -226,7 +282,7 @@ export class RespParser {
           ? this.#multibulk()
           : this.#inline();
         if (args === undefined) return this.#wait();
-        if (args.length > 0) {
+        if (args.length > 0 || unpack(args) !== undefined) {
           this.#returned++;
           return args;
         }
@@ -301,6 +357,8 @@ export class RespParser {
       this.#due = this.#count = count;
       this.#bulk = -1;
       spans.length = 0;
+      this.#packing = count > (packLimits.get(this) ?? Infinity);
+      if (this.#packing) this.#packStarts = new Uint32Array(count + 1);
     }
     while (this.#due > 0) {
       if (this.#bulk === -1) {
@@ -327,6 +385,7 @@ export class RespParser {
       this.#due--;
     }
     this.#seal();
+    if (this.#packing) return this.#takePacked();
     const args = this.#sealed;
     this.#sealed = [];
     this.#sealedBytes = 0;
@@ -342,6 +401,10 @@ export class RespParser {
   #seal(): void {
     const spans = this.#spans;
     if (spans.length === 0) return;
+    if (this.#packing) {
+      this.#sealPacked();
+      return;
+    }
     const copy = this.#buf.slice(this.#start, this.#pos);
     const sealed = this.#sealed;
     for (let i = 0; i < spans.length; i += 2) {
@@ -350,6 +413,62 @@ export class RespParser {
     this.#sealedBytes += copy.byteLength;
     this.#start = this.#pos;
     spans.length = 0;
+  }
+
+  /** {@linkcode #seal} for a packed request: its bytes and spans appended to the packed ones. */
+  #sealPacked(): void {
+    const spans = this.#spans;
+    let bytes = 0;
+    for (let i = 1; i < spans.length; i += 2) bytes += spans[i];
+    const base = this.#sealedBytes;
+    const need = base + bytes;
+    if (need > this.#packData.byteLength) {
+      // Sized for the whole request at the average argument size so far (usually one
+      // allocation), growing by at least half when the estimate was short.
+      const estimate = need / (this.#packArgs + spans.length / 2) * this.#count * 1.05;
+      const size = Math.max(need, Math.ceil(estimate), Math.ceil(1.5 * this.#packData.byteLength));
+      const grown = new Uint8Array(Math.min(size, this.#maxQuery));
+      grown.set(this.#packData.subarray(0, base));
+      this.#packData = grown;
+    }
+    // Only the argument bytes are kept (not the `$len` lines): short ones copied byte by byte,
+    // which makes no view object per argument.
+    const buf = this.#buf;
+    const data = this.#packData;
+    const starts = this.#packStarts;
+    let n = this.#packArgs;
+    let at = base;
+    for (let i = 0; i < spans.length; i += 2) {
+      const from = this.#start + spans[i];
+      const len = spans[i + 1];
+      if (len > 64) data.set(buf.subarray(from, from + len), at);
+      else for (let k = 0; k < len; k++) data[at + k] = buf[from + k];
+      at += len;
+      starts[++n] = at;
+    }
+    this.#packArgs = n;
+    this.#sealedBytes = at;
+    this.#start = this.#pos;
+    spans.length = 0;
+  }
+
+  /** The completed packed request, as a marker array (see {@linkcode unpack}). */
+  #takePacked(): Uint8Array[] {
+    // The bytes are copied to their exact size only when over an eighth of the buffer is spare.
+    const data = this.#packData;
+    const used = this.#sealedBytes;
+    const packed = new PackedArgs(
+      data.byteLength - used > data.byteLength / 8 ? data.slice(0, used) : data.subarray(0, used),
+      this.#packStarts,
+    );
+    this.#packData = new Uint8Array(0);
+    this.#packStarts = new Uint32Array(1);
+    this.#packArgs = 0;
+    this.#packing = false;
+    this.#sealedBytes = 0;
+    const marker: Uint8Array[] = [];
+    packedRequests.set(marker, packed);
+    return marker;
   }
 
   /** `undefined` (wait for more) unless the unterminated line at `#pos` is already too long. */

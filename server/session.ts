@@ -3,8 +3,23 @@
  *
  * @module
  */
-import { type Client, dropClient, executeAll, newClient, type ServerContext } from "./commands.ts";
-import { ErrorReply, ReplyWriter, RespParser, RespProtocolError } from "./resp.ts";
+import {
+  type Client,
+  dropClient,
+  executeAll,
+  executePacked,
+  newClient,
+  type ServerContext,
+} from "./commands.ts";
+import {
+  ErrorReply,
+  type PackedArgs,
+  type Reply,
+  ReplyWriter,
+  RespParser,
+  RespProtocolError,
+  unpack,
+} from "./resp.ts";
 
 /** The outcome of {@linkcode RespSession.feed}. */
 export interface FeedResult {
@@ -82,25 +97,39 @@ export class RespSession {
     }
   }
 
+  /** Runs `commands` in order (a packed, huge request on its own); true after a QUIT. */
+  async #run(commands: (Uint8Array[] | PackedArgs)[]): Promise<boolean> {
+    const write = (reply: Reply): void => this.#out.write(reply);
+    let from = 0;
+    for (let i = 0; i <= commands.length; i++) {
+      const packed = i < commands.length && !Array.isArray(commands[i]);
+      if (i < commands.length && !packed) continue;
+      const plain = commands.slice(from, i) as Uint8Array[][];
+      if (await executeAll(this.#ctx, plain, write, this.#client)) return true;
+      if (packed) {
+        const result = await executePacked(this.#ctx, commands[i] as PackedArgs, this.#client);
+        write(result.reply);
+        if (result.quit) return true;
+      }
+      from = i + 1;
+    }
+    return false;
+  }
+
   async #drain(): Promise<FeedResult> {
     if (this.#closing) return { reply: new Uint8Array(0), close: true };
     // Everything complete so far runs as one pipeline; a protocol error answers after it.
-    const commands: Uint8Array[][] = [];
+    const commands: (Uint8Array[] | PackedArgs)[] = [];
     let broken: RespProtocolError | undefined;
     try {
       for (let args = this.#parser.next(); args !== undefined; args = this.#parser.next()) {
-        commands.push(args);
+        commands.push(unpack(args) ?? args);
       }
     } catch (e) {
       if (!(e instanceof RespProtocolError)) throw e;
       broken = e;
     }
-    const quit = await executeAll(
-      this.#ctx,
-      commands,
-      (reply) => this.#out.write(reply),
-      this.#client,
-    );
+    const quit = await this.#run(commands);
     if (broken !== undefined && !quit) {
       this.#out.write(new ErrorReply(`ERR Protocol error: ${broken.message}`));
     }
