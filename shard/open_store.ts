@@ -37,7 +37,7 @@ import {
 } from "./_builtin_backends.ts";
 import type { RedisBackendOptions } from "../backends/_redis_client.ts";
 import { shardOf } from "./router.ts";
-import { recoverReshard } from "./reshard.ts";
+import { recoverReshard } from "./_layout.ts";
 
 export type { BackendName };
 
