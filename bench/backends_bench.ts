@@ -126,7 +126,10 @@ interface DenoKv {
   get(key: string[]): Promise<unknown>;
   set(key: string[], value: unknown): Promise<unknown>;
   atomic(): DenoKvAtomic;
-  list(selector: { prefix: string[] } | { start: string[]; end: string[] }, o: { limit: number }): AsyncIterable<unknown>;
+  list(
+    selector: { prefix: string[] } | { start: string[]; end: string[] },
+    o: { limit: number },
+  ): AsyncIterable<unknown>;
   close(): void;
 }
 
@@ -184,7 +187,9 @@ async function lmdb(): Promise<Target> {
     incr: (k) =>
       db.transaction(() => {
         const cur = db.getBinary(k);
-        const n = cur === undefined ? 0n : new DataView(cur.buffer, cur.byteOffset, 8).getBigInt64(0);
+        const n = cur === undefined
+          ? 0n
+          : new DataView(cur.buffer, cur.byteOffset, 8).getBigInt64(0);
         view.setBigInt64(0, n + 1n);
         db.put(k, counter.slice());
       }),
@@ -251,7 +256,9 @@ async function main(): Promise<void> {
       };
       rows.push(row);
       console.error(
-        `${row.target.padEnd(26)} ${row.op.padEnd(13)} ${String(row.opsPerSec).padStart(9)} ops/s p50=${row.p50}us p99=${row.p99}us`,
+        `${row.target.padEnd(26)} ${row.op.padEnd(13)} ${
+          String(row.opsPerSec).padStart(9)
+        } ops/s p50=${row.p50}us p99=${row.p99}us`,
       );
     }
     await t.close();

@@ -74,9 +74,7 @@ export class SortedKeys {
       }
     } else {
       let ci = bounds.hi === undefined ? chunks.length - 1 : this.#chunkFor(bounds.hi);
-      let i = bounds.hi === undefined
-        ? chunks[ci].length - 1
-        : lowerBound(chunks[ci], bounds.hi);
+      let i = bounds.hi === undefined ? chunks[ci].length - 1 : lowerBound(chunks[ci], bounds.hi);
       for (; ci >= 0; ci--, i = ci >= 0 ? chunks[ci].length - 1 : 0) {
         const c = chunks[ci];
         for (i = Math.min(i, c.length - 1); i >= 0; i--) {

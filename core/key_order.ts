@@ -50,4 +50,3 @@ export function prefixEnd(prefix: string): string | undefined {
   }
   return undefined;
 }
-

@@ -3,11 +3,7 @@
  *
  * @module
  */
-import {
-  InvalidKeyError,
-  InvalidValueError,
-  ValueTooLargeError,
-} from "./errors.ts";
+import { InvalidKeyError, InvalidValueError, ValueTooLargeError } from "./errors.ts";
 import type { BatchEntries, ScanOptions, SetOptions } from "./types.ts";
 
 /** Longest key, in UTF-8 bytes. */
@@ -77,9 +73,7 @@ export function assertPrefix(prefix: unknown): asserts prefix is string {
 function assertWellFormed(s: string, what: string): void {
   if (!s.isWellFormed()) {
     throw new InvalidKeyError(
-      `${what} must be well-formed UTF-16 (no lone surrogates), received ${
-        describe(s)
-      }`,
+      `${what} must be well-formed UTF-16 (no lone surrogates), received ${describe(s)}`,
     );
   }
 }
@@ -164,10 +158,9 @@ export function checkEntries(
       }`,
     );
   }
-  const pairs: Array<readonly [string, Uint8Array]> =
-    Symbol.iterator in entries
-      ? Array.from(entries as Iterable<readonly [string, Uint8Array]>)
-      : Object.entries(entries);
+  const pairs: Array<readonly [string, Uint8Array]> = Symbol.iterator in entries
+    ? Array.from(entries as Iterable<readonly [string, Uint8Array]>)
+    : Object.entries(entries);
   for (const pair of pairs) {
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw new TypeError(

@@ -40,7 +40,10 @@ export function spawnChild(script: string, args: readonly string[]): ChildProces
 }
 
 /** Collects a child's stdout as complete lines; `onLine` sees each as it arrives. */
-export function readLines(child: ChildProcess, onLine: (line: string) => void): Promise<number | null> {
+export function readLines(
+  child: ChildProcess,
+  onLine: (line: string) => void,
+): Promise<number | null> {
   let pending = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8");

@@ -19,5 +19,9 @@ export function conformanceForBackend(
   options: Omit<ConformanceOptions, "shards"> = {},
 ): void {
   conformance(`${name} 1 shard`, storeTarget(backend, 1), { ...options, shards: 1 });
-  conformance(`${name} 16 shards`, storeTarget(backend, 16), { ...options, shards: 16, cache: true });
+  conformance(`${name} 16 shards`, storeTarget(backend, 16), {
+    ...options,
+    shards: 16,
+    cache: true,
+  });
 }

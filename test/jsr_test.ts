@@ -43,53 +43,25 @@ test("jsr: deno publish --dry-run succeeds; its one warning is the optional-pack
   assert.equal(out.match(/warning/gi)?.length, 1, out);
 });
 
-/**
- * Files other helpers were still editing, unformatted, when the checks below were added. The
- * integration step runs `deno fmt` over the whole tree and empties this list; until then these
- * files alone are left out of the format check (every other file must already be clean).
- */
-const FMT_PENDING: readonly string[] = [
-  "README.md",
-  "backends/worker/checkpoint_worker.ts",
-  "bench/RESULTS.md",
-  "bench/backends_bench.ts",
-  "core/_merge.ts",
-  "core/_sorted_keys.ts",
-  "core/key_order.ts",
-  "core/validate.ts",
-  "shard/sharded_store.ts",
-  "test/_helpers.ts",
-  "test/_targets.ts",
-  "test/commit_queue_test.ts",
-  "test/conformance.ts",
-  "test/merge_test.ts",
-  "test/open_store_test.ts",
-  "test/router_test.ts",
-  "test/sqlite_settings_test.ts",
-  "test/workers_test.ts",
-];
-/** Likewise for `deno lint` (one require-await in a test helper of another helper's file). */
-const LINT_PENDING: readonly string[] = ["test/workers_test.ts"];
-
 /** Files of the repository (tracked or new, not ignored) with an extension deno checks. */
-function sources(pending: readonly string[]): string[] {
+function sources(): string[] {
   const r = spawnSync("git", ["ls-files", "--cached", "--others", "--exclude-standard"], {
     cwd: root,
     encoding: "utf8",
   });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split("\n").filter((f) =>
-    /\.(ts|mjs|js|json|md)$/.test(f) && !f.startsWith("bench/results/") && !pending.includes(f)
+    /\.(ts|mjs|js|json|md)$/.test(f) && !f.startsWith("bench/results/")
   );
 }
 
 test("deno fmt --check: every file is formatted", () => {
-  const { code, out } = run(["fmt", "--check", ...sources(FMT_PENDING)]);
+  const { code, out } = run(["fmt", "--check", ...sources()]);
   assert.equal(code, 0, out);
 });
 
 test("deno lint: no problems", () => {
-  const files = sources(LINT_PENDING).filter((f) => /\.(ts|mjs|js)$/.test(f));
+  const files = sources().filter((f) => /\.(ts|mjs|js)$/.test(f));
   const { code, out } = run(["lint", ...files]);
   assert.equal(code, 0, out);
 });

@@ -17,7 +17,18 @@ test("router: FNV-1a 32 known vectors", () => {
 });
 
 test("router: FNV-1a hashes the UTF-8 bytes (1-4 byte characters)", () => {
-  for (const s of ["é", "€", "😀", "a\u0000b", "ключ", "日本語のキー", "\uffff\u{10000}\u{10ffff}", "user:123"]) {
+  for (
+    const s of [
+      "é",
+      "€",
+      "😀",
+      "a\u0000b",
+      "ключ",
+      "日本語のキー",
+      "\uffff\u{10000}\u{10ffff}",
+      "user:123",
+    ]
+  ) {
     assert.equal(fnv1a32(s), reference(s), s);
   }
   let seed = 7;
@@ -25,8 +36,13 @@ test("router: FNV-1a hashes the UTF-8 bytes (1-4 byte characters)", () => {
   for (let i = 0; i < 500; i++) {
     const cps = Array.from({ length: 1 + Math.floor(rnd() * 8) }, () => {
       const r = rnd();
-      const cp = r < 0.4 ? Math.floor(rnd() * 0x80) : r < 0.7 ? 0x80 + Math.floor(rnd() * 0x780)
-        : r < 0.9 ? 0xe000 + Math.floor(rnd() * 0x1fff) : 0x10000 + Math.floor(rnd() * 0xfffff);
+      const cp = r < 0.4
+        ? Math.floor(rnd() * 0x80)
+        : r < 0.7
+        ? 0x80 + Math.floor(rnd() * 0x780)
+        : r < 0.9
+        ? 0xe000 + Math.floor(rnd() * 0x1fff)
+        : 0x10000 + Math.floor(rnd() * 0xfffff);
       return String.fromCodePoint(cp);
     });
     const s = cps.join("");

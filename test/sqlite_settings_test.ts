@@ -17,7 +17,10 @@ test("sqlite: durability sets synchronous, every shard is WAL with a busy timeou
     assert.equal(custom.settings().busyTimeout, 250);
     assert.equal(custom.settings().durability, "normal");
     await custom.close();
-    await assert.rejects(openSqliteBackend(`${dir}/bad.sqlite`, { durability: "fast" as "full" }), RangeError);
+    await assert.rejects(
+      openSqliteBackend(`${dir}/bad.sqlite`, { durability: "fast" as "full" }),
+      RangeError,
+    );
   } finally {
     await dispose();
   }

@@ -39,7 +39,13 @@ test("workers: bad values are RangeError, other backends are TypeError", async (
     await assert.rejects(openStore("/nonexistent-shardkv", { workers }), RangeError);
   }
   await assert.rejects(openStore("", { backend: "memory", workers: 2 }), TypeError);
-  await assert.rejects(openStore("x", { backend: async () => { throw new Error("unused"); }, workers: 1 }), TypeError);
+  await assert.rejects(
+    openStore("x", {
+      backend: () => Promise.reject(new Error("unused")),
+      workers: 1,
+    }),
+    TypeError,
+  );
 });
 
 test("workers: an open store with workers never keeps the process alive", async () => {

@@ -2,7 +2,11 @@
 // copies their WAL back into the database with PASSIVE checkpoints, so the fsyncs of a
 // checkpoint never run on the thread that commits. Messages: see ../_checkpointer.ts.
 import { parentPort } from "node:worker_threads";
-import { openSqliteDatabase, type SqliteDatabase, type SqliteStatement } from "../_sqlite_driver.ts";
+import {
+  openSqliteDatabase,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from "../_sqlite_driver.ts";
 import type { CheckpointMessage } from "../_checkpointer.ts";
 
 interface Watched {
