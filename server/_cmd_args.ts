@@ -101,8 +101,10 @@ export function echoArg(bytes: Uint8Array): string {
   return utf8Lossy.decode(bytes.subarray(0, 128)).replace(/[\r\n]/g, " ");
 }
 
-const INT64_MAX = (1n << 63n) - 1n;
-const INT64_MIN = -(1n << 63n);
+/** Redis integers are signed 64-bit. */
+export const INT64_MAX: bigint = (1n << 63n) - 1n;
+/** The smallest signed 64-bit integer. */
+export const INT64_MIN: bigint = -(1n << 63n);
 
 /** Redis's string2ll: a signed 64-bit decimal without sign '+', spaces or leading zeros. */
 export function int64Of(bytes: Uint8Array): bigint | undefined {

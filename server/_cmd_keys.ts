@@ -1,5 +1,14 @@
 // Generic key commands (Redis 7.0's generic group): deletion, TTLs, renames, type, scans.
-import { CommandError, int64, latin1, NOT_INTEGER, SYNTAX, upper } from "./_cmd_args.ts";
+import {
+  CommandError,
+  int64,
+  INT64_MAX,
+  INT64_MIN,
+  latin1,
+  NOT_INTEGER,
+  SYNTAX,
+  upper,
+} from "./_cmd_args.ts";
 import {
   ALL_KEYS,
   type Call,
@@ -11,8 +20,6 @@ import {
 import { DATABASES, Glob, keysOf, rangesOf, redisKey, storeKey } from "./_cmd_keyspace.ts";
 import { OK, type Reply, SimpleReply } from "./resp.ts";
 
-const INT64_MAX = (1n << 63n) - 1n;
-const INT64_MIN = -(1n << 63n);
 const STRING = new SimpleReply("string");
 const NONE = new SimpleReply("none");
 
@@ -128,7 +135,7 @@ async function scan(call: Call): Promise<Reply> {
     const more = args.length - i >= 2;
     if (opt === "COUNT" && more) {
       const n = int64(args[i + 1]);
-      if (n < -(2n ** 63n) || n > INT64_MAX) throw new CommandError(NOT_INTEGER);
+      if (n < INT64_MIN || n > INT64_MAX) throw new CommandError(NOT_INTEGER);
       if (n < 1n) throw new CommandError(SYNTAX);
       count = Number(n > 100_000n ? 100_000n : n);
     } else if (opt === "MATCH" && more) {

@@ -5,6 +5,7 @@ import {
   CommandError,
   echoArg,
   int64,
+  INT64_MAX,
   int64Of,
   latin1,
   NOT_INTEGER,
@@ -320,7 +321,6 @@ function configValues(ctx: ServerContext): Record<string, string> {
   };
 }
 
-const LLONG_MAX = (1n << 63n) - 1n;
 const MEMORY_UNITS: Record<string, number> = {
   "": 1,
   b: 1,
@@ -363,14 +363,14 @@ const SETTERS: Record<string, Setter> = {
   "proto-max-bulk-len": (c, v) => {
     const n = memoryValue(v);
     if (n === undefined) return "argument must be a memory value";
-    const bad = between(n, 1024n * 1024n, LLONG_MAX);
+    const bad = between(n, 1024n * 1024n, INT64_MAX);
     if (bad === undefined) c.protoMaxBulkLen = Number(n);
     return bad;
   },
   "client-query-buffer-limit": (c, v) => {
     const n = memoryValue(v);
     if (n === undefined) return "argument must be a memory value";
-    const bad = between(n, 1024n * 1024n, LLONG_MAX);
+    const bad = between(n, 1024n * 1024n, INT64_MAX);
     if (bad === undefined) c.clientQueryBufferLimit = Number(n);
     return bad;
   },

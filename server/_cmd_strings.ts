@@ -6,6 +6,8 @@ import {
   floatOf,
   formatFloat,
   int64,
+  INT64_MAX,
+  INT64_MIN,
   int64Of,
   NOT_FLOAT,
   SYNTAX,
@@ -15,8 +17,6 @@ import { type Call, type CommandSpec, ONE_KEY, TWO_KEYS } from "./_cmd_context.t
 import { OK, type Reply } from "./resp.ts";
 import { mapReply } from "./_cmd_resp3.ts";
 
-const INT64_MAX = (1n << 63n) - 1n;
-const INT64_MIN = -(1n << 63n);
 const TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 const EMPTY = new Uint8Array(0);
 /** LCS's dynamic-programming table limit: 16M cells, 64 MiB. */
