@@ -1,6 +1,7 @@
 // The small part of the Deno KV API the deno-kv backend uses, described structurally so no global
 // Deno types are needed. Deno provides it as Deno.openKv; Bun and Node get it from the npm
 // package @deno/kv (an optional peer dependency), which is imported lazily and only there.
+import { runtimeApi } from "../core/runtime.ts";
 import { importOptional } from "./_optional_import.ts";
 
 /** One part of a Deno KV key; the backend only uses these three kinds. */
@@ -54,9 +55,9 @@ export interface DenoKv {
   close(): void;
 }
 
-interface RuntimeGlobals {
-  Deno?: { openKv?: (path: string) => Promise<DenoKv> };
-  Bun?: unknown;
+/** The part of the `Deno` global this adapter uses. */
+interface DenoGlobal {
+  openKv(path: string): Promise<DenoKv>;
 }
 
 interface DenoKvNpm {
@@ -73,15 +74,15 @@ interface NodeV8 {
 
 /** Opens the Deno KV file at `path`: Deno.openKv on Deno, @deno/kv on Bun and Node. */
 export async function openKv(path: string): Promise<DenoKv> {
-  const g = globalThis as RuntimeGlobals;
-  if (g.Deno !== undefined) {
-    if (typeof g.Deno?.openKv !== "function") {
+  const deno = runtimeApi<DenoGlobal>("Deno");
+  if (deno !== undefined) {
+    if (typeof deno.openKv !== "function") {
       throw new Error(
         'The "deno-kv" backend needs Deno.openKv (run with Deno and the "kv" unstable flag) ' +
           "or Bun or Node with the npm package @deno/kv",
       );
     }
-    return await g.Deno.openKv(path);
+    return await deno.openKv(path);
   }
   const npm = await importOptional<DenoKvNpm>("@deno/kv", "^0.14.0", 'The "deno-kv" backend');
   const v8 = (await import("node:v8")) as NodeV8;

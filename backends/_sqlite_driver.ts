@@ -8,6 +8,7 @@ import {
   type StorageErrorInit,
   StorageFullError,
 } from "../core/errors.ts";
+import { runtimeName } from "../core/runtime.ts";
 
 export type { SqliteDatabase, SqliteStatement, SqlValue } from "./_sqlite_api.ts";
 import type { SqliteDatabase } from "./_sqlite_api.ts";
@@ -45,10 +46,6 @@ export async function checkSqliteFile(path: string, where: StorageErrorInit): Pr
   }
 }
 
-interface RuntimeGlobals {
-  Bun?: unknown;
-}
-
 /** An open connection and what its driver can be trusted with. */
 export interface OpenedDatabase {
   db: SqliteDatabase;
@@ -67,7 +64,7 @@ export async function openSqliteDatabase(
   path: string,
   options: { readOnly?: boolean } = {},
 ): Promise<OpenedDatabase> {
-  const onBun = (globalThis as RuntimeGlobals).Bun !== undefined;
+  const onBun = runtimeName() === "bun";
   const mod = onBun ? await import("./_bun_sqlite.ts") : await loadNodeSqlite();
   return { db: mod.open(path, options), textKeepsNul: onBun };
 }
