@@ -9,30 +9,8 @@ import {
   StorageFullError,
 } from "../core/errors.ts";
 
-/** A value SQLite can bind or return. */
-export type SqlValue = string | number | bigint | null | Uint8Array;
-
-/** A prepared statement. */
-export interface SqliteStatement {
-  /** First row; `undefined` (node:sqlite) or `null` (bun:sqlite) when there is none. */
-  get(...params: SqlValue[]): Record<string, SqlValue> | null | undefined;
-  /** Every row. */
-  all(...params: SqlValue[]): Record<string, SqlValue>[];
-  /** Runs the statement for its effects. */
-  run(...params: SqlValue[]): { changes: number | bigint };
-  /**
-   * Frees the statement (bun:sqlite). Its `close()` leaves the connection open, with its WAL,
-   * until every statement is finalized, which otherwise waits for a garbage collection.
-   */
-  finalize?(): void;
-}
-
-/** An open database connection. */
-export interface SqliteDatabase {
-  exec(sql: string): void;
-  prepare(sql: string): SqliteStatement;
-  close(): void;
-}
+export type { SqliteDatabase, SqliteStatement, SqlValue } from "./_sqlite_api.ts";
+import type { SqliteDatabase } from "./_sqlite_api.ts";
 
 /** The first 16 bytes of every SQLite database file. */
 const SQLITE_HEADER = "SQLite format 3\0";

@@ -9,7 +9,6 @@ import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
 import type { Checks, Driver, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
-import type { DriverSpec } from "./hosted.ts";
 
 /** One call to a worker: id, shard, method, the caller's clock, arguments. */
 export type WorkerCall = [id: number, shard: number, method: string, now: number, args: unknown[]];
@@ -68,10 +67,11 @@ export class WorkerPool {
   #nextShard = 0;
   #open = 0;
   #scheduled = false;
-  #spec: DriverSpec;
+  /** What the workers build the drivers from (a DriverSpec of ./hosted.ts), posted as is. */
+  #spec: unknown;
   #create: boolean;
 
-  constructor(init: { workers: number; spec: DriverSpec; create: boolean }) {
+  constructor(init: { workers: number; spec: unknown; create: boolean }) {
     this.#spec = init.spec;
     this.#create = init.create;
     this.#slots = Array.from({ length: init.workers }, () => {

@@ -1,8 +1,22 @@
-// The built-in drivers by name. Each module is imported only when its driver is used, so a
-// store on one backend never loads another's runtime-specific code.
+// The built-in drivers by name, and everything else the engine (shard/) needs from backends/:
+// this is backends' internal entry point, so no other folder imports a backends/_name.ts.
+// Each driver module is imported only when its driver is used, so a store on one backend never
+// loads another's runtime-specific code.
 import type { Driver } from "../core/driver.ts";
 import type { Durability } from "../core/types.ts";
 import type { RedisBackendOptions } from "./_redis_client.ts";
+
+export type { RedisBackendOptions };
+export { checkSqliteFile, hasSqliteCode } from "./_sqlite_driver.ts";
+export { type ShardVerifyReport, verifySqliteFile } from "./_sqlite_verify.ts";
+
+/** Loads the redis driver, which opens a redis store's shards together. */
+export const loadRedisDriver = (): Promise<typeof import("./_redis_backend.ts")> =>
+  import("./_redis_backend.ts");
+
+/** Loads the worker pool that hosts shards in worker threads. */
+export const loadWorkerPool = (): Promise<typeof import("./_worker_pool.ts")> =>
+  import("./_worker_pool.ts");
 
 /** Names of the built-in backends. */
 export type BackendName = "sqlite" | "deno-kv" | "memory" | "redis";
@@ -41,7 +55,7 @@ export const BUILTIN_DRIVERS: Record<BackendName, BuiltinOpener> = {
   memory: async (_path, init) => (await import("./memory.ts")).openMemoryDriver(init),
   // One shard named by its path; openStore opens a redis store's shards together instead.
   redis: async (path, init) => {
-    const { openRedisShards } = await import("./_redis_backend.ts");
+    const { openRedisShards } = await loadRedisDriver();
     const [driver] = await openRedisShards(path, {
       shards: 1,
       defaultShards: 1,

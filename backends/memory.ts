@@ -16,7 +16,7 @@ import {
   type WriteOp,
 } from "../core/driver.ts";
 import { Engine } from "../core/engine.ts";
-import { SortedKeys } from "../core/_sorted_keys.ts";
+import { SortedKeys } from "./_sorted_keys.ts";
 import type { StorageBackend } from "../core/types.ts";
 
 /** Options of {@linkcode openMemoryBackend}. */

@@ -1,3 +1,5 @@
+// core's internal contract (one of the `_name.ts` files other folders may import, listed in
+// test/layers_test.ts; today only core/ itself uses it).
 // What the transaction helpers need from a store: routing, the shard locks, the shard
 // backends and cache invalidation. Reached through a symbol so it stays out of the public API.
 import type { Driver } from "./driver.ts";

@@ -1,22 +1,22 @@
 // The on-disk layout moves shared by reshard and import: the build directory, the layout
-// lock, the blocked manifest that commits a move, recovery of an interrupted move, and the
-// fsync helpers. openStore runs the recovery; it imports nothing that opens a store.
-import { randomUUID } from "node:crypto";
-import { open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+// lock, recovery of an interrupted move (whose blocked manifest manifest.ts reads and writes).
+// openStore runs the recovery; it imports nothing that opens a store.
+import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { MANIFEST_FILE } from "./manifest.ts";
+import {
+  BUILD_PREFIX,
+  fsyncDir,
+  fsyncPath,
+  MANIFEST_FILE,
+  MANIFEST_TEMP,
+  type PendingMove,
+  readPendingMove,
+  SHARD_ENTRY,
+} from "./manifest.ts";
 
-export const BUILD_PREFIX = ".reshard-";
+export { BUILD_PREFIX, type PendingMove };
 const LOCK_FILE = ".shardkv-reshard.lock";
-/** A shard's files as a backend names them: `shard-007.sqlite`, `shard-007.sqlite-wal`, `shard-007/`. */
-const SHARD_ENTRY = /^shard-\d+(?:[.-].*)?$/;
-
-/** What the blocked manifest records about the layout being moved in. */
-export interface PendingMove {
-  from: string;
-  files: string[];
-}
 
 /** Build directories of reshards running in this process; recovery leaves them alone. */
 export const activeBuilds = new Set<string>();
@@ -42,7 +42,7 @@ export async function recoverReshard(path: string): Promise<void> {
     if ((e as { code?: string }).code === "ENOENT") return;
     throw e;
   }
-  const pending = await pendingMove(path);
+  const pending = await readPendingMove(path);
   if (pending !== undefined) {
     // Its own process is moving it in right now: racing it could delete moved files.
     if (isRunning(join(path, pending.from))) {
@@ -57,6 +57,11 @@ export async function recoverReshard(path: string): Promise<void> {
   for (const name of names) {
     if (name.startsWith(BUILD_PREFIX) && !isRunning(join(path, name))) {
       await rm(join(path, name), { recursive: true, force: true });
+    }
+    // A manifest write's temp file whose writer died before the rename.
+    const writer = MANIFEST_TEMP.exec(name)?.[1];
+    if (writer !== undefined && Number(writer) !== process.pid && !isAlive(Number(writer))) {
+      await rm(join(path, name), { force: true });
     }
   }
 }
@@ -93,23 +98,6 @@ export async function lockLayout(path: string): Promise<() => Promise<void>> {
     }
     await rm(file, { force: true });
   }
-}
-
-/** The move recorded in a blocked manifest at `path`, if there is one. */
-async function pendingMove(path: string): Promise<PendingMove | undefined> {
-  let m: { reshard?: PendingMove };
-  try {
-    m = JSON.parse(await readFile(join(path, MANIFEST_FILE), "utf8"));
-  } catch {
-    return undefined; // missing or unreadable: openStore reports it
-  }
-  const move = m?.reshard;
-  if (
-    typeof move !== "object" || move === null || typeof move.from !== "string" ||
-    !move.from.startsWith(BUILD_PREFIX) || move.from.includes("/") ||
-    !Array.isArray(move.files) || !move.files.every((f) => SHARD_ENTRY.test(f))
-  ) return undefined;
-  return move;
 }
 
 /**
@@ -160,35 +148,9 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Writes `file` through a temp file, fsyncs it and renames it into place. */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}-${randomUUID().slice(0, 8)}.tmp`;
-  await writeFile(tmp, text);
-  await fsyncPath(tmp);
-  await rename(tmp, file);
-}
-
 export async function fsyncAll(dir: string, names: readonly string[]): Promise<void> {
   for (const name of names) {
     if ((await stat(join(dir, name))).isFile()) await fsyncPath(join(dir, name));
   }
   await fsyncDir(dir);
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Makes renames in `dir` durable; a platform that cannot fsync a directory is skipped. */
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    await fsyncPath(dir);
-  } catch {
-    // Windows cannot open a directory for fsync; its renames are durable on their own.
-  }
 }

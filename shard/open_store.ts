@@ -18,7 +18,6 @@ import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
 import { type BackendDescriptor, checkDurability, isDescriptor } from "../backends/descriptors.ts";
-import { checkSqliteFile, hasSqliteCode } from "../backends/_sqlite_driver.ts";
 import {
   type DriverSpec,
   type HostedDriver,
@@ -38,11 +37,15 @@ import {
 import { unrefScheduler } from "./_scheduler.ts";
 import {
   type BackendName,
-  BUILTIN_BACKENDS,
+  BUILTIN_DRIVERS as BUILTIN_BACKENDS,
+  checkSqliteFile,
+  hasSqliteCode,
   isBackendName,
+  loadRedisDriver,
+  loadWorkerPool,
+  type RedisBackendOptions,
   SHARD_FILE_EXTENSION,
-} from "./_builtin_backends.ts";
-import type { RedisBackendOptions } from "../backends/_redis_client.ts";
+} from "../backends/builtin.ts";
 import { shardOf } from "./router.ts";
 import { recoverReshard } from "./_layout.ts";
 
@@ -146,7 +149,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   }
 
   if (backend === "redis") {
-    const { openRedisShards } = await import("../backends/_redis_backend.ts");
+    const { openRedisShards } = await loadRedisDriver();
     const opened = await openRedisShards(path, {
       shards,
       defaultShards: DEFAULT_SHARDS,
@@ -196,7 +199,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     ? { kind: "builtin", name, durability, busyTimeout }
     : undefined;
   if (workers > 0 && spec !== undefined) {
-    const { WorkerPool } = await import("../backends/_worker_pool.ts");
+    const { WorkerPool } = await loadWorkerPool();
     const pool = new WorkerPool({ workers: Math.min(workers, count), spec, create });
     factory = (shardPath, i) => pool.open(shardPath, i, now);
   } else if (hostedDriver !== undefined && spec !== undefined) {

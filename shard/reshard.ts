@@ -14,11 +14,11 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { describe } from "../core/validate.ts";
-import { MANIFEST_FILE, readManifest } from "./manifest.ts";
+import { MANIFEST_FILE, readManifest, writeManifest } from "./manifest.ts";
 import {
   activeBuilds,
   BUILD_PREFIX,
@@ -27,7 +27,6 @@ import {
   type PendingMove,
   recoverReshard,
   rollForward,
-  writeFileAtomic,
 } from "./_layout.ts";
 
 export { recoverReshard };
@@ -140,13 +139,11 @@ export async function replaceLayout(
     }
     const files = (await readdir(build)).filter((f) => f !== MANIFEST_FILE).sort();
     await fsyncAll(build, files);
-    const built = JSON.parse(await readFile(join(build, MANIFEST_FILE), "utf8"));
+    const built = await readManifest(build);
+    if (built === undefined) throw new Error(`The new layout in "${build}" has no manifest`);
     // The commit point: from here on, recovery moves the new layout in.
     const move: PendingMove = { from: name, files };
-    await writeFileAtomic(
-      join(path, MANIFEST_FILE),
-      JSON.stringify({ ...built, shards: 0, reshard: move }, null, 2) + "\n",
-    );
+    await writeManifest(path, { ...built, shards: 0, reshard: move });
     await rollForward(path, move);
   } finally {
     activeBuilds.delete(build);

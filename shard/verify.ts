@@ -7,9 +7,12 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { MissingManifestError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
-import { type ShardVerifyReport, verifySqliteFile } from "../backends/_sqlite_verify.ts";
 import { readManifest, SHARD_FILE } from "./manifest.ts";
-import { SHARD_FILE_EXTENSION } from "./_builtin_backends.ts";
+import {
+  SHARD_FILE_EXTENSION,
+  type ShardVerifyReport,
+  verifySqliteFile,
+} from "../backends/builtin.ts";
 
 export type { ShardVerifyReport };
 

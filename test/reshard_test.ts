@@ -154,8 +154,6 @@ test("recoverReshard rolls a committed reshard forward (idempotently)", async ()
   });
 });
 
-// Needs a lead change: openStore must call recoverReshard(path) before reading the manifest
-// (see the report). Until then openStore throws "not a shardkv format 1 manifest" here.
 test("openStore finishes an interrupted reshard by itself", async () => {
   await withTempDir(async (dir) => {
     await interruptedAfterCommit(dir);

@@ -1,6 +1,6 @@
 // An ordered set of keys for the memory backend: sorted chunks of bounded size, so an
 // insert or delete moves at most one chunk's worth of elements instead of the whole set.
-import { compareKeys } from "./key_order.ts";
+import { compareKeys } from "../core/key_order.ts";
 
 const CHUNK = 512;
 

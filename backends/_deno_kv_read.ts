@@ -1,0 +1,200 @@
+// Reads of the deno-kv shard: heads, the chunks of large values, and key ranges (the layout is
+// described in _deno_kv_layout.ts). A missing chunk means a newer write has collected it, so
+// the head is read again.
+import type { Entry, RangeQuery, RangeResult } from "../core/driver.ts";
+import { compareKeys } from "../core/key_order.ts";
+import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
+import {
+  chunkKey,
+  decodeHead,
+  type Head,
+  type HeadKey,
+  headKeyOf,
+  HEADS_END,
+  HEADS_START,
+  isLongHeadKey,
+  MAX_READ_KEYS,
+  SHORT_KEY,
+} from "./_deno_kv_layout.ts";
+
+/** A head as read: its Deno KV key, versionstamp (`null`: missing) and record. */
+export interface Stored {
+  hk: HeadKey;
+  versionstamp: string | null;
+  head: Head | undefined;
+}
+
+/** Chunks of one id. */
+export interface Chunks {
+  id: Uint8Array;
+  count: number;
+  size: number;
+}
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+export const isLiveHead = (head: Head, now: number): boolean =>
+  head.expiresAt === null || now < head.expiresAt;
+
+/** Reads heads, values and ranges of one database. */
+export class DenoKvReader {
+  #kv: DenoKv;
+
+  constructor(kv: DenoKv) {
+    this.#kv = kv;
+  }
+
+  async readHead(key: string): Promise<Stored> {
+    const hk = headKeyOf(key);
+    const e = await this.#kv.get(hk.kvKey);
+    return storedOf(key, hk, e.value, e.versionstamp);
+  }
+
+  async readHeads(keys: readonly string[]): Promise<Map<string, Stored>> {
+    const hks = keys.map(headKeyOf);
+    const reads: Promise<{ value: unknown; versionstamp: string | null }[]>[] = [];
+    for (let i = 0; i < hks.length; i += MAX_READ_KEYS) {
+      reads.push(this.#kv.getMany(hks.slice(i, i + MAX_READ_KEYS).map((h) => h.kvKey)));
+    }
+    const found = (await Promise.all(reads)).flat();
+    const out = new Map<string, Stored>();
+    keys.forEach((key, i) =>
+      out.set(key, storedOf(key, hks[i], found[i].value, found[i].versionstamp))
+    );
+    return out;
+  }
+
+  /** The whole value of a chunked head, or `undefined` when a chunk is gone. */
+  async readChunks(c: Chunks): Promise<Uint8Array | undefined> {
+    const out = new Uint8Array(c.size);
+    let i = 0;
+    let at = 0;
+    const batchSize = Math.min(c.count, 200);
+    for await (
+      const e of this.#kv.list({ start: chunkKey(c.id, 0), end: chunkKey(c.id, c.count) }, {
+        batchSize,
+      })
+    ) {
+      const piece = e.value as Uint8Array;
+      if (e.key[2] !== i || at + piece.length > c.size) return undefined;
+      out.set(piece, at);
+      at += piece.length;
+      i++;
+    }
+    return i === c.count && at === c.size ? out : undefined;
+  }
+
+  /** The live entry behind `stored`, reading the head again while its chunks are being replaced. */
+  async entry(key: string, stored: Stored, now: number): Promise<Entry | undefined> {
+    for (let s = stored;;) {
+      const head = s.head;
+      if (head === undefined || !isLiveHead(head, now)) return undefined;
+      const value = head.inline ?? await this.readChunks(head.chunks!);
+      if (value !== undefined) return { value, expiresAt: head.expiresAt };
+      const again = await this.readHead(key);
+      if (again.versionstamp === s.versionstamp) {
+        throw new Error(`deno-kv: the value of ${JSON.stringify(key.slice(0, 40))} lost chunks`);
+      }
+      s = again;
+    }
+  }
+
+  /** Live entries of `keys`; `clock` is read once the heads are in. */
+  async getEntries(keys: readonly string[], clock: () => number): Promise<Map<string, Entry>> {
+    const heads = await this.readHeads(keys);
+    const now = clock();
+    const out = new Map<string, Entry>();
+    for (const [key, stored] of heads) {
+      const e = await this.entry(key, stored, now);
+      if (e !== undefined) out.set(key, e);
+    }
+    return out;
+  }
+
+  async range(q: RangeQuery, now: number): Promise<RangeResult> {
+    const keys: string[] = [];
+    const values: Uint8Array[] = [];
+    if (q.lo !== undefined && q.hi !== undefined && compareKeys(q.lo, q.hi) >= 0) {
+      return { keys, values };
+    }
+    // Long keys come in groups (same first part) in hash order: collect, sort, then take.
+    let group: { key: string; head: Head; versionstamp: string }[] = [];
+    let groupPart: Uint8Array | undefined;
+    const take = async (key: string, head: Head, versionstamp: string): Promise<void> => {
+      if (keys.length >= q.limit || !isLiveHead(head, now)) return;
+      if (q.lo !== undefined) {
+        const c = compareKeys(key, q.lo);
+        if (c < 0 || (c === 0 && q.loExclusive)) return;
+      }
+      if (q.hi !== undefined && compareKeys(key, q.hi) >= 0) return;
+      if (q.keysOnly) {
+        keys.push(key);
+        return;
+      }
+      const value = head.inline ??
+        (await this.entry(key, { hk: headKeyOf(key), versionstamp, head }, now))?.value;
+      if (value === undefined) return;
+      keys.push(key);
+      values.push(value);
+    };
+    const flush = async (): Promise<void> => {
+      group.sort((a, b) => q.reverse ? compareKeys(b.key, a.key) : compareKeys(a.key, b.key));
+      for (const g of group) await take(g.key, g.head, g.versionstamp);
+      group = [];
+      groupPart = undefined;
+    };
+    const batchSize = Math.max(1, Math.min(q.limit === Infinity ? 500 : q.limit + 1, 500));
+    for await (const e of this.#kv.list(selectorOf(q), { reverse: q.reverse, batchSize })) {
+      const head = decodeHead(e.value);
+      if (isLongHeadKey(e.key)) {
+        const part = e.key[0] as Uint8Array;
+        if (groupPart !== undefined && !sameBytes(part, groupPart)) {
+          await flush();
+          if (keys.length >= q.limit) break;
+        }
+        groupPart = part;
+        group.push({ key: text.decode(head.longKey), head, versionstamp: e.versionstamp });
+        continue;
+      }
+      await flush();
+      await take(text.decode(e.key[0] as Uint8Array), head, e.versionstamp);
+      if (keys.length >= q.limit) break;
+    }
+    await flush();
+    return { keys, values };
+  }
+}
+
+function storedOf(key: string, hk: HeadKey, value: unknown, versionstamp: string | null): Stored {
+  if (versionstamp === null) return { hk, versionstamp, head: undefined };
+  const head = decodeHead(value);
+  if (hk.longKey !== undefined && !sameBytes(hk.longKey, head.longKey)) {
+    throw new Error(
+      `deno-kv: key ${JSON.stringify(key.slice(0, 40))}… collides with another key's hash`,
+    );
+  }
+  return { hk, versionstamp, head };
+}
+
+/** list() bounds of a range query. Bounds longer than SHORT_KEY bytes widen to their whole
+ * long-key group; range() filters by the exact bounds. */
+function selectorOf(q: RangeQuery): { start: KvKey; end: KvKey } {
+  let start = HEADS_START;
+  let end = HEADS_END;
+  if (q.lo !== undefined) {
+    const lo = utf8.encode(q.lo);
+    start = [lo.length > SHORT_KEY ? lo.subarray(0, SHORT_KEY) : lo];
+  }
+  if (q.hi !== undefined) {
+    const hi = utf8.encode(q.hi);
+    end = hi.length > SHORT_KEY ? [hi.subarray(0, SHORT_KEY), ""] : [hi];
+  }
+  return { start, end };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
