@@ -35,6 +35,12 @@ export {
   sqlite,
   type SqliteOptions,
 } from "./backends/descriptors.ts";
+export {
+  hosted,
+  type HostedDriver,
+  type HostedDriverInit,
+  type HostedDriverOpener,
+} from "./backends/hosted.ts";
 export { fnv1a32, shardOf } from "./shard/router.ts";
 export type {
   BatchEntries,

@@ -115,9 +115,10 @@ export class DenoKvReader {
   async range(q: RangeQuery, now: number): Promise<RangeResult> {
     const keys: string[] = [];
     const values: Uint8Array[] = [];
-    if (q.lo !== undefined && q.hi !== undefined && compareKeys(q.lo, q.hi) >= 0) {
-      return { keys, values };
-    }
+    const expiresAt: (number | null)[] = [];
+    const withExpiry = q.withExpiry === true && !q.keysOnly;
+    const result = (): RangeResult => withExpiry ? { keys, values, expiresAt } : { keys, values };
+    if (q.lo !== undefined && q.hi !== undefined && compareKeys(q.lo, q.hi) >= 0) return result();
     // Long keys come in groups (same first part) in hash order: collect, sort, then take.
     let group: { key: string; head: Head; versionstamp: string }[] = [];
     let groupPart: Uint8Array | undefined;
@@ -132,11 +133,14 @@ export class DenoKvReader {
         keys.push(key);
         return;
       }
-      const value = head.inline ??
-        (await this.entry(key, { hk: headKeyOf(key), versionstamp, head }, now))?.value;
-      if (value === undefined) return;
+      // A chunked value being replaced is read again with its (new) head.
+      const entry = head.inline !== undefined
+        ? { value: head.inline, expiresAt: head.expiresAt }
+        : await this.entry(key, { hk: headKeyOf(key), versionstamp, head }, now);
+      if (entry === undefined) return;
       keys.push(key);
-      values.push(value);
+      values.push(entry.value);
+      if (withExpiry) expiresAt.push(entry.expiresAt);
     };
     const flush = async (): Promise<void> => {
       group.sort((a, b) => q.reverse ? compareKeys(b.key, a.key) : compareKeys(a.key, b.key));
@@ -162,7 +166,7 @@ export class DenoKvReader {
       if (keys.length >= q.limit) break;
     }
     await flush();
-    return { keys, values };
+    return result();
   }
 }
 

@@ -224,15 +224,22 @@ export class RedisBackend extends BaseDriver {
       q.reverse ? "1" : "0",
       String(Number.isFinite(q.limit) ? q.limit : 0),
       q.keysOnly ? "1" : "0",
+      q.withExpiry && !q.keysOnly ? "1" : "0",
     ]) as Buffer[];
     const keys: string[] = [];
     const values: Uint8Array[] = [];
-    const step = q.keysOnly ? 1 : 2;
+    const withExpiry = q.withExpiry === true && !q.keysOnly;
+    const expiresAt: (number | null)[] = [];
+    const step = q.keysOnly ? 1 : withExpiry ? 3 : 2;
     for (let i = 0; i < reply.length; i += step) {
       keys.push(reply[i].toString("utf8"));
       if (!q.keysOnly) values.push(toBytes(reply[i + 1]));
+      if (withExpiry) {
+        const x = reply[i + 2].toString("utf8");
+        expiresAt.push(x === "" ? null : Number(x));
+      }
     }
-    return { keys, values };
+    return withExpiry ? { keys, values, expiresAt } : { keys, values };
   }
 
   async sweep(max: number): Promise<number> {

@@ -89,12 +89,13 @@ return n
 
 /**
  * Live keys of a lex range. ARGV[3] min, ARGV[4] max (ZRANGEBYLEX syntax), ARGV[5] "1" for
- * descending, ARGV[6] limit (0: none), ARGV[7] "1" for keys only. Returns keys, or
- * key, value pairs. Index entries whose value expired (logically, or by the Redis hint)
+ * descending, ARGV[6] limit (0: none), ARGV[7] "1" for keys only, ARGV[8] "1" to add each
+ * key's expiry ("" for none) after its value. Returns keys, or key, value (, expiry) tuples. Index entries whose value expired (logically, or by the Redis hint)
  * are removed on the way.
  */
 const RANGE = `
 local min, max, rev, limit, keys_only = ARGV[3], ARGV[4], ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7] == '1'
+local with_expiry = ARGV[8] == '1'
 local out, n = {}, 0
 while limit == 0 or n < limit do
   local want = 512
@@ -106,11 +107,12 @@ while limit == 0 or n < limit do
     ms = redis.call('ZRANGEBYLEX', idx, min, max, 'LIMIT', 0, want)
   end
   for _, m in ipairs(ms) do
-    local v = live(m)
+    local v, x = live(m)
     if v then
       n = n + 1
       out[#out + 1] = m
       if not keys_only then out[#out + 1] = v end
+      if with_expiry then out[#out + 1] = x or '' end
     else
       del(m)
     end

@@ -1,6 +1,7 @@
-// Shards hosted in worker threads (the `workers` option of openStore). Each worker runs the
-// ordinary built-in drivers of the shards given to it; the main thread keeps a WorkerShard (a
-// Driver) per shard that forwards every driver call. Calls made in one event-loop turn travel to a worker as one
+// Shards hosted in worker threads (the `workers` option of openStore): a wrapper around any
+// driver a worker can build from a DriverSpec (./hosted.ts: sqlite, deno-kv, or a custom
+// driver's module and export). The main thread keeps a WorkerShard (a Driver) per shard that
+// forwards every driver call. Calls made in one event-loop turn travel to a worker as one
 // message and their results come back batched too, so the ~40 µs round trip of a message is
 // paid per turn, not per call; the worker's own group commit then covers the whole batch.
 import type { Worker } from "node:worker_threads";
@@ -8,7 +9,6 @@ import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
 import type { Checks, Driver, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
-import type { Durability } from "../core/types.ts";
 
 /** One call to a worker: id, shard, method, the caller's clock, arguments. */
 export type WorkerCall = [id: number, shard: number, method: string, now: number, args: unknown[]];
@@ -67,24 +67,13 @@ export class WorkerPool {
   #nextShard = 0;
   #open = 0;
   #scheduled = false;
-  #durability: Durability;
-  #backend: string;
+  /** What the workers build the drivers from (a DriverSpec of ./hosted.ts), posted as is. */
+  #spec: unknown;
   #create: boolean;
-  #busyTimeout: number | undefined;
 
-  constructor(
-    init: {
-      workers: number;
-      backend: string;
-      durability: Durability;
-      create: boolean;
-      busyTimeout?: number;
-    },
-  ) {
-    this.#durability = init.durability;
-    this.#busyTimeout = init.busyTimeout;
+  constructor(init: { workers: number; spec: unknown; create: boolean }) {
+    this.#spec = init.spec;
     this.#create = init.create;
-    this.#backend = init.backend;
     this.#slots = Array.from({ length: init.workers }, () => {
       const worker = startWorker("shard_worker");
       const slot: Slot = { worker, outbox: [], inFlight: 0 };
@@ -100,14 +89,7 @@ export class WorkerPool {
   async open(path: string, index: number, now: () => number): Promise<Driver> {
     const shard = this.#nextShard++;
     const slot = index % this.#slots.length;
-    await this.call(slot, shard, "open", now(), [
-      path,
-      this.#backend,
-      this.#durability,
-      index,
-      this.#create,
-      this.#busyTimeout,
-    ]);
+    await this.call(slot, shard, "open", now(), [this.#spec, path, index, this.#create]);
     this.#open++;
     return new WorkerShard(this, slot, shard, now);
   }

@@ -125,8 +125,14 @@ class MemoryDriver extends BaseDriver {
   range(q: RangeQuery): Promise<RangeResult> {
     const now = this.now();
     const keys = this.#index.range(q, (k) => isLive(this.#data.get(k)!, now));
-    const values = q.keysOnly ? [] : keys.map((k) => this.#data.get(k)!.value.slice());
-    return Promise.resolve({ keys, values });
+    if (q.keysOnly) return Promise.resolve({ keys, values: [] });
+    const values = keys.map((k) => this.#data.get(k)!.value.slice());
+    if (!q.withExpiry) return Promise.resolve({ keys, values });
+    return Promise.resolve({
+      keys,
+      values,
+      expiresAt: keys.map((k) => this.#data.get(k)!.expiresAt),
+    });
   }
 
   sweep(max: number): Promise<number> {

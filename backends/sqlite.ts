@@ -535,7 +535,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
       const sql = `SELECT ${this.#keyColumn}${
-        q.keysOnly ? "" : ", value, crc"
+        q.keysOnly ? "" : q.withExpiry ? ", value, crc, expires_at" : ", value, crc"
       } FROM kv WHERE ${where} ORDER BY kv.key${q.reverse ? " DESC" : ""} LIMIT ?`;
       const stmt = this.#cached(sql);
       const rows = stmt.all(...params);
@@ -549,7 +549,8 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
           this.#check(keys[i], values[i], rows[i].crc);
         }
       }
-      return { keys, values };
+      if (q.keysOnly || !q.withExpiry) return { keys, values };
+      return { keys, values, expiresAt: rows.map((row) => toExpiry(row.expires_at)) };
     });
   }
 

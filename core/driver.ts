@@ -55,6 +55,11 @@ export interface RangeQuery {
   limit: number;
   /** Only keys are needed: `values` may stay empty. */
   keysOnly: boolean;
+  /**
+   * Also fill `expiresAt` with each key's expiry, read with its value (backup and reshard copy
+   * value and expiry in one call per page). Ignored by a keys-only query.
+   */
+  withExpiry?: boolean;
 }
 
 /** Keys in scan order with their values (`values` stays empty for a keys-only query). */
@@ -63,6 +68,11 @@ export interface RangeResult {
   keys: string[];
   /** The values of `keys`, in the same order. */
   values: Uint8Array[];
+  /**
+   * The expiry times of `keys` (absolute ms, `null`: none), in the same order; filled when the
+   * query asked `withExpiry` (a driver that leaves it out costs the engine one more read).
+   */
+  expiresAt?: (number | null)[];
 }
 
 /**
@@ -82,7 +92,7 @@ export interface Driver {
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>>;
   /** Optional fast path of `getEntries([key])`: the live entry of `key`, or `undefined`. */
   getEntry?(key: string): Promise<Entry | undefined>;
-  /** Live keys (and values) of a range. */
+  /** Live keys (and values, and expiry times when asked) of a range. */
   range(query: RangeQuery): Promise<RangeResult>;
   /**
    * Applies every op, in order, as one atomic commit, provided every key of `checks` still

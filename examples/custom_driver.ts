@@ -80,6 +80,7 @@ class MapDriver implements Driver {
     const end = q.hi === undefined ? this.#sorted.length : this.#lowerBound(q.hi);
     const keys: string[] = [];
     const values: Uint8Array[] = [];
+    const expiresAt: (number | null)[] = [];
     const step = q.reverse ? -1 : 1;
     for (let i = q.reverse ? end - 1 : start; i >= start && i < end; i += step) {
       const key = this.#sorted[i];
@@ -88,9 +89,12 @@ class MapDriver implements Driver {
       if (e === undefined) continue;
       keys.push(key);
       if (!q.keysOnly) values.push(e.value.slice());
+      if (q.withExpiry) expiresAt.push(e.expiresAt);
       if (keys.length >= q.limit) break;
     }
-    return Promise.resolve({ keys, values });
+    return Promise.resolve(
+      q.withExpiry && !q.keysOnly ? { keys, values, expiresAt } : { keys, values },
+    );
   }
 
   apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {

@@ -18,6 +18,13 @@ import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
 import { type BackendDescriptor, checkDurability, isDescriptor } from "../backends/descriptors.ts";
+import {
+  type DriverSpec,
+  type HostedDriver,
+  isHosted,
+  openFromSpec,
+  specOf,
+} from "../backends/hosted.ts";
 import { CustomDriver } from "./_custom_backend.ts";
 import {
   CREATING_FILE,
@@ -64,9 +71,10 @@ export interface StoreOptions {
   /**
    * `"sqlite"` (default for new stores), `"deno-kv"`, `"memory"`, `"redis"`, a descriptor
    * carrying the backend's own options (`sqlite({ durability: "full" })`, `redis({ url })`,
-   * `memory()`, `denoKv()`), or a factory of custom drivers.
+   * `memory()`, `denoKv()`), a factory of custom drivers, or a custom driver's module
+   * (`hosted(url, exportName, options)`, which `workers` can host).
    */
-  backend?: BackendName | BackendDescriptor | BackendFactory;
+  backend?: BackendName | BackendDescriptor | BackendFactory | HostedDriver;
   /** `false` (default) or the limits of an LRU cache of read results. */
   cache?: false | LruCacheOptions;
   /**
@@ -77,8 +85,11 @@ export interface StoreOptions {
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
   /**
-   * `"sqlite"` only: host the shards in this many worker threads (0..64, default 0: in the
-   * calling thread). Calls of one event-loop turn cross to a worker as one message.
+   * Host the shards in this many worker threads (0..64, default 0: in the calling thread),
+   * whatever their driver: sqlite, deno-kv or a {@linkcode hosted} custom driver. Calls of one
+   * event-loop turn cross to a worker as one message. Refused (`TypeError`) for memory (its data
+   * would live in the workers), redis (its shards are already off-thread connections) and
+   * factory functions (a function cannot cross threads: use `hosted()`).
    */
   workers?: number;
   /**
@@ -120,9 +131,8 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
     throw new RangeError(`workers must be an integer from 0 to 64, received ${describe(workers)}`);
   }
-  if (workers > 0 && backend !== undefined && backend !== "sqlite") {
-    throw new TypeError(`workers needs the "sqlite" backend, received ${describe(backend)}`);
-  }
+  const hostedDriver = isHosted(options.backend) ? options.backend : undefined;
+  if (workers > 0) refuseUnhostable(backend, hostedDriver);
   if (cache !== false && (typeof cache !== "object" || cache === null)) {
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
@@ -182,23 +192,26 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   }
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
   let factory: BackendFactory;
-  if (typeof backend === "function") factory = backend;
-  else if (workers > 0 && name === "sqlite") {
+  const create = manifest === undefined;
+  const spec: DriverSpec | undefined = hostedDriver !== undefined
+    ? specOf(hostedDriver)
+    : name === "sqlite" || name === "deno-kv"
+    ? { kind: "builtin", name, durability, busyTimeout }
+    : undefined;
+  if (workers > 0 && spec !== undefined) {
     const { WorkerPool } = await loadWorkerPool();
-    const pool = new WorkerPool({
-      workers: Math.min(workers, count),
-      backend: name,
-      durability,
-      busyTimeout,
-      create: manifest === undefined,
-    });
+    const pool = new WorkerPool({ workers: Math.min(workers, count), spec, create });
     factory = (shardPath, i) => pool.open(shardPath, i, now);
-  } else if (isBackendName(name)) {
-    const create = manifest === undefined;
+  } else if (hostedDriver !== undefined && spec !== undefined) {
+    factory = (shardPath, shard) => openFromSpec(spec, shardPath, { shard, create, now });
+  } else if (typeof backend === "function") factory = backend;
+  else if (isBackendName(name)) {
     factory = (shardPath, shard) => BUILTIN_BACKENDS[name](shardPath, { ...init, shard, create });
   } else {
     throw new TypeError(
-      `Store at "${path}" was created with a custom backend; pass its factory as options.backend`,
+      `Store at "${path}" was created with a custom backend; pass its factory${
+        workers > 0 ? " as hosted(moduleUrl, exportName)" : ""
+      } as options.backend`,
     );
   }
   if (manifest === undefined) {
@@ -249,6 +262,16 @@ function backendOf(options: StoreOptions): {
   redis: RedisBackendOptions | undefined;
 } {
   const { backend } = options;
+  if (isHosted(backend)) {
+    if (options.durability !== undefined || options.redis !== undefined) {
+      throw new TypeError(
+        "a hosted() driver takes its settings in hosted()'s options, not durability or redis",
+      );
+    }
+    // Stands for the custom driver; openStore opens it with the shard's `create` flag.
+    const factory: BackendFactory = () => Promise.reject(new Error("unreachable"));
+    return { backend: factory, durability: "normal", busyTimeout: undefined, redis: undefined };
+  }
   if (isDescriptor(backend)) {
     for (const key of ["durability", "redis"] as const) {
       if (options[key] !== undefined) {
@@ -286,6 +309,31 @@ function backendOf(options: StoreOptions): {
     );
   }
   return { backend, durability, busyTimeout: undefined, redis: options.redis };
+}
+
+/** Refuses `workers` for drivers that a worker thread cannot or should not host. */
+function refuseUnhostable(
+  backend: BackendName | BackendFactory | undefined,
+  hostedDriver: HostedDriver | undefined,
+): void {
+  if (backend === "memory") {
+    throw new TypeError(
+      "workers cannot host the memory backend: its data would live in the worker threads, " +
+        "unreachable by anything but this store and gone with them; use workers: 0",
+    );
+  }
+  if (backend === "redis") {
+    throw new TypeError(
+      "workers do not host the redis backend: its shards are connections to a Redis server, " +
+        "already off this thread, so a worker would only add a hop; use workers: 0",
+    );
+  }
+  if (typeof backend === "function" && hostedDriver === undefined) {
+    throw new TypeError(
+      "workers cannot host a factory function (a function cannot cross threads); pass " +
+        "backend: hosted(moduleUrl, exportName, options) instead, received a function",
+    );
+  }
 }
 
 /** A damaged file while opening (an SQLITE_IOERR is e.g. a truncated file read through mmap). */

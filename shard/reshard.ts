@@ -31,7 +31,7 @@ import {
 
 export { recoverReshard };
 import { openStore, type StoreOptions } from "./open_store.ts";
-import type { Store } from "../core/engine.ts";
+import { Engine, type Store } from "../core/engine.ts";
 
 /** Options of {@linkcode reshard}. */
 export interface ReshardOptions {
@@ -152,13 +152,20 @@ export async function replaceLayout(
 }
 
 /**
- * Every live key of `store` in key order with its absolute expiry on `now`'s clock.
- * Internal: shared by reshard and export.
+ * Every live key of `store` in key order with its absolute expiry on `now`'s clock, value and
+ * expiry read together, a page per driver call. Internal: shared by reshard and export.
  */
 export async function* liveRecords(
   store: Store,
   now: () => number,
 ): AsyncGenerator<LiveRecord> {
+  if (store instanceof Engine) {
+    for await (const [key, { value, expiresAt }] of store.records("", now)) {
+      yield { key, value, expiresAt };
+    }
+    return;
+  }
+  // Some other object with the Store API: value and TTL can only be read apart (N+1 calls).
   let page: [string, Uint8Array][] = [];
   const flush = async function* (): AsyncGenerator<LiveRecord> {
     const ttls = await Promise.all(page.map(([k]) => store.ttl(k)));

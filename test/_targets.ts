@@ -4,10 +4,20 @@ import { openStore, type StoreOptions } from "../mod.ts";
 import { conformance, type ConformanceOptions, type OpenTarget } from "./conformance.ts";
 import { tempDir } from "./_helpers.ts";
 
-export function storeTarget(backend: StoreOptions["backend"], shards: number): OpenTarget {
+export function storeTarget(
+  backend: StoreOptions["backend"],
+  shards: number,
+  workers = 0,
+): OpenTarget {
   return async ({ now, cache }) => {
     const { dir, dispose } = await tempDir(`conf-${shards}`);
-    const store = await openStore(`${dir}/store`, { backend, shards, now, cache: cache ?? false });
+    const store = await openStore(`${dir}/store`, {
+      backend,
+      shards,
+      workers,
+      now,
+      cache: cache ?? false,
+    });
     return { store, dispose };
   };
 }

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { openStore, type Store } from "../mod.ts";
+import { type Driver, openStore, type Store } from "../mod.ts";
+import { openMemoryDriver } from "../backends/memory.ts";
 import { CorruptBackupError, exportStore, importStore } from "../shard/backup.ts";
 import { Clock, dec, enc, withTempDir } from "./_helpers.ts";
 
@@ -261,3 +262,63 @@ test("export and import reject bad arguments", async () => {
     );
   });
 });
+
+/** `driver` with its range and getEntries calls counted; `legacy` drops range's `expiresAt`. */
+function counted(driver: Driver, legacy: boolean, calls: { range: number; getEntries: number }) {
+  const d: Driver = {
+    getEntries: (keys) => (calls.getEntries++, driver.getEntries(keys)),
+    range: async (q) => {
+      calls.range++;
+      const r = await driver.range(q);
+      if (legacy) delete r.expiresAt;
+      return r;
+    },
+    apply: (ops, checks) => driver.apply(ops, checks),
+    remove: (keys) => driver.remove(keys),
+    add: (key, by) => driver.add(key, by),
+    sweep: (max) => driver.sweep(max),
+    close: () => driver.close(),
+  };
+  return d;
+}
+
+for (const legacy of [false, true]) {
+  test(
+    `export reads values and expiry times a page per call, none per key${
+      legacy ? " (driver without range expiry: one getEntries per page)" : ""
+    }`,
+    async () => {
+      await withTempDir(async (dir) => {
+        const clock = new Clock();
+        const calls = { range: 0, getEntries: 0 };
+        const store = await openStore(join(dir, "s"), {
+          backend: async () => counted(await openMemoryDriver({ now: clock.now }), legacy, calls),
+          now: clock.now,
+          shards: 1,
+          cache: false,
+        });
+        const setAt = clock.now();
+        await store.batchSet(
+          Array.from(
+            { length: 600 },
+            (_, i): [string, Uint8Array] => [`k${1000 + i}`, enc(`${i}`)],
+          ),
+          { ttl: 60_000 },
+        );
+        await store.set("plain", enc("p"));
+        calls.range = 0;
+        calls.getEntries = 0;
+        const out = sink();
+        const { records } = await exportStore(store, out.stream, { now: clock.now });
+        assert.equal(records, 601);
+        const lines = dec(out.bytes())!.trimEnd().split("\n").slice(1, -1);
+        const expiry = lines.map((l) => JSON.parse(l).e);
+        assert.deepEqual(expiry, [...Array(600).fill(setAt + 60_000), null]);
+        // 601 keys in pages of 256: three range calls, not one ttl read per key.
+        assert.equal(calls.range, 3);
+        assert.equal(calls.getEntries, legacy ? 3 : 0);
+        await store.close();
+      });
+    },
+  );
+}

@@ -1,10 +1,10 @@
-// The `workers` option: shards hosted in worker threads pass the same conformance suite, and
-// the option is validated.
+// The `workers` option: shards of any hostable driver (sqlite, deno-kv, a hosted() custom
+// driver) run in worker threads and pass the same conformance suite; the option is validated.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { openStore } from "../mod.ts";
+import { CorruptStoreError, denoKv, hosted, openStore, sqlite } from "../mod.ts";
 import { conformance, type OpenTarget } from "./conformance.ts";
 import { dec, enc, tempDir } from "./_helpers.ts";
 
@@ -18,6 +18,89 @@ function workersTarget(shards: number, workers: number): OpenTarget {
 
 conformance("sqlite 1 shard in 1 worker", workersTarget(1, 1), { shards: 1 });
 conformance("sqlite 16 shards in 2 workers", workersTarget(16, 2), { shards: 16, cache: true });
+
+const MAP_DRIVER = new URL("./_hosted_map_driver.ts", import.meta.url);
+for (const workers of [0, 2]) {
+  conformance(`hosted custom driver, 4 shards, ${workers} workers`, async ({ now, cache }) => {
+    const { dir, dispose } = await tempDir("workers-hosted");
+    const store = await openStore(`${dir}/store`, {
+      backend: hosted(MAP_DRIVER, "openHostedMap", { tag: "map" }),
+      shards: 4,
+      workers,
+      now,
+      cache: cache ?? false,
+    });
+    return { store, dispose };
+  }, { shards: 4, cache: workers > 0 });
+}
+
+test("workers: descriptors are hosted with their options, deno-kv reopens without workers", async () => {
+  const { dir, dispose } = await tempDir("workers-descriptors");
+  try {
+    const a = await openStore(`${dir}/sq`, {
+      backend: sqlite({ durability: "full", busyTimeout: 100 }),
+      shards: 2,
+      workers: 2,
+    });
+    await a.set("k", enc("v"));
+    await a.close();
+    const b = await openStore(`${dir}/kv`, { backend: denoKv(), shards: 3, workers: 2 });
+    await b.batchSet(Array.from({ length: 30 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
+    await b.close();
+    const c = await openStore(`${dir}/kv`);
+    assert.equal(c.backend, "deno-kv");
+    assert.equal(dec(await c.get("k7")), "v7");
+    assert.equal((await c.scanKeys("k")).length, 30);
+    await c.close();
+    const d = await openStore(`${dir}/sq`, { workers: 1 });
+    assert.equal(dec(await d.get("k")), "v");
+    await d.close();
+  } finally {
+    await dispose();
+  }
+});
+
+test("workers: a damaged shard file is a CorruptStoreError through the worker", async () => {
+  const { dir, dispose } = await tempDir("workers-corrupt");
+  try {
+    const a = await openStore(`${dir}/store`, { shards: 2 });
+    await a.close();
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(`${dir}/store/shard-001.sqlite`, "this is not an SQLite database".repeat(200));
+    await assert.rejects(openStore(`${dir}/store`, { workers: 1 }), CorruptStoreError);
+  } finally {
+    await dispose();
+  }
+});
+
+test("workers: hosted() and its module are checked, errors keep their class", async () => {
+  assert.throws(() => hosted("./relative.ts", "x"), TypeError);
+  assert.throws(() => hosted("https://example.com/d.ts", "x"), TypeError);
+  assert.throws(() => hosted(MAP_DRIVER, ""), TypeError);
+  assert.throws(() => hosted(MAP_DRIVER, "openHostedMap", { f() {} }), TypeError);
+  const { dir, dispose } = await tempDir("workers-hosted-bad");
+  try {
+    for (const workers of [0, 1]) {
+      for (
+        const [name, options] of [["missing", undefined], ["openNothing", undefined], [
+          "openHostedMap",
+          { tag: "other" },
+        ]] as const
+      ) {
+        await assert.rejects(
+          openStore(`${dir}/s${workers}${name}`, {
+            backend: hosted(MAP_DRIVER, name, options),
+            workers,
+          }),
+          (e: Error) =>
+            e instanceof TypeError && e.message.includes(name === "openHostedMap" ? "tag" : name),
+        );
+      }
+    }
+  } finally {
+    await dispose();
+  }
+});
 
 test("workers: data written through workers is there after reopening without them", async () => {
   const { dir, dispose } = await tempDir("workers-reopen");
@@ -38,13 +121,20 @@ test("workers: bad values are RangeError, other backends are TypeError", async (
   for (const workers of [-1, 1.5, 65, NaN]) {
     await assert.rejects(openStore("/nonexistent-shardkv", { workers }), RangeError);
   }
-  await assert.rejects(openStore("", { backend: "memory", workers: 2 }), TypeError);
+  await assert.rejects(
+    openStore("", { backend: "memory", workers: 2 }),
+    (e: Error) => e instanceof TypeError && /memory.*live in the worker/.test(e.message),
+  );
+  await assert.rejects(
+    openStore("x", { backend: "redis", workers: 2 }),
+    (e: Error) => e instanceof TypeError && /redis/.test(e.message),
+  );
   await assert.rejects(
     openStore("x", {
       backend: () => Promise.reject(new Error("unused")),
       workers: 1,
     }),
-    TypeError,
+    (e: Error) => e instanceof TypeError && /hosted\(/.test(e.message),
   );
 });
 

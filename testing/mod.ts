@@ -35,6 +35,7 @@ import {
   decodeCounter,
   deleteKey,
   existsKey,
+  exportStore,
   getKey,
   InvalidKeyError,
   InvalidValueError,
@@ -342,6 +343,36 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     assert.equal(await s.ttl("b"), 100);
     clock.advance(100);
     assert.equal((await s.batchGet(["a", "b"])).size, 0);
+  });
+
+  withStore("TTL: export reads each live value with its exact expiry time", async (s, clock) => {
+    const setAt = clock.now();
+    await s.set("t:a", enc("a"), { ttl: 1_000 });
+    await s.set("t:b", enc("b"), { ttl: 86_400_000 });
+    await s.set("t:c", enc("c"));
+    await s.set("t:gone", enc("x"), { ttl: 10 });
+    clock.advance(10);
+    const exported = async (now: () => number) => {
+      const chunks: Uint8Array[] = [];
+      const sink = new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c) });
+      await exportStore(s as Store, sink, { now });
+      const lines = Buffer.concat(chunks).toString("utf8").trimEnd().split("\n").slice(1, -1);
+      return lines.map((line) => {
+        const r = JSON.parse(line);
+        return [r.k, Buffer.from(r.v, "base64").toString("utf8"), r.e];
+      });
+    };
+    assert.deepEqual(await exported(clock.now), [
+      ["t:a", "a", setAt + 1_000],
+      ["t:b", "b", setAt + 86_400_000],
+      ["t:c", "c", null],
+    ]);
+    // On another clock, each remaining TTL counts from that clock's reading.
+    assert.deepEqual(await exported(() => clock.now() + 5_000), [
+      ["t:a", "a", setAt + 6_000],
+      ["t:b", "b", setAt + 86_405_000],
+      ["t:c", "c", null],
+    ]);
   });
 
   // --- counters ----------------------------------------------------------------------------

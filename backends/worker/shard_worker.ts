@@ -1,11 +1,10 @@
-// A worker thread hosting shards for ../_worker_pool.ts. It opens the ordinary built-in
-// drivers, runs each batch of calls it receives (calls of one batch share the backends' group
+// A worker thread hosting shards for ../_worker_pool.ts. It builds each shard's driver from the
+// DriverSpec it is sent (../hosted.ts; nothing here knows a particular driver), runs each batch of calls it receives (calls of one batch share the backends' group
 // commit) and sends the results back batched per macrotask.
 import { parentPort } from "node:worker_threads";
 import { setImmediate } from "node:timers";
 import type { Driver } from "../../core/driver.ts";
-import type { Durability } from "../../core/types.ts";
-import { BUILTIN_DRIVERS, isBackendName } from "../builtin.ts";
+import { type DriverSpec, openFromSpec } from "../hosted.ts";
 import { serializeError, type WorkerCall, type WorkerReply } from "../_worker_pool.ts";
 
 const port = parentPort!;
@@ -34,19 +33,13 @@ function run([id, shard, method, at, args]: WorkerCall): void {
   );
 }
 
-async function open(
-  shard: number,
-  [path, backend, durability, index, create, busyTimeout]: unknown[],
-): Promise<void> {
-  if (!isBackendName(backend)) throw new TypeError(`unknown backend ${String(backend)}`);
+async function open(shard: number, [spec, path, index, create]: unknown[]): Promise<void> {
   shards.set(
     shard,
-    await BUILTIN_DRIVERS[backend](path as string, {
-      durability: durability as Durability,
-      now,
+    await openFromSpec(spec as DriverSpec, path as string, {
       shard: index as number,
       create: create as boolean,
-      busyTimeout: busyTimeout as number | undefined,
+      now,
     }),
   );
 }
