@@ -24,28 +24,8 @@ import { ConnectionSet, type Listen } from "./_listener.ts";
 import { RespParser } from "./resp.ts";
 import { RespSession } from "./session.ts";
 
-export {
-  type Client,
-  CommandError,
-  execute,
-  executeAll,
-  ScanCursors,
-  type ServerContext,
-} from "./commands.ts";
-export {
-  encodeReply,
-  ErrorReply,
-  OK,
-  RawReply,
-  type Reply,
-  ReplyWriter,
-  RespParser,
-  type RespParserOptions,
-  RespProtocolError,
-  SimpleReply,
-} from "./resp.ts";
-export { type FeedResult, RespSession } from "./session.ts";
 export type { ServerConfig } from "./_cmd_context.ts";
+// The store types its signature references, so its documentation is complete.
 export type {
   BatchEntries,
   CacheStats,

@@ -8,14 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { openStore, type Store } from "../mod.ts";
-import {
-  encodeReply,
-  ReplyWriter,
-  RespParser,
-  RespProtocolError,
-  type ServeOptions,
-  serveResp,
-} from "../server/mod.ts";
+import { type ServeOptions, serveResp } from "../server/mod.ts";
+import { encodeReply, ReplyWriter, RespParser, RespProtocolError } from "../server/resp.ts";
 import { dec, enc } from "./_helpers.ts";
 import {
   answersPing,

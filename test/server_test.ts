@@ -7,18 +7,17 @@ import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { encodeCounter, openStore, shardOf, type Store } from "../mod.ts";
+import { ScanCursors, type ServerContext } from "../server/commands.ts";
+import { serveResp } from "../server/mod.ts";
 import {
   encodeReply,
   ErrorReply,
   OK,
   RespParser,
   RespProtocolError,
-  RespSession,
-  ScanCursors,
-  type ServerContext,
-  serveResp,
   SimpleReply,
-} from "../server/mod.ts";
+} from "../server/resp.ts";
+import { RespSession } from "../server/session.ts";
 import { dec, enc, withTempDir } from "./_helpers.ts";
 import { SLOW } from "./_runtimes.ts";
 
