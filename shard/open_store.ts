@@ -17,6 +17,7 @@ import { type Driver, isDriver } from "../core/driver.ts";
 import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
+import { runtimeName } from "../core/runtime.ts";
 import { type BackendDescriptor, checkDurability, isDescriptor } from "../backends/descriptors.ts";
 import {
   type DriverSpec,
@@ -188,6 +189,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       `Store at "${path}" uses the ${JSON.stringify(name)} backend, which cannot honour ${
         busyTimeout !== undefined ? "busyTimeout" : `durability ${JSON.stringify(durability)}`
       } (sqlite only)`,
+    );
+  }
+  if (workers > 0 && name === "deno-kv" && runtimeName() === "bun") {
+    // Measured: Bun 1.4.5 aborts or segfaults within seconds once @deno/kv runs in its workers.
+    throw new TypeError(
+      "workers cannot host the deno-kv backend on Bun: @deno/kv's native module crashes Bun's " +
+        "worker threads; use workers: 0 (Deno and Node host it)",
     );
   }
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
