@@ -367,10 +367,7 @@ export class Engine implements Store {
         limit: scan.limit,
         reverse: scan.reverse,
       });
-      return {
-        keys: merged.map((x) => x.key),
-        values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
-      };
+      return resultOf(merged, keysOnly);
     }
     const results = await Promise.all(this.#drivers.map((d) => d.range(q)));
     if (results.length === 1) return results[0];
@@ -380,10 +377,7 @@ export class Engine implements Store {
       limit: scan.limit,
       reverse: scan.reverse,
     });
-    return {
-      keys: merged.map((x) => x.key),
-      values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
-    };
+    return resultOf(merged, keysOnly);
   }
 
   entries(
@@ -569,4 +563,15 @@ async function withEntries(d: Driver, page: RangeResult): Promise<RangeResult> {
     out.expiresAt!.push(e.expiresAt);
   }
   return out;
+}
+
+/** A merged scan's keys (and values, unless keys only), each row pointing into its shard's result. */
+function resultOf(
+  merged: readonly { key: string; i: number; r: RangeResult }[],
+  keysOnly: boolean,
+): RangeResult {
+  return {
+    keys: merged.map((x) => x.key),
+    values: keysOnly ? [] : merged.map((x) => x.r.values[x.i]),
+  };
 }
