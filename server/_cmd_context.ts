@@ -261,6 +261,29 @@ export interface CommandSpec {
 
 /** `first, last, step` key specs. */
 export const ONE_KEY: [number, number, number] = [1, 1, 1];
+
+/**
+ * The spec builder of one command group: arity, flags, summary, the version it appeared in, how
+ * it runs, and its key positions (one key by default).
+ */
+export function specsOf(group: string): (
+  arity: number,
+  flags: string[],
+  summary: string,
+  since: string,
+  run: (call: Call) => Promise<Reply> | Reply,
+  keys?: [number, number, number],
+) => CommandSpec {
+  return (arity, flags, summary, since, run, keys = ONE_KEY) => ({
+    arity,
+    flags,
+    keys,
+    group,
+    summary,
+    since,
+    run,
+  });
+}
 export const TWO_KEYS: [number, number, number] = [1, 2, 1];
 export const ALL_KEYS: [number, number, number] = [1, -1, 1];
 export const NO_KEYS: [number, number, number] = [0, 0, 0];

@@ -14,7 +14,7 @@ import {
   type Call,
   type CommandSpec,
   NO_KEYS,
-  ONE_KEY,
+  specsOf,
   TWO_KEYS,
 } from "./_cmd_context.ts";
 import { DATABASES, Glob, keysOf, rangesOf, redisKey, storeKey } from "./_cmd_keyspace.ts";
@@ -201,16 +201,7 @@ async function randomkey(call: Call): Promise<Reply> {
   return null;
 }
 
-function spec(
-  arity: number,
-  flags: string[],
-  summary: string,
-  since: string,
-  run: (call: Call) => Promise<Reply> | Reply,
-  keys: [number, number, number] = ONE_KEY,
-): CommandSpec {
-  return { arity, flags, keys, group: "generic", summary, since, run };
-}
+const spec = specsOf("generic");
 
 /** DEL/UNLINK (`del`) or EXISTS/TOUCH: how many of the keys existed (EXISTS counts repeats). */
 async function countLive(call: Call, del: boolean): Promise<number> {

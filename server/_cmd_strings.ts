@@ -13,7 +13,7 @@ import {
   SYNTAX,
   upper,
 } from "./_cmd_args.ts";
-import { type Call, type CommandSpec, ONE_KEY, TWO_KEYS } from "./_cmd_context.ts";
+import { type Call, type CommandSpec, specsOf, TWO_KEYS } from "./_cmd_context.ts";
 import { OK, type Reply } from "./resp.ts";
 import { mapReply } from "./_cmd_resp3.ts";
 
@@ -404,16 +404,7 @@ const READ = ["readonly", "fast"];
 const WRITE = ["write", "denyoom"];
 const WRITE_FAST = ["write", "denyoom", "fast"];
 
-function spec(
-  arity: number,
-  flags: string[],
-  summary: string,
-  since: string,
-  run: (call: Call) => Promise<Reply> | Reply,
-  keys: [number, number, number] = ONE_KEY,
-): CommandSpec {
-  return { arity, flags, keys, group: "string", summary, since, run };
-}
+const spec = specsOf("string");
 
 /** The string commands, by lowercase name. */
 export const STRING_COMMANDS: Record<string, CommandSpec> = {
