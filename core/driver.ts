@@ -15,6 +15,12 @@ export interface Entry {
   value: Uint8Array;
   /** When the entry expires (`now >= expiresAt`: gone), or `null`. */
   expiresAt: number | null;
+  /**
+   * The entry's version: a positive integer that grows with every write of the key (see
+   * {@linkcode WriteOp.version}); `0` or absent from storage written before versions existed
+   * or from a driver that keeps none.
+   */
+  version?: number;
 }
 
 /** One write of an atomic group: a set when `value` is present, else a delete. */
@@ -25,11 +31,19 @@ export interface WriteOp {
   value?: Uint8Array;
   /** The new expiry time of a set (`null` or absent: none). */
   expiresAt?: number | null;
+  /**
+   * The version the engine gives a set. A driver that keeps versions stores
+   * `max(version, previous + 1)`, where `previous` is the version of the row it replaces (live
+   * or expired, if it still holds it), so a key's version always grows, also when processes
+   * with different clocks write it. Absent: the driver picks `previous + 1` (or 1).
+   */
+  version?: number;
 }
 
 /**
- * What a compare-and-set commit expects: per key, the live entry it must still hold, or `null`
- * when it must still be missing (or expired).
+ * What a compare-and-set commit expects: per key, the live entry it must still hold (value,
+ * expiry and, when both sides have one, version), or `null` when it must still be missing (or
+ * expired).
  */
 export type Checks = ReadonlyMap<string, Entry | null>;
 
@@ -105,13 +119,54 @@ export interface Driver {
   /**
    * Atomically adds `by` to the 8-byte big-endian counter at `key` (missing or expired: 0),
    * keeping its expiry, and resolves the new value (see `nextCounter` semantics: `RangeError`
-   * outside the safe integers, `NotACounterError` for a value that is not 8 bytes).
+   * outside the safe integers, `NotACounterError` for a value that is not 8 bytes). `version`
+   * is as in {@linkcode WriteOp.version}.
    */
-  add(key: string, by: number): Promise<number>;
+  add(key: string, by: number, version?: number): Promise<number>;
   /** Removes up to `max` expired entries; resolves how many were removed. */
   sweep(max: number): Promise<number>;
+  /**
+   * Optional: opens a write transaction that holds the shard's write lock against every other
+   * writer (other processes and store instances too) and reads the live entries of `keys`
+   * under it. The engine then calls exactly one of `commit` or `release` and no other method of
+   * this driver until it has. A cross-shard atomic commit begins every shard it touches (in
+   * shard order) before it writes any; without `begin` it falls back to compare-and-set
+   * `apply` calls, which other processes' writers can make it retry.
+   */
+  begin?(keys: readonly string[]): Promise<ShardTxn>;
+  /**
+   * Optional: a number that changes whenever the shard's data may have changed, by this or
+   * another process (SQLite's `data_version` plus local commits). `watch` polls only shards
+   * whose number moved; without it every poll reads the watched keys.
+   */
+  changes?(): Promise<number>;
   /** Flushes and releases the storage; called once, after every other call settled. */
   close(): Promise<void>;
+}
+
+/** A write transaction opened by {@linkcode Driver.begin}. */
+export interface ShardTxn {
+  /** The live entries of the keys passed to `begin`, read under the lock. */
+  readonly entries: Map<string, Entry>;
+  /** Applies `ops` (in order) as one atomic commit and releases the lock. */
+  commit(ops: readonly WriteOp[]): Promise<void>;
+  /** Releases the lock, writing nothing. */
+  release(): Promise<void>;
+}
+
+/**
+ * Where the engine records a cross-shard atomic commit while it applies it, so that a commit a
+ * crash interrupted is rolled back (from the record's before-images) when the store next opens.
+ * A record must survive the process once `write` resolves (and the machine too when the store
+ * is opened with `durability: "full"`).
+ */
+export interface Journal {
+  /** Stores `record` under `id`. */
+  write(id: string, record: Uint8Array): Promise<void>;
+  /** Removes the record `id` (no error when missing). */
+  remove(id: string): Promise<void>;
+  /** Every record left behind, by id. */
+  list(): Promise<Map<string, Uint8Array>>;
 }
 
 /** Whether `entry` is live at `now`. */
@@ -125,6 +180,7 @@ export function matches(current: Entry | undefined, expected: Entry | null): boo
     return expected === null && current === undefined;
   }
   if (current.expiresAt !== expected.expiresAt) return false;
+  if (current.version && expected.version && current.version !== expected.version) return false;
   const a = current.value;
   const b = expected.value;
   if (a.length !== b.length) return false;
