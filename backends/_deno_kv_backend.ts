@@ -3,6 +3,7 @@
 // _deno_kv_commit.ts, crash recovery and sweeping in _deno_kv_recovery.ts; this file runs a
 // shard's writes one at a time and makes compare-and-set and read-modify-write atomic.
 import { BaseDriver, type Update } from "../core/base_driver.ts";
+import { encodeCounter, nextCounter } from "../core/counter.ts";
 import {
   type Checks,
   type Entry,
@@ -67,6 +68,11 @@ export class DenoKvBackend extends BaseDriver {
     return this.#reader.getEntries(keys, () => this.now());
   }
 
+  async getEntry(key: string): Promise<Entry | undefined> {
+    const stored = await this.#reader.readHead(key);
+    return await this.#reader.entry(key, stored, this.now());
+  }
+
   range(q: RangeQuery): Promise<RangeResult> {
     return this.#reader.range(q, this.now());
   }
@@ -77,9 +83,8 @@ export class DenoKvBackend extends BaseDriver {
     this.check("write");
     return this.#serial(async () => {
       if (checks !== undefined && checks.size > 0) return await this.#checkedWrite(ops, checks);
-      // Without chunked values there is nothing to collect, so the old heads need no read.
-      if (this.#committer.mayHaveChunks) await this.#write(ops);
-      else await this.#committer.commit(ops, undefined, false);
+      // The old heads are read (one getMany per 10 keys) for their versions and chunks.
+      await this.#write(ops);
       return true;
     });
   }
@@ -109,6 +114,16 @@ export class DenoKvBackend extends BaseDriver {
       let live = 0;
       for (const s of old.values()) if (s.head !== undefined && isLiveHead(s.head, now)) live++;
       return live;
+    });
+  }
+
+  /** The counter at `key` plus `by`, written with `version` as in WriteOp.version. */
+  override add(key: string, by: number, version?: number): Promise<number> {
+    return this.update(key, (current) => {
+      const n = nextCounter(key, current?.value, by);
+      const next: Entry = { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null };
+      if (version !== undefined) next.version = version;
+      return { next, result: n };
     });
   }
 
