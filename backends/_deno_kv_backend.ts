@@ -3,7 +3,6 @@
 // _deno_kv_commit.ts, crash recovery and sweeping in _deno_kv_recovery.ts; this file runs a
 // shard's writes one at a time and makes compare-and-set and read-modify-write atomic.
 import { BaseDriver, type Update } from "../core/base_driver.ts";
-import { encodeCounter, nextCounter } from "../core/counter.ts";
 import {
   type Checks,
   type Entry,
@@ -114,16 +113,6 @@ export class DenoKvBackend extends BaseDriver {
       let live = 0;
       for (const s of old.values()) if (s.head !== undefined && isLiveHead(s.head, now)) live++;
       return live;
-    });
-  }
-
-  /** The counter at `key` plus `by`, written with `version` as in WriteOp.version. */
-  override add(key: string, by: number, version?: number): Promise<number> {
-    return this.update(key, (current) => {
-      const n = nextCounter(key, current?.value, by);
-      const next: Entry = { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null };
-      if (version !== undefined) next.version = version;
-      return { next, result: n };
     });
   }
 
