@@ -3,6 +3,7 @@
 // Cluster spreads the shards over its nodes, and each script of a shard runs atomically on one.
 import type { Buffer } from "node:buffer";
 import { BaseDriver, type Update } from "../core/base_driver.ts";
+import { encodeCounter, nextCounter } from "../core/counter.ts";
 import type { Checks, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
 import { ShardCountMismatchError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
@@ -118,8 +119,12 @@ export async function dropRedisShards(
   }
 }
 
-function shardKeys(tag: string): { keys: [string, string]; prefix: string } {
-  return { keys: [`${tag}:i`, `${tag}:x`], prefix: `${tag}:v:` };
+function shardKeys(tag: string): { keys: [string, string, string]; prefix: string } {
+  return { keys: [`${tag}:i`, `${tag}:x`, `${tag}:n`], prefix: `${tag}:v:` };
+}
+
+function versionArg(version: number | undefined): string {
+  return version === undefined ? "" : String(version);
 }
 
 function expiryArg(expiresAt: number | null | undefined): string {
@@ -133,7 +138,7 @@ function toBytes(b: Buffer): Uint8Array {
 /** One shard in Redis. */
 export class RedisBackend extends BaseDriver {
   readonly #link: RedisLink;
-  readonly #keys: [string, string];
+  readonly #keys: [string, string, string];
   readonly #prefix: string;
   // Updates of one key run one after another here, so only other clients make a CAS retry.
   readonly #updates = new Map<string, Promise<unknown>>();
@@ -155,13 +160,15 @@ export class RedisBackend extends BaseDriver {
     if (keys.length === 0) return out;
     const reply = await this.#run("skvGet", keys) as Array<Buffer | null>;
     for (let i = 0; i < keys.length; i++) {
-      const value = reply[2 * i];
-      const expiry = reply[2 * i + 1];
-      const entry = value === null ? null : {
+      const value = reply[3 * i];
+      if (value === null) continue;
+      const expiry = reply[3 * i + 1];
+      const version = reply[3 * i + 2];
+      out.set(keys[i], {
         value: toBytes(value),
         expiresAt: expiry === null ? null : Number(expiry.toString()),
-      };
-      if (entry !== null) out.set(keys[i], entry);
+        version: version === null ? 0 : Number(version.toString()),
+      });
     }
     return out;
   }
@@ -180,14 +187,27 @@ export class RedisBackend extends BaseDriver {
   ): Promise<boolean> {
     const args: Arg[] = [String(checks.size)];
     for (const [key, e] of checks) {
-      if (e === null) args.push(key, "0", "", "");
-      else args.push(key, "1", asArg(e.value), expiryArg(e.expiresAt));
+      if (e === null) args.push(key, "0", "", "", "");
+      else args.push(key, "1", asArg(e.value), expiryArg(e.expiresAt), versionArg(e.version));
     }
     for (const op of ops) {
-      if (op.value === undefined) args.push("d", op.key, "", "");
-      else args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt));
+      if (op.value === undefined) args.push("d", op.key, "", "", "");
+      else {
+        args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt), versionArg(op.version));
+      }
     }
     return await this.#run("skvWrite", args) === 1;
+  }
+
+  /** As the base driver's, passing the proposed `version` to the write. */
+  override add(key: string, by: number, version?: number): Promise<number> {
+    return this.update(key, (current) => {
+      const n = nextCounter(key, current?.value, by);
+      return {
+        next: { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null, version },
+        result: n,
+      };
+    });
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {

@@ -62,7 +62,7 @@ export class RedisLink {
       );
     }
     for (const [name, lua] of Object.entries(SHARD_SCRIPTS)) {
-      client.defineCommand(name, { numberOfKeys: 2, lua });
+      client.defineCommand(name, { numberOfKeys: 3, lua });
     }
     client.defineCommand("skvManifest", { numberOfKeys: 1, lua: MANIFEST_SCRIPT });
     return new RedisLink(client);
