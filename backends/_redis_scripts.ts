@@ -1,21 +1,22 @@
 // Lua scripts of the redis backend. Every script of a shard gets KEYS[1] = the shard's index
 // (a sorted set of user keys, all scored 0, so ZRANGEBYLEX walks them in UTF-8 byte order),
-// KEYS[2] = its expiry set (user key scored by its logical expiry time) and KEYS[3] = its
-// versions (a hash: user key -> version, a decimal integer), ARGV[1] = the store clock's `now`
-// and ARGV[2] = the prefix of the shard's value keys (a string per user key). All share the
-// shard's hash tag, so a script runs atomically on one node; value keys are built inside the
-// script from that prefix and stay in the same slot.
+// KEYS[2] = its expiry set (user key scored by its logical expiry time), KEYS[3] = its
+// versions (a hash: user key -> version, a decimal integer) and KEYS[4] = its change counter
+// (an integer bumped by every write and delete, read by `changes()`), ARGV[1] = the store
+// clock's `now` and ARGV[2] = the prefix of the shard's value keys (a string per user key).
+// All share the shard's hash tag, so a script runs atomically on one node; value keys are
+// built inside the script from that prefix and stay in the same slot.
 //
 // A key's version lives exactly as long as its index entry: written with the value, removed by
 // every delete, sweep, range cleanup and drop, so no version outlives its key for longer than
 // the index entry already did (until the sweeper). A key written before versions existed has
 // no hash field and reads as version 0. A plain GET costs one HGET more inside the script, a
-// SET one HGET and one HSET: no extra round trip, no extra Redis key per user key.
+// SET one HGET, one HSET and one INCR: no extra round trip, no extra Redis key per user key.
 
 // Redis' own expiry is only a late cleanup hint: it is set when Redis' clock agrees with the
 // store clock (a fake or skewed clock gets none), a minute after the logical expiry.
 const PRELUDE = `
-local idx, exp, ver, now, pre = KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), ARGV[2]
+local idx, exp, ver, chg, now, pre = KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), ARGV[2]
 local clock_agrees
 local function hint_ok()
   if clock_agrees == nil then
@@ -42,6 +43,7 @@ local function put(m, v, x, n)
   local next, want = version(m) + 1, tonumber(n)
   if want and want > next then next = want end
   redis.call('HSET', ver, m, string.format('%.0f', next))
+  redis.call('INCR', chg)
   redis.call('SET', k, v)
   redis.call('ZADD', idx, 0, m)
   if x == '' then
@@ -56,6 +58,7 @@ local function del(m)
   redis.call('ZREM', idx, m)
   redis.call('ZREM', exp, m)
   redis.call('HDEL', ver, m)
+  redis.call('INCR', chg)
 end
 `;
 
@@ -160,7 +163,7 @@ const DROP = `
 local ms = redis.call('ZRANGE', idx, 0, tonumber(ARGV[3]) - 1)
 for _, m in ipairs(ms) do del(m) end
 local left = redis.call('ZCARD', idx)
-if left == 0 then redis.call('DEL', idx, exp, ver) end
+if left == 0 then redis.call('DEL', idx, exp, ver, chg) end
 return left
 `;
 

@@ -205,6 +205,7 @@ test("redis: sweep removes expired keys from Redis; drop removes every key", asy
     assert.deepEqual(await store.scanKeys(""), ["keep"]);
     const [keys] = await keysOf([raw], name);
     assert.deepEqual(keys.sort(), [
+      `{shardkv:${name}:0}:c`,
       `{shardkv:${name}:0}:i`,
       `{shardkv:${name}:0}:n`,
       `{shardkv:${name}:0}:v:keep`,
