@@ -67,6 +67,11 @@ export class DenoKvBackend extends BaseDriver {
     return this.#reader.getEntries(keys, () => this.now());
   }
 
+  async getEntry(key: string): Promise<Entry | undefined> {
+    const stored = await this.#reader.readHead(key);
+    return await this.#reader.entry(key, stored, this.now());
+  }
+
   range(q: RangeQuery): Promise<RangeResult> {
     return this.#reader.range(q, this.now());
   }
@@ -77,9 +82,8 @@ export class DenoKvBackend extends BaseDriver {
     this.check("write");
     return this.#serial(async () => {
       if (checks !== undefined && checks.size > 0) return await this.#checkedWrite(ops, checks);
-      // Without chunked values there is nothing to collect, so the old heads need no read.
-      if (this.#committer.mayHaveChunks) await this.#write(ops);
-      else await this.#committer.commit(ops, undefined, false);
+      // The old heads are read (one getMany per 10 keys) for their versions and chunks.
+      await this.#write(ops);
       return true;
     });
   }

@@ -74,6 +74,8 @@ export const expiryKey = (expiresAt: number, head: KvKey): KvKey => ["x", expire
 
 /** A decoded head record. */
 export interface Head {
+  /** The entry's version; 0 for a head written before versions were stored. */
+  version: number;
   expiresAt: number | null;
   /** UTF-8 bytes of a long key. */
   longKey: Uint8Array | undefined;
@@ -86,19 +88,26 @@ export interface Head {
 const CHUNKED = 1;
 const EXPIRES = 2;
 const LONG_KEY = 4;
+const VERSIONED = 8;
 
-/** Head record layout: flags u8, [expiresAt f64], [key length u16, key], then the inline value
- * or [id, chunk count u32, size u32]. */
+/** Head record layout: flags u8, [version f64], [expiresAt f64], [key length u16, key], then the
+ * inline value or [id, chunk count u32, size u32]. Heads written before versions existed lack
+ * the VERSIONED flag and read as version 0; a head of version 0 is still written without it. */
 export function encodeHead(head: Head): Uint8Array {
+  const versioned = head.version > 0;
   const flags = (head.chunks ? CHUNKED : 0) | (head.expiresAt !== null ? EXPIRES : 0) |
-    (head.longKey ? LONG_KEY : 0);
-  const size = 1 + (head.expiresAt !== null ? 8 : 0) +
+    (head.longKey ? LONG_KEY : 0) | (versioned ? VERSIONED : 0);
+  const size = 1 + (versioned ? 8 : 0) + (head.expiresAt !== null ? 8 : 0) +
     (head.longKey ? 2 + head.longKey.length : 0) +
     (head.chunks ? ID_BYTES + 8 : head.inline!.length);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   out[0] = flags;
   let at = 1;
+  if (versioned) {
+    view.setFloat64(at, head.version);
+    at += 8;
+  }
   if (head.expiresAt !== null) {
     view.setFloat64(at, head.expiresAt);
     at += 8;
@@ -126,6 +135,11 @@ export function decodeHead(record: unknown): Head {
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   const flags = record[0];
   let at = 1;
+  let version = 0;
+  if (flags & VERSIONED) {
+    version = view.getFloat64(at);
+    at += 8;
+  }
   let expiresAt: number | null = null;
   if (flags & EXPIRES) {
     expiresAt = view.getFloat64(at);
@@ -139,6 +153,7 @@ export function decodeHead(record: unknown): Head {
   }
   if (flags & CHUNKED) {
     return {
+      version,
       expiresAt,
       longKey,
       inline: undefined,
@@ -151,7 +166,7 @@ export function decodeHead(record: unknown): Head {
   }
   // A plain Uint8Array view: @deno/kv on Bun returns Node Buffers.
   const inline = new Uint8Array(record.buffer, record.byteOffset + at, record.byteLength - at);
-  return { expiresAt, longKey, inline, chunks: undefined };
+  return { version, expiresAt, longKey, inline, chunks: undefined };
 }
 
 function describeRecord(record: unknown): string {

@@ -52,6 +52,7 @@ export class DenoKvReader {
   }
 
   async readHeads(keys: readonly string[]): Promise<Map<string, Stored>> {
+    if (keys.length === 1) return new Map([[keys[0], await this.readHead(keys[0])]]);
     const hks = keys.map(headKeyOf);
     const reads: Promise<{ value: unknown; versionstamp: string | null }[]>[] = [];
     for (let i = 0; i < hks.length; i += MAX_READ_KEYS) {
@@ -91,7 +92,7 @@ export class DenoKvReader {
       const head = s.head;
       if (head === undefined || !isLiveHead(head, now)) return undefined;
       const value = head.inline ?? await this.readChunks(head.chunks!);
-      if (value !== undefined) return { value, expiresAt: head.expiresAt };
+      if (value !== undefined) return { value, expiresAt: head.expiresAt, version: head.version };
       const again = await this.readHead(key);
       if (again.versionstamp === s.versionstamp) {
         throw new Error(`deno-kv: the value of ${JSON.stringify(key.slice(0, 40))} lost chunks`);

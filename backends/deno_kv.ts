@@ -2,7 +2,7 @@
  * The `"deno-kv"` backend: one Deno KV database file per shard, through `Deno.openKv` on Deno
  * and the npm package `@deno/kv` on Bun. Keys are stored as their UTF-8 bytes, so Deno KV's
  * order is the store's order. Values up to 16 MiB are split into chunks behind a head record
- * that only changes once every chunk is written; TTLs are kept in the head and hidden on read.
+ * that only changes once every chunk is written; TTLs and entry versions are kept in the head.
  *
  * @module
  */
