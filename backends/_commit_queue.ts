@@ -55,9 +55,13 @@ export class CommitQueue {
     this.#tx = tx;
   }
 
-  /** Runs a read job now when nothing is queued, else queues it behind the writes. */
+  /**
+   * Runs a read job now when nothing is queued, else queues it behind the writes. While an
+   * `exclusive()` transaction is open it runs at once too: the writes queued meanwhile wait for
+   * the transaction, and a read waiting for them could wait for a caller that needs the read.
+   */
   read<T>(run: () => T): Promise<T> {
-    if (this.#jobs.length > 0) return this.#enqueue(run, false);
+    if (this.#jobs.length > 0 && !this.#held) return this.#enqueue(run, false);
     try {
       return Promise.resolve(run());
     } catch (e) {

@@ -5,7 +5,6 @@
  * @module
  */
 import { BaseDriver, type Update } from "../core/base_driver.ts";
-import { encodeCounter, nextCounter } from "../core/counter.ts";
 import {
   type Checks,
   type Driver,
@@ -534,16 +533,6 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       }
       this.#write(ops);
       return true;
-    });
-  }
-
-  override add(key: string, by: number, version?: number): Promise<number> {
-    return this.update(key, (current) => {
-      const n = nextCounter(key, current?.value, by);
-      return {
-        next: { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null, version },
-        result: n,
-      };
     });
   }
 

@@ -255,6 +255,10 @@ for (const [name, makeHost] of HOSTS) {
       const txn = await txnP;
       assert.equal(dec(txn.entries.get("k")?.value), "queued before");
       const after = d.apply([{ key: "k", value: enc("queued during") }]);
+      // Reads do not wait behind the held write: they see what is committed.
+      const read = await d.getEntries(["k", "x"]);
+      assert.equal(dec(read.get("k")?.value), "queued before");
+      assert.equal(dec((await d.getEntry!("k"))?.value), "queued before");
       await txn.commit([{ key: "k", value: enc("committed") }]);
       await after;
       const e = (await d.getEntries(["k"])).get("k");
