@@ -26,6 +26,7 @@ import {
   splitChunks,
 } from "./_deno_kv_layout.ts";
 import type { Chunks, Stored } from "./_deno_kv_read.ts";
+import { checksum } from "./_sqlite_verify.ts";
 
 /** A versionstamp check of one atomic(). */
 export type KvCheck = { key: KvKey; versionstamp: string | null };
@@ -76,6 +77,7 @@ export class DenoKvCommitter {
         const version = Math.max(op.version ?? 0, (before?.version ?? 0) + 1);
         const head: Head = {
           version,
+          crc: checksum(op.key, op.value),
           expiresAt,
           longKey: hk.longKey,
           inline: op.value,

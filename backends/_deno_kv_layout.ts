@@ -76,6 +76,8 @@ export const expiryKey = (expiresAt: number, head: KvKey): KvKey => ["x", expire
 export interface Head {
   /** The entry's version; 0 for a head written before versions were stored. */
   version: number;
+  /** checksum(key, whole value) (see _sqlite_verify.ts); `undefined` in older heads. */
+  crc: number | undefined;
   expiresAt: number | null;
   /** UTF-8 bytes of a long key. */
   longKey: Uint8Array | undefined;
@@ -89,15 +91,18 @@ const CHUNKED = 1;
 const EXPIRES = 2;
 const LONG_KEY = 4;
 const VERSIONED = 8;
+const CHECKSUMMED = 16;
+const KNOWN_FLAGS = CHUNKED | EXPIRES | LONG_KEY | VERSIONED | CHECKSUMMED;
 
-/** Head record layout: flags u8, [version f64], [expiresAt f64], [key length u16, key], then the
- * inline value or [id, chunk count u32, size u32]. Heads written before versions existed lack
- * the VERSIONED flag and read as version 0; a head of version 0 is still written without it. */
+/** Head record layout: flags u8, [version f64], [crc u32], [expiresAt f64], [key length u16,
+ * key], then the inline value or [id, chunk count u32, size u32]. Heads written before versions
+ * and checksums existed lack those flags: they read as version 0, unchecked. */
 export function encodeHead(head: Head): Uint8Array {
   const versioned = head.version > 0;
+  const checked = head.crc !== undefined;
   const flags = (head.chunks ? CHUNKED : 0) | (head.expiresAt !== null ? EXPIRES : 0) |
-    (head.longKey ? LONG_KEY : 0) | (versioned ? VERSIONED : 0);
-  const size = 1 + (versioned ? 8 : 0) + (head.expiresAt !== null ? 8 : 0) +
+    (head.longKey ? LONG_KEY : 0) | (versioned ? VERSIONED : 0) | (checked ? CHECKSUMMED : 0);
+  const size = 1 + (versioned ? 8 : 0) + (checked ? 4 : 0) + (head.expiresAt !== null ? 8 : 0) +
     (head.longKey ? 2 + head.longKey.length : 0) +
     (head.chunks ? ID_BYTES + 8 : head.inline!.length);
   const out = new Uint8Array(size);
@@ -107,6 +112,10 @@ export function encodeHead(head: Head): Uint8Array {
   if (versioned) {
     view.setFloat64(at, head.version);
     at += 8;
+  }
+  if (checked) {
+    view.setUint32(at, head.crc!);
+    at += 4;
   }
   if (head.expiresAt !== null) {
     view.setFloat64(at, head.expiresAt);
@@ -127,18 +136,49 @@ export function encodeHead(head: Head): Uint8Array {
   return out;
 }
 
-/** Reads a head record; inline values come back as plain Uint8Array views. */
-export function decodeHead(record: unknown): Head {
-  if (!(record instanceof Uint8Array) || record.length === 0) {
-    throw new Error(`deno-kv: corrupt head record (${describeRecord(record)})`);
+/** Damage found in a record of the shard (one that cannot be what the backend wrote). */
+export class DamagedRecordError extends Error {
+  override readonly name = "DamagedRecordError";
+  /** The key whose record is damaged, when known. */
+  readonly key: string | undefined;
+  constructor(problem: string, key?: string) {
+    super(problem);
+    this.key = key;
   }
+}
+
+/** Reads a head record; inline values come back as plain Uint8Array views. Throws
+ * DamagedRecordError for a record too short for its flags, or with flags no version wrote. */
+export function decodeHead(record: unknown, key?: string): Head {
+  if (!(record instanceof Uint8Array) || record.length === 0) {
+    throw new DamagedRecordError(`damaged head record (${describeRecord(record)})`, key);
+  }
+  if (record[0] & ~KNOWN_FLAGS) {
+    throw new DamagedRecordError(`damaged head record (unknown flags ${record[0]})`, key);
+  }
+  try {
+    return decodeHeadBytes(record);
+  } catch (e) {
+    // DataView reads past the end throw RangeError: the record is shorter than its flags say.
+    if (!(e instanceof RangeError)) throw e;
+    throw new DamagedRecordError(`damaged head record (${record.length} bytes, ${e.message})`, key);
+  }
+}
+
+function decodeHeadBytes(record: Uint8Array): Head {
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   const flags = record[0];
   let at = 1;
   let version = 0;
   if (flags & VERSIONED) {
     version = view.getFloat64(at);
+    if (!Number.isSafeInteger(version) || version < 1) throw new RangeError("bad version");
     at += 8;
+  }
+  let crc: number | undefined;
+  if (flags & CHECKSUMMED) {
+    crc = view.getUint32(at);
+    at += 4;
   }
   let expiresAt: number | null = null;
   if (flags & EXPIRES) {
@@ -154,6 +194,7 @@ export function decodeHead(record: unknown): Head {
   if (flags & CHUNKED) {
     return {
       version,
+      crc,
       expiresAt,
       longKey,
       inline: undefined,
@@ -166,7 +207,7 @@ export function decodeHead(record: unknown): Head {
   }
   // A plain Uint8Array view: @deno/kv on Bun returns Node Buffers.
   const inline = new Uint8Array(record.buffer, record.byteOffset + at, record.byteLength - at);
-  return { version, expiresAt, longKey, inline, chunks: undefined };
+  return { version, crc, expiresAt, longKey, inline, chunks: undefined };
 }
 
 function describeRecord(record: unknown): string {
