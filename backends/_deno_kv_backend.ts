@@ -15,7 +15,7 @@ import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import type { DenoKv } from "./_deno_kv_api.ts";
 import { kvErrorOf } from "./_deno_kv_errors.ts";
 import { DenoKvCommitter } from "./_deno_kv_commit.ts";
-import { MAX_CHECKS } from "./_deno_kv_layout.ts";
+import { MARK_KEY, markOf, MAX_CHECKS } from "./_deno_kv_layout.ts";
 import { DenoKvReader, isLiveHead, type Stored } from "./_deno_kv_read.ts";
 import { type DenoKvParts, recover, sweep } from "./_deno_kv_recovery.ts";
 
@@ -100,6 +100,11 @@ export class DenoKvBackend extends BaseDriver {
     return this.#typed(
       this.#reader.readHead(key).then((stored) => this.#reader.entry(key, stored, this.now())),
     );
+  }
+
+  /** Moves with every commit that changed a head, by any handle or process (see MARK_KEY). */
+  changes(): Promise<number> {
+    return this.#typed(this.#kv.get(MARK_KEY).then((e) => markOf(e.versionstamp)));
   }
 
   range(q: RangeQuery): Promise<RangeResult> {

@@ -19,6 +19,7 @@ import {
   headKeyOf,
   INLINE_MAX,
   logKey,
+  MARK_KEY,
   type Mutation,
   newId,
   packCommits,
@@ -102,6 +103,8 @@ export class DenoKvCommitter {
       }
     }
     if (flip.length === 0) return true;
+    // Last, so that a logged flip moves the mark with (or after) its last heads.
+    flip.push({ key: MARK_KEY, value: EMPTY });
     for (const group of packCommits(staging)) await this.atomic(group);
     const checks = checked
       ? [...old.values()].map((s) => ({ key: s.hk.kvKey, versionstamp: s.versionstamp }))

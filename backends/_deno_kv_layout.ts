@@ -12,6 +12,8 @@
 //   ["g", id]         chunks of id are garbage (count); written in the commit that drops them
 //   ["w", id]         redo log of a commit too large for one atomic(): count of its log chunks
 //   ["x", expiresAt, ...headKey]  expiry index for the sweeper (may be stale; checked on use)
+//   ["m"]             an empty record rewritten by every commit that changes heads: its Deno KV
+//                     versionstamp is the shard's change mark (Driver.changes())
 import { createHash } from "node:crypto";
 import type { KvKey, KvKeyPart } from "./_deno_kv_api.ts";
 
@@ -71,6 +73,13 @@ export const pendingKey = (id: Uint8Array): KvKey => ["p", id];
 export const garbageKey = (id: Uint8Array): KvKey => ["g", id];
 export const logKey = (id: Uint8Array): KvKey => ["w", id];
 export const expiryKey = (expiresAt: number, head: KvKey): KvKey => ["x", expiresAt, ...head];
+export const MARK_KEY: KvKey = ["m"];
+
+/** A change mark from the versionstamp of MARK_KEY (`null`: never written): the low 52 bits of
+ * Deno KV's 64-bit commit version (20 hex digits: the version, then a 16-bit batch index). */
+export function markOf(versionstamp: string | null): number {
+  return versionstamp === null ? 0 : parseInt(versionstamp.slice(3, 16), 16);
+}
 
 /** A decoded head record. */
 export interface Head {

@@ -213,3 +213,53 @@ withPath("a check with a stale version fails and writes nothing", async (path) =
     await b.close();
   }
 });
+
+withPath(
+  "changes() moves with each commit of any handle, not on reads or failed checks",
+  async (path) => {
+    const a = await openDenoKvDriver(path);
+    const b = await openDenoKvDriver(path);
+    try {
+      const start = await a.changes!();
+      assert.equal(await b.changes!(), start);
+      await a.apply([{ key: "k", value: enc("1") }]);
+      const afterSet = await a.changes!();
+      assert.notEqual(afterSet, start);
+      assert.equal(await b.changes!(), afterSet, "the other handle sees the same mark");
+      await b.getEntries(["k"]);
+      await b.range({
+        prefix: "",
+        after: undefined,
+        lo: undefined,
+        loExclusive: false,
+        hi: undefined,
+        reverse: false,
+        limit: Infinity,
+        keysOnly: false,
+      });
+      assert.equal(await a.changes!(), afterSet, "reads move nothing");
+      assert.equal(await b.apply([{ key: "k", value: enc("2") }], new Map([["k", null]])), false);
+      assert.equal(await a.changes!(), afterSet, "a failed check moves nothing");
+      const marks = new Set([start, afterSet]);
+      await b.apply([{ key: "k", value: enc("2") }]);
+      marks.add(await a.changes!());
+      await b.add("n", 1);
+      marks.add(await a.changes!());
+      await a.remove(["k"]);
+      marks.add(await b.changes!());
+      // A batch over one atomic() (the redo-log path).
+      await a.apply(Array.from({ length: 1200 }, (_, i) => ({ key: `b${i}`, value: enc("x") })));
+      marks.add(await b.changes!());
+      assert.equal(marks.size, 6, "every commit gave a new mark");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const again = await openDenoKvDriver(path);
+    try {
+      assert.ok((await again.changes!()) > 0);
+    } finally {
+      await again.close();
+    }
+  },
+);
