@@ -11,9 +11,11 @@ import {
   type RangeResult,
   type WriteOp,
 } from "../core/driver.ts";
+import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import type { DenoKv } from "./_deno_kv_api.ts";
+import { kvErrorOf } from "./_deno_kv_errors.ts";
 import { DenoKvCommitter } from "./_deno_kv_commit.ts";
-import { MAX_CHECKS } from "./_deno_kv_layout.ts";
+import { MARK_KEY, markOf, MAX_CHECKS } from "./_deno_kv_layout.ts";
 import { DenoKvReader, isLiveHead, type Stored } from "./_deno_kv_read.ts";
 import { type DenoKvParts, recover, sweep } from "./_deno_kv_recovery.ts";
 
@@ -22,6 +24,8 @@ export interface DenoKvBackendInit {
   now: () => number;
   /** Staging ("p" records) older than this many wall-clock ms is reclaimed (default 60 s). */
   staleStagingMs?: number;
+  /** The shard and its file, named by storage errors (default shard 0, path ""). */
+  where?: StorageErrorInit;
 }
 
 /** Wraps an open database as a shard; replays an interrupted commit first. */
@@ -41,10 +45,14 @@ export class DenoKvBackend extends BaseDriver {
   #parts: DenoKvParts;
   /** Tail of the chain that runs this shard's writes one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
+  #where: StorageErrorInit;
+  /** Set once the shard is found damaged: every later write is refused. */
+  #corrupt: CorruptStoreError | undefined;
 
   constructor(kv: DenoKv, init: DenoKvBackendInit) {
     super(init.now);
     this.#kv = kv;
+    this.#where = init.where ?? { shard: 0, path: "" };
     this.#reader = new DenoKvReader(kv);
     this.#committer = new DenoKvCommitter(kv);
     this.#parts = {
@@ -55,20 +63,52 @@ export class DenoKvBackend extends BaseDriver {
     };
   }
 
+  /** Runs a write after the ones before it; refused once the shard was found damaged. */
   #serial<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.#writes.then(run);
+    const next = this.#writes.then(() => {
+      if (this.#corrupt !== undefined) {
+        throw new CorruptStoreError(
+          `refuses writes since it was found damaged (${this.#corrupt.message})`,
+          this.#where,
+          { cause: this.#corrupt },
+        );
+      }
+      return this.#typed(run());
+    });
     this.#writes = next.catch(() => {});
     return next;
+  }
+
+  /** `p` with Deno KV's storage errors (and damage we find) as shardkv's typed errors. */
+  async #typed<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      const mapped = kvErrorOf(e, this.#where);
+      if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
+      throw mapped;
+    }
   }
 
   // --- reads --------------------------------------------------------------------------------
 
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
-    return this.#reader.getEntries(keys, () => this.now());
+    return this.#typed(this.#reader.getEntries(keys, () => this.now()));
+  }
+
+  getEntry(key: string): Promise<Entry | undefined> {
+    return this.#typed(
+      this.#reader.readHead(key).then((stored) => this.#reader.entry(key, stored, this.now())),
+    );
+  }
+
+  /** Moves with every commit that changed a head, by any handle or process (see MARK_KEY). */
+  changes(): Promise<number> {
+    return this.#typed(this.#kv.get(MARK_KEY).then((e) => markOf(e.versionstamp)));
   }
 
   range(q: RangeQuery): Promise<RangeResult> {
-    return this.#reader.range(q, this.now());
+    return this.#typed(this.#reader.range(q, this.now()));
   }
 
   // --- writes -------------------------------------------------------------------------------
@@ -77,9 +117,8 @@ export class DenoKvBackend extends BaseDriver {
     this.check("write");
     return this.#serial(async () => {
       if (checks !== undefined && checks.size > 0) return await this.#checkedWrite(ops, checks);
-      // Without chunked values there is nothing to collect, so the old heads need no read.
-      if (this.#committer.mayHaveChunks) await this.#write(ops);
-      else await this.#committer.commit(ops, undefined, false);
+      // The old heads are read (one getMany per 10 keys) for their versions and chunks.
+      await this.#write(ops);
       return true;
     });
   }

@@ -19,6 +19,7 @@ import {
   headKeyOf,
   INLINE_MAX,
   logKey,
+  MARK_KEY,
   type Mutation,
   newId,
   packCommits,
@@ -26,6 +27,7 @@ import {
   splitChunks,
 } from "./_deno_kv_layout.ts";
 import type { Chunks, Stored } from "./_deno_kv_read.ts";
+import { checksum } from "./_sqlite_verify.ts";
 
 /** A versionstamp check of one atomic(). */
 export type KvCheck = { key: KvKey; versionstamp: string | null };
@@ -37,20 +39,20 @@ const BUSY_TIMEOUT_MS = 5000;
 /** Stages, flips and collects the writes of one database. */
 export class DenoKvCommitter {
   #kv: DenoKv;
-  /** False while the database holds no chunks (checked on open); writes then skip reads. */
-  mayHaveChunks = true;
 
   constructor(kv: DenoKv) {
     this.#kv = kv;
   }
 
   /**
-   * Stages, flips and collects; `false` (nothing visible changed) when a check failed. Without
-   * `old` (the heads being replaced) deletes are unconditional and nothing is collected.
+   * Stages, flips and collects; `false` (nothing visible changed) when a check failed. `old`
+   * holds the heads being replaced (read by the caller): it decides each new version, which
+   * chunks to collect and which deletes to skip; `checked` makes the commit fail when one of
+   * them changed since it was read.
    */
   async commit(
     ops: readonly WriteOp[],
-    old: Map<string, Stored> | undefined,
+    old: Map<string, Stored>,
     checked: boolean,
   ): Promise<boolean> {
     const last = new Map<string, WriteOp>();
@@ -63,15 +65,25 @@ export class DenoKvCommitter {
     const flip: Mutation[] = [];
     const garbage: Chunks[] = [];
     for (const op of last.values()) {
-      const stored = old?.get(op.key);
+      const stored = old.get(op.key);
       const hk = stored?.hk ?? headKeyOf(op.key);
       const before = stored?.head;
       if (op.value === undefined) {
-        if (old !== undefined && before === undefined) continue;
+        if (before === undefined) continue;
         flip.push({ key: hk.kvKey });
       } else {
         const expiresAt = op.expiresAt ?? null;
-        const head: Head = { expiresAt, longKey: hk.longKey, inline: op.value, chunks: undefined };
+        // The contract's max(version, previous + 1): `before` is the head this commit replaces
+        // (live or expired), read in the same versionstamp-checked round as the commit.
+        const version = Math.max(op.version ?? 0, (before?.version ?? 0) + 1);
+        const head: Head = {
+          version,
+          crc: checksum(op.key, op.value),
+          expiresAt,
+          longKey: hk.longKey,
+          inline: op.value,
+          chunks: undefined,
+        };
         if (op.value.length > INLINE_MAX) {
           const chunks = this.#stage(op.value, staging);
           staged.push(chunks);
@@ -91,8 +103,10 @@ export class DenoKvCommitter {
       }
     }
     if (flip.length === 0) return true;
+    // Last, so that a logged flip moves the mark with (or after) its last heads.
+    flip.push({ key: MARK_KEY, value: EMPTY });
     for (const group of packCommits(staging)) await this.atomic(group);
-    const checks = checked && old !== undefined
+    const checks = checked
       ? [...old.values()].map((s) => ({ key: s.hk.kvKey, versionstamp: s.versionstamp }))
       : [];
     const flips = packCommits(flip);
@@ -109,7 +123,6 @@ export class DenoKvCommitter {
 
   /** Adds the "p" record and the chunks of `value` to `staging`. */
   #stage(value: Uint8Array, staging: Mutation[]): Chunks {
-    this.mayHaveChunks = true;
     const id = newId();
     const pieces = splitChunks(value);
     staging.push({ key: pendingKey(id), value: encodeRecord(pieces.length, Date.now()) });

@@ -4,6 +4,7 @@
 import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
 import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
 import {
+  DamagedRecordError,
   decodeHead,
   decodeLog,
   decodeRecord,
@@ -32,12 +33,10 @@ export async function recover(parts: DenoKvParts): Promise<void> {
     const { count, extra: size } = decodeRecord(e.value);
     const log = { id, count, size };
     const bytes = await reader.readChunks(log);
-    if (bytes === undefined) throw new Error("deno-kv: a committed redo log lost chunks");
+    if (bytes === undefined) throw new DamagedRecordError("a committed redo log lost chunks");
     await committer.replay(log, decodeLog(bytes));
   }
   await reclaim(parts);
-  for await (const _ of kv.list({ start: ["c"], end: ["c", ""] }, { limit: 1 })) return;
-  committer.mayHaveChunks = false;
 }
 
 /** Deletes collected chunks ("g" records) and staging older than `staleStagingMs`. */

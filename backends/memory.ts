@@ -13,6 +13,7 @@ import {
   matches,
   type RangeQuery,
   type RangeResult,
+  type ShardTxn,
   type WriteOp,
 } from "../core/driver.ts";
 import { Engine } from "../core/engine.ts";
@@ -61,11 +62,15 @@ export function openMemoryDriver(options: MemoryBackendOptions = {}): Promise<Dr
 class MemoryDriver extends BaseDriver {
   #data = new Map<string, Entry>();
   #index = new SortedKeys();
+  /** Bumped by every write, for `changes()`. */
+  #writes = 0;
 
   #readEntry(key: string): Entry | undefined {
     const e = this.#data.get(key);
     if (e === undefined) return undefined;
-    if (isLive(e, this.now())) return { value: e.value.slice(), expiresAt: e.expiresAt };
+    if (isLive(e, this.now())) {
+      return { value: e.value.slice(), expiresAt: e.expiresAt, version: e.version };
+    }
     this.#remove(key);
     return undefined;
   }
@@ -90,11 +95,41 @@ class MemoryDriver extends BaseDriver {
         if (!matches(this.#readEntry(key), expected)) return Promise.resolve(false);
       }
     }
+    this.#write(ops);
+    return Promise.resolve(true);
+  }
+
+  #write(ops: readonly WriteOp[]): void {
     for (const op of ops) {
       if (op.value === undefined) this.#remove(op.key);
-      else this.#put(op.key, { value: op.value.slice(), expiresAt: op.expiresAt ?? null });
+      else {
+        const entry = { value: op.value.slice(), expiresAt: op.expiresAt ?? null };
+        this.#put(op.key, entry, op.version);
+      }
     }
-    return Promise.resolve(true);
+  }
+
+  /** One thread owns the data, and the engine's shard lock keeps its writers out meanwhile. */
+  begin(keys: readonly string[]): Promise<ShardTxn> {
+    this.check("write");
+    const entries = new Map<string, Entry>();
+    for (const key of keys) {
+      const e = this.#readEntry(key);
+      if (e !== undefined) entries.set(key, e);
+    }
+    return Promise.resolve({
+      entries,
+      commit: (ops) => {
+        this.check("write");
+        this.#write(ops);
+        return Promise.resolve();
+      },
+      release: () => Promise.resolve(),
+    });
+  }
+
+  changes(): Promise<number> {
+    return Promise.resolve(this.#writes);
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
@@ -103,7 +138,7 @@ class MemoryDriver extends BaseDriver {
     try {
       const { next, result } = fn(live);
       if (next === null) this.#remove(key);
-      else if (next !== undefined) this.#put(key, next);
+      else if (next !== undefined) this.#put(key, next, next.version);
       return Promise.resolve(result);
     } catch (e) {
       return Promise.reject(e);
@@ -154,12 +189,19 @@ class MemoryDriver extends BaseDriver {
     return Promise.resolve();
   }
 
-  #put(key: string, entry: Entry): void {
-    if (!this.#data.has(key)) this.#index.add(key);
+  /** Stores `entry` with version max(`version`, previous + 1). */
+  #put(key: string, entry: Entry, version: number | undefined): void {
+    const previous = this.#data.get(key);
+    if (previous === undefined) this.#index.add(key);
+    entry.version = Math.max(version ?? 0, (previous?.version ?? 0) + 1);
     this.#data.set(key, entry);
+    this.#writes++;
   }
 
   #remove(key: string): void {
-    if (this.#data.delete(key)) this.#index.delete(key);
+    if (this.#data.delete(key)) {
+      this.#index.delete(key);
+      this.#writes++;
+    }
   }
 }

@@ -16,6 +16,8 @@ export interface TxnHost {
   now(): number;
   /** Throws StoreClosedError when the store is closed. */
   check(operation: string): void;
+  /** A new version for a write (see `WriteOp.version`). */
+  version(): number;
 }
 
 export interface HasTxnHost {

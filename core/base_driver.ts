@@ -37,11 +37,11 @@ export abstract class BaseDriver implements Driver {
     if (this.#closed) throw new StoreClosedError(operation);
   }
 
-  add(key: string, by: number): Promise<number> {
+  add(key: string, by: number, version?: number): Promise<number> {
     return this.update(key, (current) => {
       const n = nextCounter(key, current?.value, by);
       return {
-        next: { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null },
+        next: { value: encodeCounter(n), expiresAt: current?.expiresAt ?? null, version },
         result: n,
       };
     });

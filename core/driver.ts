@@ -128,10 +128,11 @@ export interface Driver {
   /**
    * Optional: opens a write transaction that holds the shard's write lock against every other
    * writer (other processes and store instances too) and reads the live entries of `keys`
-   * under it. The engine then calls exactly one of `commit` or `release` and no other method of
-   * this driver until it has. A cross-shard atomic commit begins every shard it touches (in
-   * shard order) before it writes any; without `begin` it falls back to compare-and-set
-   * `apply` calls, which other processes' writers can make it retry.
+   * under it. The engine then calls exactly one of `commit` or `release`, and no write method
+   * of this driver until it has (reads may arrive meanwhile: they see committed data only, as
+   * `commit` writes and commits in one step). A cross-shard atomic commit begins every shard it
+   * touches (in shard order) before it writes any; without `begin` it falls back to
+   * compare-and-set `apply` calls, which other processes' writers can make it retry.
    */
   begin?(keys: readonly string[]): Promise<ShardTxn>;
   /**

@@ -7,7 +7,17 @@
  *
  * @module
  */
-import { type Driver, type Entry, rangeOf, type RangeResult, type WriteOp } from "./driver.ts";
+import {
+  type Driver,
+  type Entry,
+  type Journal,
+  rangeOf,
+  type RangeResult,
+  type WriteOp,
+} from "./driver.ts";
+import { AtomicBuilder, type AtomicOperation, type KvEntry, versionstampOf } from "./atomic.ts";
+import { commitAtomic, type CommitHost, recoverCommits } from "./_atomic_commit.ts";
+import { type WatchEvent, WatchHub, type WatchOptions } from "./watch.ts";
 import { StoreClosedError } from "./errors.ts";
 import { type CacheStats, LruCache, type LruCacheOptions } from "./lru_cache.ts";
 import { mergeLimited, mergePaged, mergeSorted } from "./_merge.ts";
@@ -75,6 +85,25 @@ export interface Store extends StorageBackend {
   clear(): Promise<void>;
   /** `close()`, for `await using store = await openStore(...)`. */
   [Symbol.asyncDispose](): Promise<void>;
+  /**
+   * The entry of `key`: value, versionstamp and expiry (`null`s when it is missing). A key's
+   * versionstamp grows with every write of it, also by other processes.
+   */
+  getEntry(key: string): Promise<KvEntry>;
+  /**
+   * Starts an atomic commit: checks of versionstamps and mutations applied all or nothing, on
+   * one shard or several, also against other processes and after a crash.
+   */
+  atomic(): AtomicOperation;
+  /**
+   * A stream of changes of `keys` (or of every key under `{ prefix }`), one event per change
+   * from the moment of the call, including writes by other processes and store instances. It
+   * ends when `signal` aborts or the store closes; a slow reader gets each key's newest change.
+   */
+  watch(
+    target: readonly string[] | { prefix: string },
+    options?: WatchOptions,
+  ): ReadableStream<WatchEvent>;
 }
 
 /** Attempts of a compare-and-set key operation that loses to other writers. */
@@ -96,6 +125,10 @@ export interface EngineInit {
   schedule?: Scheduler;
   /** Sweep period in ms (default 1000). */
   sweepInterval?: number;
+  /** Where multi-shard atomic commits are recorded while they apply; none: no crash rollback. */
+  journal?: Journal;
+  /** How often `watch` polls for other processes' writes and expiries, in ms (default 100). */
+  watchInterval?: number;
 }
 
 const SWEEP_BATCH = 1000;
@@ -118,6 +151,15 @@ export class Engine implements Store {
   #sweeping = false;
   #swept = 0;
   #host: TxnHost;
+  #commits: CommitHost;
+  #journal: Journal | undefined;
+  /** The newest version this store gave (a hybrid clock: store time in ms × 1024, then +1). */
+  #lastVersion = 0;
+  /** Multi-shard commits writing right now, and a counter bumped as each starts and ends. */
+  #gates = 0;
+  #gateEpoch = 0;
+  #gateWaiters: (() => void)[] = [];
+  #watch: WatchHub;
 
   constructor(init: EngineInit) {
     this.path = init.path;
@@ -137,7 +179,67 @@ export class Engine implements Store {
       invalidate: (i, keys) => this.#invalidate(i, keys),
       now: this.#now,
       check: (op) => this.#check(op),
+      version: () => this.#version(),
     };
+    this.#journal = init.journal;
+    this.#commits = {
+      shardOf: (key) => this.#shard(key),
+      driver: (i) => this.#drivers[i],
+      lock: (i) => this.#locks[i],
+      version: () => this.#version(),
+      journal: init.journal,
+      touched: (i, keys) => this.#invalidate(i, keys),
+      gate: (run) => this.#gated(run),
+    };
+    this.#watch = new WatchHub({
+      shards: this.shards,
+      shardOf: (key) => this.#shard(key),
+      read: (i, keys) => this.#drivers[i].getEntries(keys),
+      range: (i, prefix) =>
+        this.#drivers[i].range(
+          rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, false),
+        ),
+      changes: async (i) => await this.#drivers[i].changes?.(),
+      version: () => this.#lastVersion,
+    }, init.watchInterval ?? 100);
+  }
+
+  /** A new version: greater than every earlier one of this store, close to its clock. */
+  #version(): number {
+    const t = Math.floor(this.#now()) * 1024;
+    this.#lastVersion = t > this.#lastVersion ? t : this.#lastVersion + 1;
+    return this.#lastVersion;
+  }
+
+  /** Runs the writes of a multi-shard commit while multi-shard reads wait. */
+  async #gated<T>(run: () => Promise<T>): Promise<T> {
+    this.#gates++;
+    this.#gateEpoch++;
+    try {
+      return await run();
+    } finally {
+      this.#gates--;
+      this.#gateEpoch++;
+      if (this.#gates === 0) { for (const wake of this.#gateWaiters.splice(0)) wake(); }
+    }
+  }
+
+  /** Runs a read of several shards so that it sees no multi-shard commit half applied. */
+  async #consistent<T>(read: () => Promise<T>): Promise<T> {
+    for (;;) {
+      while (this.#gates > 0) await new Promise<void>((r) => this.#gateWaiters.push(r));
+      const epoch = this.#gateEpoch;
+      const out = await read();
+      if (epoch === this.#gateEpoch) return out;
+    }
+  }
+
+  /**
+   * Rolls back the multi-shard commits a crash interrupted (see `Journal`); `openStore` calls it
+   * before handing out the store. Resolves how many there were.
+   */
+  recoverCommits(): Promise<number> {
+    return recoverCommits(this.#commits);
   }
 
   [TXN_HOST](): TxnHost {
@@ -156,7 +258,9 @@ export class Engine implements Store {
     return this.shards === 1 ? 0 : this.#route(key, this.shards);
   }
 
+  /** Drops cached reads of `keys` and tells watchers they were written. */
   #invalidate(i: number, keys: readonly string[]): void {
+    if (this.#watch.size > 0) this.#watch.touched(keys);
     if (this.#cache === undefined) return;
     this.#epochs[i]++;
     for (const key of keys) this.#cache.delete(key);
@@ -260,7 +364,12 @@ export class Engine implements Store {
     assertKey(key);
     assertValue(value);
     const expiresAt = expiresAtOf(options, this.#now);
-    await this.#write(this.#shard(key), [key], (d) => d.apply([{ key, value, expiresAt }]));
+    const version = this.#version();
+    await this.#write(
+      this.#shard(key),
+      [key],
+      (d) => d.apply([{ key, value, expiresAt, version }]),
+    );
   }
 
   async delete(key: string): Promise<boolean> {
@@ -281,7 +390,11 @@ export class Engine implements Store {
     this.#check(op);
     assertKey(key);
     assertBy(by);
-    return await this.#write(this.#shard(key), [key], (d) => d.add(key, sign * by));
+    return await this.#write(
+      this.#shard(key),
+      [key],
+      (d) => d.add(key, sign * by, this.#version()),
+    );
   }
 
   async batchSet(entries: BatchEntries, options?: SetOptions): Promise<void> {
@@ -289,9 +402,10 @@ export class Engine implements Store {
     const pairs = checkEntries(entries);
     const expiresAt = expiresAtOf(options, this.#now);
     const groups = this.#group(pairs, (p) => p[0]);
+    const version = this.#version();
     await Promise.all(
       Array.from(groups, ([i, group]) => {
-        const ops: WriteOp[] = group.map(([key, value]) => ({ key, value, expiresAt }));
+        const ops: WriteOp[] = group.map(([key, value]) => ({ key, value, expiresAt, version }));
         return this.#write(i, group.map((p) => p[0]), (d) => d.apply(ops));
       }),
     );
@@ -301,7 +415,8 @@ export class Engine implements Store {
     this.#check("batchGet");
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
-    const found = await Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
+    const read = () => Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
+    const found = groups.size > 1 ? await this.#consistent(read) : await read();
     const merged = found.length === 1 ? found[0] : new Map(found.flatMap((m) => Array.from(m)));
     // Results follow the order of the requested keys.
     const out = new Map<string, Uint8Array>();
@@ -362,15 +477,17 @@ export class Engine implements Store {
         );
         return r.keys.map((key, i) => ({ key, i, r }));
       });
-      const merged = await mergeLimited(sources, {
-        keyOf: (x) => x.key,
-        limit: scan.limit,
-        reverse: scan.reverse,
-      });
+      const merged = await this.#consistent(() =>
+        mergeLimited(sources, {
+          keyOf: (x) => x.key,
+          limit: scan.limit,
+          reverse: scan.reverse,
+        })
+      );
       return resultOf(merged, keysOnly);
     }
-    const results = await Promise.all(this.#drivers.map((d) => d.range(q)));
-    if (results.length === 1) return results[0];
+    if (this.#drivers.length === 1) return await this.#drivers[0].range(q);
+    const results = await this.#consistent(() => Promise.all(this.#drivers.map((d) => d.range(q))));
     const lists = results.map((r) => r.keys.map((key, i) => ({ key, i, r })));
     const merged = mergeSorted(lists, {
       keyOf: (x) => x.key,
@@ -445,10 +562,11 @@ export class Engine implements Store {
     assertValue(value);
     const expiresAt = expiresAtOf(options, this.#now);
     const absent = new Map([[key, null]]);
+    const version = this.#version();
     return await this.#write(
       this.#shard(key),
       [key],
-      (d) => d.apply([{ key, value, expiresAt }], absent),
+      (d) => d.apply([{ key, value, expiresAt, version }], absent),
     );
   }
 
@@ -474,7 +592,7 @@ export class Engine implements Store {
       for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         const e = (await d.getEntries([key])).get(key);
         if (e === undefined) return false;
-        const op = { key, value: e.value, expiresAt: expiresAt() };
+        const op = { key, value: e.value, expiresAt: expiresAt(), version: this.#version() };
         if (await d.apply([op], new Map([[key, e]]))) return true;
       }
       throw new Error(
@@ -521,14 +639,63 @@ export class Engine implements Store {
     return this.close();
   }
 
+  async getEntry(key: string): Promise<KvEntry> {
+    this.#check("getEntry");
+    assertKey(key);
+    const e = await this.#entry(this.#shard(key), key);
+    if (e === undefined) return { key, value: null, versionstamp: null, expiresAt: null };
+    return {
+      key,
+      value: e.value,
+      versionstamp: versionstampOf(e.version ?? 0),
+      expiresAt: e.expiresAt,
+    };
+  }
+
+  atomic(): AtomicOperation {
+    this.#check("atomic");
+    return new AtomicBuilder(this.#now, (checks, mutations) => {
+      this.#check("atomic");
+      return commitAtomic(this.#commits, checks, mutations);
+    });
+  }
+
+  watch(
+    target: readonly string[] | { prefix: string },
+    options: WatchOptions = {},
+  ): ReadableStream<WatchEvent> {
+    this.#check("watch");
+    let spec: { keys?: readonly string[]; prefix?: string };
+    if (Array.isArray(target)) {
+      for (const key of target) assertKey(key);
+      spec = { keys: [...target] };
+    } else if (typeof target === "object" && target !== null && "prefix" in target) {
+      assertPrefix(target.prefix);
+      spec = { prefix: target.prefix };
+    } else {
+      throw new TypeError(
+        `watch takes an array of keys or { prefix }, received ${describe(target)}`,
+      );
+    }
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`signal must be an AbortSignal, received ${describe(signal)}`);
+    }
+    return this.#watch.watch(spec, signal);
+  }
+
   /** Removes expired rows shard by shard; overlapping runs are skipped. */
   async #sweep(): Promise<void> {
     if (this.#sweeping || this.#closed) return;
     this.#sweeping = true;
     try {
-      for (const d of this.#drivers) {
+      for (let i = 0; i < this.#drivers.length; i++) {
         if (this.#closed) return;
-        this.#swept += await d.sweep(SWEEP_BATCH);
+        // Under the shard lock: never inside an atomic commit's open transaction.
+        this.#swept += await this.#locks[i].with(
+          "write",
+          () => this.#drivers[i].sweep(SWEEP_BATCH),
+        );
       }
     } catch {
       // A failed sweep is retried on the next tick; reads already hide expired rows.
@@ -541,6 +708,7 @@ export class Engine implements Store {
     if (this.#closing === undefined) {
       this.#closed = true;
       this.#stopSweeper?.();
+      this.#watch.close();
       this.#cache?.clear();
       this.#closing = Promise.all(this.#drivers.map((d) => d.close())).then(() => {});
     }

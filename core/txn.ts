@@ -322,8 +322,9 @@ class Txn implements WriteTxn {
       return true;
     }
     const ops: WriteOp[] = [];
+    const version = this.#host.version();
     for (const [key, e] of this.#writes) {
-      ops.push(e === null ? { key } : { key, value: e.value, expiresAt: e.expiresAt });
+      ops.push(e === null ? { key } : { key, value: e.value, expiresAt: e.expiresAt, version });
     }
     const keys = Array.from(this.#writes.keys());
     this.#host.invalidate(this.#shard, keys);

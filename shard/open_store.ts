@@ -13,7 +13,7 @@ import {
   StorageError,
 } from "../core/errors.ts";
 import { checkLruCacheOptions, type LruCacheOptions } from "../core/lru_cache.ts";
-import { type Driver, isDriver } from "../core/driver.ts";
+import { type Driver, isDriver, type Journal } from "../core/driver.ts";
 import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
@@ -36,6 +36,7 @@ import {
   writeManifest,
 } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
+import { fileJournal } from "./_journal.ts";
 import {
   type BackendName,
   BUILTIN_DRIVERS as BUILTIN_BACKENDS,
@@ -259,7 +260,15 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     });
     await rm(join(path, CREATING_FILE), { force: true });
   }
-  return assemble(path, name, opened, { cache, now });
+  const journal = fileJournal(path, { sync: durability === "full" });
+  const store = assemble(path, name, opened, { cache, now, journal });
+  try {
+    await store.recoverCommits();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return store;
 }
 
 /** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
@@ -373,9 +382,10 @@ function assemble(
   path: string,
   backend: string,
   drivers: Driver[],
-  options: { cache: false | LruCacheOptions; now: () => number },
-): Store {
+  options: { cache: false | LruCacheOptions; now: () => number; journal?: Journal },
+): Engine {
   return new Engine({
+    journal: options.journal,
     path,
     backend,
     drivers,

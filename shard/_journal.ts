@@ -1,0 +1,56 @@
+// The journal of a store directory: one file per multi-shard atomic commit in flight, under
+// `commits/`, removed once every shard has it. A record ends with the CRC-32 of its bytes, so
+// one a crash cut short while it was written (no shard had been touched yet) is dropped.
+// Files reach the page cache at once, which survives a killed process; with durability "full"
+// they are fsynced (and their directory after each change) to survive a power loss too.
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Journal } from "../core/driver.ts";
+import { crc32 } from "./_backup_crc.ts";
+import { fsyncDir, fsyncPath } from "./manifest.ts";
+
+const SUFFIX = ".commit";
+
+export function fileJournal(path: string, options: { sync: boolean }): Journal {
+  const dir = join(path, "commits");
+  let made: Promise<unknown> | undefined;
+  const sync = async (file?: string) => {
+    if (!options.sync) return;
+    if (file !== undefined) await fsyncPath(file);
+    await fsyncDir(dir);
+  };
+  return {
+    async write(id, record) {
+      made ??= mkdir(dir, { recursive: true }).then(() => sync());
+      await made;
+      const framed = new Uint8Array(record.length + 4);
+      framed.set(record);
+      new DataView(framed.buffer).setUint32(record.length, crc32(record));
+      const file = join(dir, id + SUFFIX);
+      await writeFile(file, framed);
+      await sync(file);
+    },
+    async remove(id) {
+      await rm(join(dir, id + SUFFIX), { force: true });
+      await sync();
+    },
+    async list() {
+      const out = new Map<string, Uint8Array>();
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names.filter((n) => n.endsWith(SUFFIX)).sort()) {
+        // Gone since readdir: its commit finished (another process may be committing).
+        const bytes = await readFile(join(dir, name)).catch((e) => {
+          if ((e as { code?: string }).code === "ENOENT") return undefined;
+          throw e;
+        });
+        if (bytes === undefined) continue;
+        const body = bytes.subarray(0, Math.max(0, bytes.length - 4));
+        const ok = bytes.length >= 4 &&
+          new DataView(bytes.buffer, bytes.byteOffset).getUint32(body.length) === crc32(body);
+        if (ok) out.set(name.slice(0, -SUFFIX.length), new Uint8Array(body));
+        else await rm(join(dir, name), { force: true });
+      }
+      return out;
+    },
+  };
+}
