@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { loadRedisDriver } from "../backends/builtin.ts";
 import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
-import { Clock, enc } from "./_helpers.ts";
+import { Clock, dec, enc, readLines, spawnChild } from "./_helpers.ts";
+import { SLOW } from "./_runtimes.ts";
+import { shardOf } from "../shard/router.ts";
+import { KEYS, openAtomicStore } from "./_redis_atomic.ts";
 import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
 
 const TARGETS: Array<[string, RedisBackendOptions]> = [["standalone", { url }], [
@@ -144,4 +147,57 @@ for (const [label, redis] of TARGETS) {
       await dropRedisStore(name, redis);
     }
   });
+}
+
+for (const [label, redis] of TARGETS) {
+  test(
+    `redis journal (${label}): SIGKILLs during cross-shard atomic commits tear none`,
+    SLOW,
+    async () => {
+      const name = freshName("atomic-kill");
+      assert.ok(new Set(KEYS.map((k) => shardOf(k, 4))).size >= 3, "the keys span the shards");
+      let acked = 0;
+      try {
+        for (let cycle = 0; cycle < 8; cycle++) {
+          const child = spawnChild("./_redis_atomic_child.ts", [name, JSON.stringify(redis)]);
+          let killAt = -1;
+          let killing = false;
+          const done = readLines(child, (line) => {
+            acked = Math.max(acked, Number(line));
+            // Killed a varying number of commits after the first one this child made.
+            if (killAt === -1) killAt = acked + 1 + ((cycle * 7) % 13);
+            // ... and a varying time into the next one, so kills land between its shard writes.
+            if (acked >= killAt && !killing) {
+              killing = true;
+              setTimeout(() => child.kill("SIGKILL"), cycle % 4);
+            }
+          });
+          await done;
+          const store = await openAtomicStore(name, redis);
+          try {
+            const values = await Promise.all(KEYS.map(async (k) => dec((await store.get(k))!)));
+            // Whole: every key holds the same commit, and no acknowledged commit was lost.
+            assert.equal(new Set(values).size, 1, `torn commit after cycle ${cycle}: ${values}`);
+            assert.ok(Number(values[0]) >= acked, `${values[0]} < acknowledged ${acked}`);
+            acked = Number(values[0]);
+            assert.deepEqual(await journalOf(name, redis), new Map());
+          } finally {
+            await store.close();
+          }
+        }
+      } finally {
+        await dropRedisStore(name, redis);
+      }
+    },
+  );
+}
+
+/** The journal records left in Redis for the store `name`. */
+async function journalOf(name: string, redis: RedisBackendOptions): Promise<Map<string, unknown>> {
+  const { drivers, journal } = await open(name, redis);
+  try {
+    return await journal.list();
+  } finally {
+    await closeAll(drivers);
+  }
 }

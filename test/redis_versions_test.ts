@@ -165,6 +165,17 @@ for (const [label, redis] of TARGETS) {
       // After the sweep it starts again.
       await d.apply([{ key: "c", value: enc("3") }]);
       assert.equal(await version(d, "c"), 1);
+      // Redis' own expiry (the late hint) drops only the value key: the key reads missing, a
+      // new write still grows its version, and the sweep of its expiry entry drops the field.
+      await d.apply([{ key: "h", value: enc("1"), expiresAt: clock.t + 100 }]);
+      await raw.del(`${tag}:v:h`);
+      assert.equal(await entry(d, "h"), undefined);
+      await d.apply([{ key: "h", value: enc("2"), expiresAt: clock.t + 100 }]);
+      assert.equal(await version(d, "h"), 2);
+      await raw.del(`${tag}:v:h`);
+      clock.advance(100);
+      assert.equal(await d.sweep(100), 1);
+      assert.deepEqual(await fields(), ["a", "c"]);
     });
     // Dropping the store removes the version hash with everything else.
     const store = await openStore(name, { backend: "redis", redis, shards: 1 });
