@@ -14,7 +14,7 @@ import {
 import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import type { DenoKv } from "./_deno_kv_api.ts";
 import { kvErrorOf } from "./_deno_kv_errors.ts";
-import { DenoKvCommitter } from "./_deno_kv_commit.ts";
+import { DenoKvCommitter, type KvCheck } from "./_deno_kv_commit.ts";
 import { MARK_KEY, markOf, MAX_CHECKS } from "./_deno_kv_layout.ts";
 import { DenoKvReader, isLiveHead, type Stored } from "./_deno_kv_read.ts";
 import { type DenoKvParts, recover, sweep } from "./_deno_kv_recovery.ts";
@@ -125,20 +125,40 @@ export class DenoKvBackend extends BaseDriver {
 
   /**
    * Writes `ops` if every checked key still holds what `checks` expects. The heads read for
-   * the comparison are versionstamp-checked by the commit, so the comparison holds against other
-   * processes; a group of more than MAX_CHECKS keys is checked against this handle's writes only
-   * (Deno KV allows no more checks in one atomic()).
+   * the comparison are checked again by the commit (see #readHeads), so the comparison holds
+   * against other processes.
    */
   async #checkedWrite(ops: readonly WriteOp[], checks: Checks): Promise<boolean> {
     const keys = [...new Set([...checks.keys(), ...ops.map((op) => op.key)])];
     for (;;) {
-      const heads = await this.#reader.readHeads(keys);
+      const { heads, unchanged } = await this.#readHeads(keys);
       const now = this.now();
       for (const [key, expected] of checks) {
         if (!matches(await this.#reader.entry(key, heads.get(key)!, now), expected)) return false;
       }
-      if (await this.#committer.commit(ops, heads, keys.length <= MAX_CHECKS)) return true;
+      if (await this.#committer.commit(ops, heads, unchanged)) return true;
     }
+  }
+
+  /**
+   * The heads of `keys`, and the versionstamp checks that fail a commit when any of them changed
+   * since (by any handle or process): one per head, or, past Deno KV's MAX_CHECKS per atomic(),
+   * one on the change mark, read before the heads (every commit that changes a head moves it).
+   */
+  async #readHeads(
+    keys: readonly string[],
+  ): Promise<{ heads: Map<string, Stored>; unchanged: KvCheck[] }> {
+    if (keys.length <= MAX_CHECKS) {
+      const heads = await this.#reader.readHeads(keys);
+      const unchanged = [...heads.values()].map((s) => ({
+        key: s.hk.kvKey,
+        versionstamp: s.versionstamp,
+      }));
+      return { heads, unchanged };
+    }
+    const mark = await this.#kv.get(MARK_KEY);
+    const heads = await this.#reader.readHeads(keys);
+    return { heads, unchanged: [{ key: MARK_KEY, versionstamp: mark.versionstamp }] };
   }
 
   remove(keys: readonly string[]): Promise<number> {
@@ -159,7 +179,8 @@ export class DenoKvBackend extends BaseDriver {
         if (next === undefined) return result;
         const op: WriteOp = next === null ? { key } : { key, ...next };
         // The versionstamp check makes the read-modify-write atomic against other processes.
-        if (await this.#committer.commit([op], new Map([[key, stored]]), true)) return result;
+        const unchanged = [{ key: stored.hk.kvKey, versionstamp: stored.versionstamp }];
+        if (await this.#committer.commit([op], new Map([[key, stored]]), unchanged)) return result;
       }
     });
   }
@@ -168,9 +189,10 @@ export class DenoKvBackend extends BaseDriver {
   async #write(ops: readonly WriteOp[]): Promise<Map<string, Stored>> {
     const keys = [...new Set(ops.map((op) => op.key))];
     for (;;) {
-      const old = await this.#reader.readHeads(keys);
-      // Deno KV allows few checks per atomic(); bigger groups rely on this shard's write chain.
-      if (await this.#committer.commit(ops, old, keys.length <= MAX_CHECKS)) return old;
+      // Checked, so that versions grow and old chunks are collected once, also when another
+      // process writes the same keys meanwhile.
+      const { heads, unchanged } = await this.#readHeads(keys);
+      if (await this.#committer.commit(ops, heads, unchanged)) return heads;
     }
   }
 

@@ -32,7 +32,8 @@ import { checksum } from "./_sqlite_verify.ts";
 /** A versionstamp check of one atomic(). */
 export type KvCheck = { key: KvKey; versionstamp: string | null };
 
-const EMPTY = new Uint8Array(0);
+/** The value of the mark and of expiry index entries. */
+export const EMPTY = new Uint8Array(0);
 /** How long a commit keeps retrying while another handle holds the database's write lock. */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -47,13 +48,13 @@ export class DenoKvCommitter {
   /**
    * Stages, flips and collects; `false` (nothing visible changed) when a check failed. `old`
    * holds the heads being replaced (read by the caller): it decides each new version, which
-   * chunks to collect and which deletes to skip; `checked` makes the commit fail when one of
-   * them changed since it was read.
+   * chunks to collect and which deletes to skip; `checks` (see DenoKvBackend's #readHeads) make
+   * the commit fail when one of them changed since it was read.
    */
   async commit(
     ops: readonly WriteOp[],
     old: Map<string, Stored>,
-    checked: boolean,
+    checks: KvCheck[],
   ): Promise<boolean> {
     const last = new Map<string, WriteOp>();
     for (const op of ops) {
@@ -106,9 +107,6 @@ export class DenoKvCommitter {
     // Last, so that a logged flip moves the mark with (or after) its last heads.
     flip.push({ key: MARK_KEY, value: EMPTY });
     for (const group of packCommits(staging)) await this.atomic(group);
-    const checks = checked
-      ? [...old.values()].map((s) => ({ key: s.hk.kvKey, versionstamp: s.versionstamp }))
-      : [];
     const flips = packCommits(flip);
     const ok = flips.length <= 1
       ? await this.atomic(flips[0] ?? [], checks)
@@ -173,6 +171,8 @@ export class DenoKvCommitter {
     await this.atomic([
       { key: logKey(log.id) },
       { key: garbageKey(log.id), value: encodeRecord(log.count, 0) },
+      // Also for logs of older versions, whose flips did not move the mark.
+      { key: MARK_KEY, value: EMPTY },
     ]);
     await this.drop([log], garbageKey);
   }

@@ -2,7 +2,7 @@
 // replaying redo logs a crash left committed, reclaiming garbage and abandoned staging, and
 // sweeping expired heads through the expiry index. Callers run these on the write chain.
 import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
-import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
+import { type DenoKvCommitter, EMPTY, type KvCheck } from "./_deno_kv_commit.ts";
 import {
   DamagedRecordError,
   decodeHead,
@@ -10,6 +10,7 @@ import {
   decodeRecord,
   encodeRecord,
   garbageKey,
+  MARK_KEY,
   MAX_CHECKS,
   type Mutation,
   pendingKey,
@@ -97,6 +98,8 @@ async function expire(
     }
     removed++;
   });
+  // Heads removed: the change mark moves (checked commits of many keys rely on it).
+  if (removed > 0) flip.push({ key: MARK_KEY, value: EMPTY });
   if (!(await committer.atomic(flip, checks))) return 0;
   await committer.drop(garbage, garbageKey);
   return removed;
