@@ -161,7 +161,7 @@ export class DenoKvBackend extends BaseDriver {
       const heads = current && reuse ? this.#known.some(keys) : new Map<string, Stored>();
       const missing = keys.filter((k) => !heads.has(k));
       for (const [k, stored] of await this.#reader.readHeads(missing)) heads.set(k, stored);
-      return { mark, markRead: !current, heads };
+      return { mark, byMark: true, markMoved: !current, heads };
     }
     const mark = keys.length < MAX_CHECKS ? this.#known.mark : undefined;
     return { mark, heads: await this.#reader.readHeads(keys) };
@@ -179,9 +179,7 @@ export class DenoKvBackend extends BaseDriver {
     read: HeadsRead,
     keys: readonly string[],
   ): Promise<boolean> {
-    // Remembered heads are current as of a remembered mark; heads read with the mark too.
-    const byMarkOnly = read.mark !== undefined && (read.remembered || read.markRead);
-    const unchanged: KvCheck[] = byMarkOnly ? [] : [...read.heads.values()].map((s) => ({
+    const unchanged: KvCheck[] = read.byMark ? [] : [...read.heads.values()].map((s) => ({
       key: s.hk.kvKey,
       versionstamp: s.versionstamp,
     }));

@@ -14,10 +14,14 @@ const NO_VALUE = new Uint8Array(0);
 export interface HeadsRead {
   heads: Map<string, Stored>;
   /** Versionstamp of the change mark: remembered (every remembered head is current as of it),
-   * or read from the database before the heads (`markRead`). Commits over it check the mark. */
+   * or read from the database before the heads. A commit over the heads checks it. */
   mark?: string | null;
-  /** Whether `mark` was read with the heads rather than remembered. */
-  markRead?: boolean;
+  /** Whether the mark alone checks the commit: the heads are remembered (current as of the
+   * mark) or were read after it. Else each head is checked too. */
+  byMark?: boolean;
+  /** Whether `mark` was read and differs from the remembered one: other remembered heads are
+   * not known to be current as of it. */
+  markMoved?: boolean;
   /** Whether the heads came from memory rather than from the database. */
   remembered?: boolean;
 }
@@ -45,7 +49,7 @@ export class KnownHeads {
       heads.set(key, stored);
     }
     for (const [key, stored] of heads) this.#keep(key, stored);
-    return { heads, mark: this.#mark, remembered: true };
+    return { heads, mark: this.#mark, byMark: this.#mark !== undefined, remembered: true };
   }
 
   /**
@@ -57,8 +61,7 @@ export class KnownHeads {
     const { versionstamp } = written;
     // No atomic() ran when nothing changed: nothing was confirmed.
     const byMark = read.mark !== undefined && written.heads.size > 0 && versionstamp !== undefined;
-    if (byMark && read.markRead) {
-      // A freshly read mark: other remembered heads are not known to be current as of it.
+    if (byMark && read.markMoved) {
       for (const key of [...this.#heads.keys()]) if (!read.heads.has(key)) this.#heads.delete(key);
     }
     for (const [key, stored] of read.heads) {
