@@ -170,7 +170,7 @@ export async function openSqliteDriver(
     await addColumn(db, "version INTEGER NOT NULL DEFAULT 0", busyTimeout);
   } catch (e) {
     db.close();
-    throw storageErrorOf(e, where);
+    throw storageErrorOf(e, where, { busyTimeout });
   }
   const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
   return new SqliteBackend(db, {
@@ -302,6 +302,8 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #keyColumn: string;
   /** This shard and its file, named by the errors it throws. */
   #where: StorageErrorInit;
+  /** Ms a write waits for another connection's lock. */
+  #busyTimeout: number;
   /** Until when (ms) commits poll for the write lock: another process wrote lately. */
   #contendedUntil = 0;
   /** Set once the shard is found damaged: every later write is refused. */
@@ -320,6 +322,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     super(init.now);
     this.#db = db;
     this.#where = init.where;
+    this.#busyTimeout = init.busyTimeout;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#get = this.#prepare("SELECT value, expires_at, crc, version FROM kv WHERE key = ?");
@@ -415,7 +418,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
 
   /** The error a caller sees for `e`; a damaged file refuses every later write. */
   #mapError(e: unknown): unknown {
-    const mapped = storageErrorOf(e, this.#where);
+    const mapped = storageErrorOf(e, this.#where, { busyTimeout: this.#busyTimeout });
     if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
     return mapped;
   }
