@@ -32,6 +32,13 @@ import { checksum } from "./_sqlite_verify.ts";
 /** A versionstamp check of one atomic(). */
 export type KvCheck = { key: KvKey; versionstamp: string | null };
 
+/** What a commit changed: each written key's new head (`undefined`: deleted), and the
+ * versionstamp they now carry (`undefined` when a redo log applied them in several atomics). */
+export interface Written {
+  heads: Map<string, Head | undefined>;
+  versionstamp: string | undefined;
+}
+
 /** The value of the mark and of expiry index entries. */
 export const EMPTY = new Uint8Array(0);
 /** How long a commit keeps retrying while another handle holds the database's write lock. */
@@ -55,7 +62,7 @@ export class DenoKvCommitter {
     ops: readonly WriteOp[],
     old: Map<string, Stored>,
     checks: KvCheck[],
-  ): Promise<boolean> {
+  ): Promise<Written | false> {
     const last = new Map<string, WriteOp>();
     for (const op of ops) {
       last.delete(op.key);
@@ -65,6 +72,7 @@ export class DenoKvCommitter {
     const staged: Chunks[] = [];
     const flip: Mutation[] = [];
     const garbage: Chunks[] = [];
+    const heads = new Map<string, Head | undefined>();
     for (const op of last.values()) {
       const stored = old.get(op.key);
       const hk = stored?.hk ?? headKeyOf(op.key);
@@ -72,6 +80,7 @@ export class DenoKvCommitter {
       if (op.value === undefined) {
         if (before === undefined) continue;
         flip.push({ key: hk.kvKey });
+        heads.set(op.key, undefined);
       } else {
         const expiresAt = op.expiresAt ?? null;
         // The contract's max(version, previous + 1): `before` is the head this commit replaces
@@ -93,6 +102,7 @@ export class DenoKvCommitter {
           head.chunks = chunks;
         }
         flip.push({ key: hk.kvKey, value: encodeHead(head) });
+        heads.set(op.key, head);
         if (expiresAt !== null) flip.push({ key: expiryKey(expiresAt, hk.kvKey), value: EMPTY });
       }
       if (before?.chunks !== undefined) {
@@ -103,20 +113,20 @@ export class DenoKvCommitter {
         });
       }
     }
-    if (flip.length === 0) return true;
+    if (flip.length === 0) return { heads, versionstamp: undefined };
     // Last, so that a logged flip moves the mark with (or after) its last heads.
     flip.push({ key: MARK_KEY, value: EMPTY });
     for (const group of packCommits(staging)) await this.atomic(group);
     const flips = packCommits(flip);
-    const ok = flips.length <= 1
-      ? await this.atomic(flips[0] ?? [], checks)
+    const done = flips.length <= 1
+      ? await this.stamped(flips[0], checks)
       : await this.#logged(flip, checks);
-    if (!ok) {
+    if (done === false) {
       await this.drop(staged, pendingKey);
       return false;
     }
     await this.drop(garbage, garbageKey);
-    return true;
+    return { heads, versionstamp: typeof done === "string" && done !== "" ? done : undefined };
   }
 
   /** Adds the "p" record and the chunks of `value` to `staging`. */
@@ -129,6 +139,11 @@ export class DenoKvCommitter {
   }
 
   async atomic(mutations: readonly Mutation[], checks: KvCheck[] = []): Promise<boolean> {
+    return (await this.stamped(mutations, checks)) !== false;
+  }
+
+  /** Commits one atomic(): its versionstamp, or `false` when a check failed. */
+  async stamped(mutations: readonly Mutation[], checks: KvCheck[]): Promise<string | false> {
     for (let waited = 0;;) {
       const op = this.#kv.atomic();
       if (checks.length > 0) op.check(...checks);
@@ -137,7 +152,8 @@ export class DenoKvCommitter {
         else op.set(m.key, m.value);
       }
       try {
-        return (await op.commit()).ok;
+        const result = await op.commit();
+        return result.ok ? result.versionstamp ?? "" : false;
       } catch (e) {
         // Deno KV does not wait for another handle's write lock; nothing was written, so retry.
         if (!/database is locked/.test(String(e)) || waited >= BUSY_TIMEOUT_MS) throw e;

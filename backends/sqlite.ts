@@ -157,7 +157,8 @@ export async function openSqliteDriver(
   const busyTimeout = Math.trunc(options.busyTimeout ?? 5000);
   try {
     db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
-    if (options.create === false && !hasKvTable(db)) {
+    const existing = hasKvTable(db);
+    if (options.create === false && !existing) {
       throw new CorruptStoreError("has no kv table: it is not a shardkv shard", where);
     }
     await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
@@ -165,12 +166,14 @@ export async function openSqliteDriver(
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
-    await retryWhileBusy(db, SCHEMA, busyTimeout);
+    // Only a new file takes the write lock here: another process's transaction on an existing
+    // one does not hold its opening up.
+    if (!existing) await retryWhileBusy(db, SCHEMA, busyTimeout);
     await addColumn(db, "crc INTEGER", busyTimeout);
     await addColumn(db, "version INTEGER NOT NULL DEFAULT 0", busyTimeout);
   } catch (e) {
     db.close();
-    throw storageErrorOf(e, where);
+    throw storageErrorOf(e, where, { busyTimeout });
   }
   const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
   return new SqliteBackend(db, {
@@ -302,6 +305,8 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #keyColumn: string;
   /** This shard and its file, named by the errors it throws. */
   #where: StorageErrorInit;
+  /** Ms a write waits for another connection's lock. */
+  #busyTimeout: number;
   /** Until when (ms) commits poll for the write lock: another process wrote lately. */
   #contendedUntil = 0;
   /** Set once the shard is found damaged: every later write is refused. */
@@ -320,6 +325,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     super(init.now);
     this.#db = db;
     this.#where = init.where;
+    this.#busyTimeout = init.busyTimeout;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#get = this.#prepare("SELECT value, expires_at, crc, version FROM kv WHERE key = ?");
@@ -415,7 +421,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
 
   /** The error a caller sees for `e`; a damaged file refuses every later write. */
   #mapError(e: unknown): unknown {
-    const mapped = storageErrorOf(e, this.#where);
+    const mapped = storageErrorOf(e, this.#where, { busyTimeout: this.#busyTimeout });
     if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
     return mapped;
   }

@@ -393,6 +393,42 @@ function setsOf(ctx: ServerContext): TurnSets {
   return sets;
 }
 
+/**
+ * Plain GETs of every connection in one I/O turn, read by one `batchGet` (one pass per shard)
+ * once the turn's reads are handled, as {@linkcode TurnSets} does for SETs. Each connection
+ * waits for its GETs before its next command; GETs of different connections in one turn are
+ * concurrent, so reading them together changes no reply a client could tell apart.
+ */
+class TurnGets {
+  #store: Store;
+  #pending: string[] = [];
+  #flush: Promise<Map<string, Uint8Array>> | undefined;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** The values of `keys` (and maybe of other keys): missing keys are not in the map. */
+  get(keys: string[]): Promise<Map<string, Uint8Array>> {
+    for (const key of keys) this.#pending.push(key);
+    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#flush = undefined;
+      return this.#store.batchGet(batch);
+    });
+    return this.#flush;
+  }
+}
+
+const turnGets = new WeakMap<ServerContext, TurnGets>();
+
+function getsOf(ctx: ServerContext): TurnGets {
+  let gets = turnGets.get(ctx);
+  if (gets === undefined) turnGets.set(ctx, gets = new TurnGets(ctx.store));
+  return gets;
+}
+
 /** A client for callers that run commands without a session (the first use of a context). */
 const defaultClients = new WeakMap<ServerContext, Client>();
 
@@ -473,7 +509,7 @@ async function runBatch(
       await setsOf(ctx).add(keys.map((key, i) => [key, run[i][2]]));
       return run.map(() => OK);
     }
-    const found = await ctx.store.batchGet(keys);
+    const found = await getsOf(ctx).get(keys);
     return keys.map((key) => found.get(key) ?? nullOf(client));
   } catch {
     // A rejected batch changes nothing; one by one, each command gets its own error reply.
@@ -524,7 +560,12 @@ export function runCommands(
   let i = 0;
   while (i < commands.length) {
     const next = step(ctx, commands, i, reply, client);
-    if (typeof next !== "number") return next.then((n) => runRest(ctx, commands, n, reply, client));
+    if (typeof next !== "number") {
+      // Usually the last command (one per read): then no loop is left to run.
+      return next.then((n) =>
+        n < 0 ? true : n >= commands.length ? false : runRest(ctx, commands, n, reply, client)
+      );
+    }
     if (next < 0) return true;
     i = next;
   }

@@ -8,7 +8,7 @@ import type { Driver, Entry } from "../core/driver.ts";
 import { openDenoKvDriver } from "../backends/deno_kv.ts";
 import { openKv } from "../backends/_deno_kv_api.ts";
 import { CHUNK_SIZE, headKeyOf } from "../backends/_deno_kv_layout.ts";
-import { Clock, dec, enc, tempDir } from "./_helpers.ts";
+import { Clock, dec, enc, prng, tempDir } from "./_helpers.ts";
 
 /** Runs `body` with a fresh database path; removes it afterwards. */
 function withPath(title: string, body: (path: string) => Promise<void>): void {
@@ -260,6 +260,98 @@ withPath(
       assert.ok((await again.changes!()) > 0);
     } finally {
       await again.close();
+    }
+  },
+);
+
+withPath(
+  "writes over remembered heads: another handle's writes and deletes are never missed",
+  async (path) => {
+    const a = await openDenoKvDriver(path);
+    const b = await openDenoKvDriver(path);
+    try {
+      const many = Array.from({ length: 15 }, (_, i) => `m${i}`);
+      for (let round = 1; round <= 4; round++) {
+        // Alternating writers: each write of a key gives it exactly the next version.
+        const [w, other] = round % 2 ? [a, b] : [b, a];
+        await w.apply([{ key: "k", value: enc(`${round}`) }]);
+        await w.apply(many.map((key) => ({ key, value: enc(`${round}`) })));
+        assert.deepEqual(await entryOf(other, "k"), {
+          value: enc(`${round}`),
+          expiresAt: null,
+          version: round,
+        });
+        const all = await other.getEntries(many);
+        assert.deepEqual(many.map((k) => all.get(k)?.version), many.map(() => round));
+      }
+      // a remembers "x" as missing; b creates it: a's delete still finds it.
+      assert.equal(await a.remove(["x"]), 0);
+      await b.apply([{ key: "x", value: enc("b") }]);
+      assert.equal(await a.remove(["x"]), 1);
+      assert.equal(await entryOf(b, "x"), undefined);
+      // a remembers "k" (version 4); b deletes it: a's write starts over at 1.
+      await a.apply([{ key: "k", value: enc("5") }]);
+      assert.equal(await b.remove(["k"]), 1);
+      await a.apply([{ key: "k", value: enc("6") }]);
+      assert.equal(await versionOf(b, "k"), 1);
+      // The same for a batch past Deno KV's 10 checks, with a delete by the other handle.
+      assert.equal(await b.remove([many[3]]), 1);
+      assert.equal(await a.remove(many), 14);
+      assert.equal((await b.getEntries(many)).size, 0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
+withPath(
+  "two handles, random writes: every write gives exactly the next version (model check)",
+  async (path) => {
+    const handles = [await openDenoKvDriver(path), await openDenoKvDriver(path)];
+    const random = prng(14);
+    const pick = (n: number) => Math.floor(random() * n);
+    const model = new Map<string, { value: string; version: number }>();
+    const keyOf = (i: number) => `r${i}`;
+    try {
+      for (let step = 0; step < 300; step++) {
+        const d = handles[pick(2)];
+        const kind = pick(4);
+        const count = kind === 1 ? 11 + pick(10) : 1 + pick(3);
+        const keys = [...new Set(Array.from({ length: count }, () => keyOf(pick(30))))];
+        if (kind === 2) {
+          const live = keys.filter((k) => model.has(k)).length;
+          assert.equal(await d.remove(keys), live, `step ${step}: remove`);
+          for (const k of keys) model.delete(k);
+        } else if (kind === 3) {
+          const key = keys[0];
+          const before = model.get(key);
+          if (before !== undefined && before.value.length !== 8) continue;
+          const n = await d.add(key, 1);
+          const value = String.fromCharCode(
+            ...new Uint8Array(8).fill(0).map((_, i) => i === 7 ? n : 0),
+          );
+          model.set(key, { value, version: (before?.version ?? 0) + 1 });
+        } else {
+          const value = `s${step}`;
+          await d.apply(keys.map((key) => ({ key, value: enc(value) })));
+          for (const k of keys) model.set(k, { value, version: (model.get(k)?.version ?? 0) + 1 });
+        }
+        if (step % 25 === 24 || step === 299) {
+          const all = Array.from({ length: 30 }, (_, i) => keyOf(i));
+          for (const h of handles) {
+            const found = await h.getEntries(all);
+            assert.equal(found.size, model.size, `step ${step}: live keys`);
+            for (const [k, m] of model) {
+              const e = found.get(k)!;
+              assert.equal(e.version, m.version, `step ${step}: version of ${k}`);
+              assert.equal(String.fromCharCode(...e.value), m.value, `step ${step}: value of ${k}`);
+            }
+          }
+        }
+      }
+    } finally {
+      for (const h of handles) await h.close();
     }
   },
 );
