@@ -157,7 +157,8 @@ export async function openSqliteDriver(
   const busyTimeout = Math.trunc(options.busyTimeout ?? 5000);
   try {
     db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
-    if (options.create === false && !hasKvTable(db)) {
+    const existing = hasKvTable(db);
+    if (options.create === false && !existing) {
       throw new CorruptStoreError("has no kv table: it is not a shardkv shard", where);
     }
     await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
@@ -165,7 +166,9 @@ export async function openSqliteDriver(
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
-    await retryWhileBusy(db, SCHEMA, busyTimeout);
+    // Only a new file takes the write lock here: another process's transaction on an existing
+    // one does not hold its opening up.
+    if (!existing) await retryWhileBusy(db, SCHEMA, busyTimeout);
     await addColumn(db, "crc INTEGER", busyTimeout);
     await addColumn(db, "version INTEGER NOT NULL DEFAULT 0", busyTimeout);
   } catch (e) {

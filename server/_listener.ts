@@ -215,7 +215,10 @@ class Connection implements ConnectionEvents, FeedSink {
   /** Applies the output limits, continues a sliced pipeline, pauses or resumes reading. */
   #flow(): void {
     if (this.#done) return;
-    if (this.#overLimit(Date.now())) return;
+    // Nothing queued and no soft-limit episode running: no limit can be crossed.
+    if ((this.#transport.queued > 0 || this.#softSince !== 0) && this.#overLimit(Date.now())) {
+      return;
+    }
     let queued = this.#transport.queued;
     let more = this.#parser.hasMore;
     if (more && queued <= OUTPUT_HIGH && this.#feeds === 0) {

@@ -560,7 +560,12 @@ export function runCommands(
   let i = 0;
   while (i < commands.length) {
     const next = step(ctx, commands, i, reply, client);
-    if (typeof next !== "number") return next.then((n) => runRest(ctx, commands, n, reply, client));
+    if (typeof next !== "number") {
+      // Usually the last command (one per read): then no loop is left to run.
+      return next.then((n) =>
+        n < 0 ? true : n >= commands.length ? false : runRest(ctx, commands, n, reply, client)
+      );
+    }
     if (next < 0) return true;
     i = next;
   }

@@ -293,6 +293,20 @@ for (const [name, makeHost] of HOSTS) {
     });
   });
 
+  test(`${name}: the file opens while begin() holds its write lock`, async () => {
+    await withShard(makeHost(), async (d, file) => {
+      await d.apply([{ key: "k", value: enc("committed") }]);
+      const txn = await d.begin!(["k"]);
+      try {
+        const other = await openSqliteDriver(file, { busyTimeout: 50 });
+        assert.equal(dec((await other.getEntries(["k"])).get("k")?.value), "committed");
+        await other.close();
+      } finally {
+        await txn.release();
+      }
+    });
+  });
+
   test(`${name}: begin() waits while another process holds the write lock`, SLOW, async () => {
     await withShard(makeHost(), async (d, file) => {
       const { db } = await openSqliteDatabase(file);
