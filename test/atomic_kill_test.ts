@@ -2,13 +2,15 @@
 // different shards (their sum stays 0) and prints each acknowledged commit's versionstamp; the
 // parent SIGKILLs it at random moments, reopens the store and checks that no commit is torn
 // (the sum is exactly 0) and that every acknowledged commit is there (each key it wrote has a
-// versionstamp at least as new as the commit's).
+// versionstamp at least as new as the commit's). Also: a store opened while another process
+// commits leaves that process's commits in flight alone (an open rolls back only the
+// interrupted commits of processes that are gone).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decodeCounter, openStore } from "../mod.ts";
 import { prng, readLines, spawnChild, withTempDir } from "./_helpers.ts";
 import { SLOW } from "./_runtimes.ts";
-import { childArgs, keysOnShards, type Shared } from "./_atomic_env.ts";
+import { childArgs, keysOnShards, open, type Shared, withLocation } from "./_atomic_env.ts";
 
 const SHARDS = 16;
 const KILLS = 8;
@@ -88,3 +90,85 @@ for (const backend of ["sqlite", "deno-kv"] as const) {
     },
   );
 }
+
+// (The redis journal, kept in Redis, still rolls back a live process's commit at open.)
+for (const backend of ["sqlite", "deno-kv"] as const) {
+  test(
+    `${backend}, 16 shards: opening the store while another process commits tears no commit`,
+    SLOW,
+    async () => {
+      await withLocation(backend, async (where) => {
+        const keys = keysOnShards("t", 8, 16);
+        await (await open(backend, where, { shards: 16 })).close();
+        const child = spawnChild(
+          "./_atomic_child.ts",
+          childArgs("transfer", backend, where, ["1", ...keys]),
+        );
+        let acked = 0;
+        let opened = 0;
+        const done = readLines(child, (line) => {
+          if (line.startsWith("A ")) acked++;
+        });
+        try {
+          // Each open looks for interrupted commits while the child's are in flight.
+          while ((opened < 40 || acked < 100) && opened < 400) {
+            await (await open(backend, where)).close();
+            opened++;
+          }
+        } finally {
+          child.kill("SIGKILL");
+          await done;
+        }
+        const store = await open(backend, where);
+        try {
+          const values = await store.batchGet(keys);
+          const balances = keys.map((k) => values.has(k) ? decodeCounter(values.get(k)!) : 0);
+          assert.equal(
+            balances.reduce((s, v) => s + v, 0),
+            0,
+            `a torn commit after ${acked} commits and ${opened} opens: balances ${balances}`,
+          );
+        } finally {
+          await store.close();
+        }
+      });
+    },
+  );
+}
+
+test(
+  "sqlite, 16 shards: a second store object opened in the same process tears no commit",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const where = `${dir}/store`;
+      const keys = keysOnShards("t", 8, 16);
+      const writer = await openStore(where, { backend: "sqlite", shards: 16 });
+      let commits = 0;
+      let opening = true;
+      const transfers = (async () => {
+        for (let n = 0; opening || n < 50; n++) {
+          const [i, j] = [n % keys.length, (n * 3 + 1) % keys.length];
+          if (i === j) continue;
+          assert.ok((await writer.atomic().sum(keys[i], -n).sum(keys[j], n).commit()).ok);
+          commits++;
+        }
+      })();
+      try {
+        // Each open looks for interrupted commits while the writer's are in flight.
+        for (let n = 0; n < 20; n++) await (await openStore(where)).close();
+      } finally {
+        opening = false;
+        await transfers;
+      }
+      try {
+        const values = await writer.batchGet(keys);
+        const balances = keys.map((k) => values.has(k) ? decodeCounter(values.get(k)!) : 0);
+        assert.equal(balances.reduce((s, v) => s + v, 0), 0, `a torn commit: ${balances}`);
+        assert.ok(commits >= 50);
+      } finally {
+        await writer.close();
+      }
+    });
+  },
+);
