@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Driver, Entry } from "../core/driver.ts";
 import { openDenoKvDriver } from "../backends/deno_kv.ts";
+import { openStore, type Store } from "../mod.ts";
 import { openKv } from "../backends/_deno_kv_api.ts";
 import { CHUNK_SIZE, headKeyOf } from "../backends/_deno_kv_layout.ts";
 import { Clock, dec, enc, prng, tempDir } from "./_helpers.ts";
@@ -355,3 +356,61 @@ withPath(
     }
   },
 );
+
+test("deno-kv store: atomic() read-check-write loops of two store instances lose no update", async () => {
+  const { dir, dispose } = await tempDir("denokv-atomic");
+  const stores = [
+    await openStore(dir, { shards: 4, backend: "deno-kv" }),
+    await openStore(dir, { shards: 4, backend: "deno-kv" }),
+  ];
+  try {
+    const keys = Array.from({ length: 12 }, (_, i) => `acct:${i}`);
+    // Each round moves 1 from one key to the next, reading both and checking their versions.
+    const rounds = async (s: Store, offset: number) => {
+      let conflicts = 0;
+      for (let i = 0; i < 40; i++) {
+        const from = keys[(i + offset) % keys.length];
+        const to = keys[(i + offset + 5) % keys.length];
+        for (;;) {
+          const [a, b] = [await s.getEntry(from), await s.getEntry(to)];
+          const n = (e: typeof a) => e.value === null ? 0 : Number(dec(e.value));
+          const res = await s.atomic().check(a, b)
+            .set(from, enc(String(n(a) - 1)))
+            .set(to, enc(String(n(b) + 1)))
+            .commit();
+          if (res.ok) break;
+          conflicts++;
+        }
+      }
+      return conflicts;
+    };
+    await Promise.all([rounds(stores[0], 0), rounds(stores[1], 3), rounds(stores[0], 7)]);
+    const found = await stores[1].batchGet(keys);
+    const total = [...found.values()].reduce((sum, v) => sum + Number(dec(v)), 0);
+    assert.equal(total, 0, "every transfer was applied whole, none lost");
+    const expected = new Map(keys.map((k) => [k, 0]));
+    for (const offset of [0, 3, 7]) {
+      for (let i = 0; i < 40; i++) {
+        const from = keys[(i + offset) % keys.length];
+        const to = keys[(i + offset + 5) % keys.length];
+        expected.set(from, expected.get(from)! - 1);
+        expected.set(to, expected.get(to)! + 1);
+      }
+    }
+    assert.deepEqual(
+      keys.map((k) => Number(dec(found.get(k)) ?? 0)),
+      keys.map((k) => expected.get(k)),
+    );
+    // Versionstamps grow with each write of a key.
+    const before = await stores[0].getEntry(keys[0]);
+    await stores[1].set(keys[0], enc("0"));
+    const after = await stores[0].getEntry(keys[0]);
+    assert.ok(
+      after.versionstamp! > before.versionstamp!,
+      `${after.versionstamp} > ${before.versionstamp}`,
+    );
+  } finally {
+    for (const s of stores) await s.close();
+    await dispose();
+  }
+});
