@@ -3,8 +3,16 @@
 // Cluster spreads the shards over its nodes, and each script of a shard runs atomically on one.
 import type { Buffer } from "node:buffer";
 import { BaseDriver, type Update } from "../core/base_driver.ts";
-import type { Checks, Entry, Journal, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
-import { ShardCountMismatchError } from "../core/errors.ts";
+import type {
+  Checks,
+  Entry,
+  Journal,
+  RangeQuery,
+  RangeResult,
+  ShardTxn,
+  WriteOp,
+} from "../core/driver.ts";
+import { ShardCountMismatchError, StorageError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../core/format.ts";
 import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
@@ -19,7 +27,21 @@ export interface RedisShardsInit {
   defaultShards: number;
   now: () => number;
   redis: RedisBackendOptions | undefined;
+  /**
+   * How long a shard's write lock (taken by `begin`) lasts, in ms, before a crashed holder's
+   * lock goes away (default {@linkcode LOCK_LEASE}).
+   */
+  lease?: number;
 }
+
+/**
+ * Default lease of a shard's write lock: far longer than a commit takes, short enough that a
+ * store is writable again soon after a holder crashed.
+ */
+export const LOCK_LEASE = 10_000;
+// How long a write waits for another writer's lock, in leases: a live holder commits well
+// within one, a crashed holder's lock is gone after one.
+const LOCK_WAIT_LEASES = 3;
 
 // Update attempts that may lose to writers in other processes before giving up.
 const CAS_ATTEMPTS = 1000;
@@ -74,7 +96,12 @@ export async function openRedisStore(
     const count = await shardCount(link, name, init);
     const drivers = Array.from(
       { length: count },
-      (_, i) => new RedisBackend(link.acquire(), shardTag(name, i), init.now),
+      (_, i) =>
+        new RedisBackend(link.acquire(), shardTag(name, i), {
+          now: init.now,
+          shard: i,
+          lease: init.lease ?? LOCK_LEASE,
+        }),
     );
     return { drivers, journal: new RedisJournal(link, journalKey(name)) };
   } finally {
@@ -144,10 +171,52 @@ export async function dropRedisShards(
   }
 }
 
-type ShardKeys = [index: string, expiry: string, versions: string, changes: string];
+type ShardKeys = [
+  index: string,
+  expiry: string,
+  versions: string,
+  changes: string,
+  lock: string,
+];
 
 function shardKeys(tag: string): { keys: ShardKeys; prefix: string } {
-  return { keys: [`${tag}:i`, `${tag}:x`, `${tag}:n`, `${tag}:c`], prefix: `${tag}:v:` };
+  return {
+    keys: [`${tag}:i`, `${tag}:x`, `${tag}:n`, `${tag}:c`, `${tag}:lock`],
+    prefix: `${tag}:v:`,
+  };
+}
+
+/** A short random wait before asking for a held lock again. */
+function pause(attempt: number): Promise<void> {
+  const ms = 1 + Math.random() * Math.min(20, 2 * attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function opArgs(ops: readonly WriteOp[], args: Arg[]): Arg[] {
+  for (const op of ops) {
+    if (op.value === undefined) args.push("d", op.key, "", "", "");
+    else {
+      args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt), versionArg(op.version));
+    }
+  }
+  return args;
+}
+
+/** Entries from the value, expiry, version triples of a read script, for `keys`. */
+function entriesOf(keys: readonly string[], reply: Array<Buffer | null>): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  for (let i = 0; i < keys.length; i++) {
+    const value = reply[3 * i];
+    if (value === null) continue;
+    const expiry = reply[3 * i + 1];
+    const version = reply[3 * i + 2];
+    out.set(keys[i], {
+      value: toBytes(value),
+      expiresAt: expiry === null ? null : Number(expiry.toString()),
+      version: version === null ? 0 : Number(version.toString()),
+    });
+  }
+  return out;
 }
 
 function versionArg(version: number | undefined): string {
@@ -167,37 +236,103 @@ export class RedisBackend extends BaseDriver {
   readonly #link: RedisLink;
   readonly #keys: ShardKeys;
   readonly #prefix: string;
+  readonly #tag: string;
+  readonly #shard: number;
+  readonly #lease: number;
   // Updates of one key run one after another here, so only other clients make a CAS retry.
   readonly #updates = new Map<string, Promise<unknown>>();
 
-  constructor(link: RedisLink, tag: string, now: () => number) {
-    super(now);
+  constructor(
+    link: RedisLink,
+    tag: string,
+    options: { now: () => number; shard: number; lease: number },
+  ) {
+    super(options.now);
     this.#link = link;
     const { keys, prefix } = shardKeys(tag);
     this.#keys = keys;
     this.#prefix = prefix;
+    this.#tag = tag;
+    this.#shard = options.shard;
+    this.#lease = options.lease;
   }
 
   #run(script: ShardScript, args: readonly Arg[]): Promise<unknown> {
     return this.#link.run(script, this.#keys, [String(this.now()), this.#prefix, ...args]);
   }
 
-  async getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
-    const out = new Map<string, Entry>();
-    if (keys.length === 0) return out;
-    const reply = await this.#run("skvGet", keys) as Array<Buffer | null>;
-    for (let i = 0; i < keys.length; i++) {
-      const value = reply[3 * i];
-      if (value === null) continue;
-      const expiry = reply[3 * i + 1];
-      const version = reply[3 * i + 2];
-      out.set(keys[i], {
-        value: toBytes(value),
-        expiresAt: expiry === null ? null : Number(expiry.toString()),
-        version: version === null ? 0 : Number(version.toString()),
-      });
+  /**
+   * Runs a write script, waiting while another writer's transaction holds the shard (the
+   * script answers -1 and writes nothing) for up to a few leases.
+   */
+  async #runWrite(script: ShardScript, args: readonly Arg[]): Promise<number> {
+    return await this.#untilUnlocked(async () => {
+      const reply = await this.#run(script, args) as number;
+      return reply === -1 ? undefined : reply;
+    });
+  }
+
+  /** Calls `attempt` until it resolves something other than `undefined` (the shard locked). */
+  async #untilUnlocked<T>(attempt: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + LOCK_WAIT_LEASES * this.#lease;
+    for (let n = 1;; n++) {
+      const result = await attempt();
+      if (result !== undefined) return result;
+      if (Date.now() >= deadline) {
+        throw new StorageError(
+          `another writer's transaction held the shard's lock (${this.#keys[4]}) for over ${
+            LOCK_WAIT_LEASES * this.#lease
+          } ms`,
+          { shard: this.#shard, path: this.#tag },
+        );
+      }
+      await pause(n);
     }
-    return out;
+  }
+
+  async getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
+    if (keys.length === 0) return new Map();
+    return entriesOf(keys, await this.#run("skvGet", keys) as Array<Buffer | null>);
+  }
+
+  /**
+   * Takes the shard's write lock (a random token under `<tag>:lock`, with a lease so that a
+   * crashed holder's lock expires), waiting while another writer holds it, and reads `keys`
+   * under it, in one script call. Every other write script of every client refuses to write
+   * while the lock is held, so the shard is this transaction's until commit or release.
+   */
+  async begin(keys: readonly string[]): Promise<ShardTxn> {
+    this.check("write");
+    const token = crypto.randomUUID();
+    const entries = await this.#untilUnlocked(async () => {
+      const reply = await this.#run("skvBegin", [token, String(this.#lease), ...keys]) as
+        | Array<Buffer | null>
+        | null;
+      return reply === null ? undefined : entriesOf(keys, reply);
+    });
+    let open = true;
+    const end = () => {
+      if (!open) throw new Error(`The transaction on Redis shard ${this.#tag} already ended`);
+      open = false;
+    };
+    return {
+      entries,
+      commit: async (ops) => {
+        end();
+        if (await this.#run("skvCommit", opArgs(ops, [token])) !== 1) {
+          throw new StorageError(
+            `the shard's write lock expired (lease ${this.#lease} ms) before the commit: ` +
+              `nothing was written`,
+            { shard: this.#shard, path: this.#tag },
+          );
+        }
+      },
+      release: async () => {
+        if (!open) return;
+        open = false;
+        await this.#run("skvRelease", [token]);
+      },
+    };
   }
 
   /** One script call: the checks and the writes run atomically on the shard's node. */
@@ -217,13 +352,7 @@ export class RedisBackend extends BaseDriver {
       if (e === null) args.push(key, "0", "", "", "");
       else args.push(key, "1", asArg(e.value), expiryArg(e.expiresAt), versionArg(e.version));
     }
-    for (const op of ops) {
-      if (op.value === undefined) args.push("d", op.key, "", "", "");
-      else {
-        args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt), versionArg(op.version));
-      }
-    }
-    return await this.#run("skvWrite", args) === 1;
+    return await this.#runWrite("skvWrite", opArgs(ops, args)) === 1;
   }
 
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
@@ -250,7 +379,7 @@ export class RedisBackend extends BaseDriver {
   }
 
   async remove(keys: readonly string[]): Promise<number> {
-    return await this.#run("skvRemove", keys) as number;
+    return await this.#runWrite("skvRemove", keys);
   }
 
   async range(q: RangeQuery): Promise<RangeResult> {
@@ -285,7 +414,7 @@ export class RedisBackend extends BaseDriver {
   }
 
   async sweep(max: number): Promise<number> {
-    return await this.#run("skvSweep", [String(Number.isFinite(max) ? max : DROP_BATCH)]) as number;
+    return await this.#runWrite("skvSweep", [String(Number.isFinite(max) ? max : DROP_BATCH)]);
   }
 
   protected closeBackend(): Promise<void> {

@@ -66,7 +66,7 @@ export class RedisLink {
       );
     }
     for (const [name, lua] of Object.entries(SHARD_SCRIPTS)) {
-      client.defineCommand(name, { numberOfKeys: 4, lua });
+      client.defineCommand(name, { numberOfKeys: 5, lua });
     }
     client.defineCommand("skvManifest", { numberOfKeys: 1, lua: MANIFEST_SCRIPT });
     return new RedisLink(client);

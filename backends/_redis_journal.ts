@@ -1,16 +1,60 @@
 // The journal of a redis store's multi-shard atomic commits (core/driver.ts `Journal`): one
-// Redis hash next to the store's manifest, `{shardkv:<store>}:commits`, field = commit id,
+// Redis hash next to the store's manifest, `{shardkv:<store>}:commits`, field = record name,
 // value = record bytes. One key, so one hash slot: a cluster keeps the whole journal on one
 // node. A write resolves once Redis acknowledged the HSET, so a record is as durable as the
 // server makes acknowledged writes (its appendfsync setting, and replication if any).
+//
+// A record's name is `<commit id>@<host>/<pid>/<ms>`: its writer's host name, process id and
+// wall-clock time. list() leaves out commits still in flight, which an open must not roll
+// back: this process's own, those of a live process on this host, and those of another host
+// younger than FOREIGN_LEASE (whether a process of another host still runs cannot be asked).
+import { hostname } from "node:os";
+import process from "node:process";
 import type { Journal } from "../core/driver.ts";
 import { describe } from "../core/validate.ts";
 import { asArg, type RedisLink } from "./_redis_client.ts";
+
+/** How long a record of another host counts as in flight, in ms: far above a commit's time. */
+export const FOREIGN_LEASE = 60_000;
+
+const HOST = hostname();
+
+/** Names of the records this process is writing, by commit id (shared by its store objects). */
+const inFlight = new Map<string, string>();
 
 function checkId(id: unknown): void {
   if (typeof id !== "string" || id === "") {
     throw new TypeError(`A journal record id must be a non-empty string, received ${describe(id)}`);
   }
+}
+
+/** The writer of a record name, `undefined` for a name without one (written before writers). */
+function writerOf(name: string): { host: string; pid: number; at: number } | undefined {
+  const m = /@([^@/]*)\/(\d+)\/(\d+)$/.exec(name);
+  return m === null ? undefined : { host: m[1], pid: Number(m[2]), at: Number(m[3]) };
+}
+
+/**
+ * Whether process `pid` of this host runs (signal 0 checks without sending anything; EPERM:
+ * it exists but belongs to another user). Written here, as backends may not import the
+ * engine's copy in shard/.
+ */
+function isAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Whether the record `name` belongs to a commit that may still be in flight. */
+function inFlightElsewhere(name: string, now: number): boolean {
+  const writer = writerOf(name);
+  if (writer === undefined) return false;
+  if (writer.host !== HOST) return now - writer.at < FOREIGN_LEASE;
+  return writer.pid !== process.pid && isAlive(writer.pid);
 }
 
 /** The journal in the hash at `key`, over `link` (usable while the link is open). */
@@ -28,19 +72,29 @@ export class RedisJournal implements Journal {
     if (!(record instanceof Uint8Array)) {
       throw new TypeError(`A journal record must be a Uint8Array, received ${describe(record)}`);
     }
-    await this.#link.hset(this.#key, id, asArg(record));
+    const name = inFlight.get(id) ?? `${id}@${HOST}/${process.pid}/${Date.now()}`;
+    inFlight.set(id, name);
+    await this.#link.hset(this.#key, name, asArg(record));
   }
 
   async remove(id: string): Promise<void> {
     checkId(id);
+    // `id` is one this process wrote, or a name list() returned.
+    const name = inFlight.get(id) ?? id;
+    inFlight.delete(id);
     // HDEL of the last field deletes the hash: an empty journal leaves no key behind.
-    await this.#link.hdel(this.#key, id);
+    await this.#link.hdel(this.#key, name);
   }
 
   async list(): Promise<Map<string, Uint8Array>> {
     const all = await this.#link.hgetall(this.#key);
+    const own = new Set(inFlight.values());
+    const now = Date.now();
     const out = new Map<string, Uint8Array>();
-    for (const id of Object.keys(all).sort()) out.set(id, new Uint8Array(all[id]));
+    for (const name of Object.keys(all).sort()) {
+      if (own.has(name) || inFlightElsewhere(name, now)) continue;
+      out.set(name, new Uint8Array(all[name]));
+    }
     return out;
   }
 }

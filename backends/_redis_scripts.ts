@@ -2,7 +2,8 @@
 // (a sorted set of user keys, all scored 0, so ZRANGEBYLEX walks them in UTF-8 byte order),
 // KEYS[2] = its expiry set (user key scored by its logical expiry time), KEYS[3] = its
 // versions (a hash: user key -> version, a decimal integer) and KEYS[4] = its change counter
-// (an integer bumped by every write and delete, read by `changes()`), ARGV[1] = the store
+// (an integer bumped by every write and delete, read by `changes()`), KEYS[5] = its write
+// lock (a random token with a lease, see BEGIN), ARGV[1] = the store
 // clock's `now` and ARGV[2] = the prefix of the shard's value keys (a string per user key).
 // All share the shard's hash tag, so a script runs atomically on one node; value keys are
 // built inside the script from that prefix and stay in the same slot.
@@ -17,6 +18,12 @@
 // store clock (a fake or skewed clock gets none), a minute after the logical expiry.
 const PRELUDE = `
 local idx, exp, ver, chg, now, pre = KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), ARGV[2]
+local lock = KEYS[5]
+-- Whether another writer's transaction holds the shard (see BEGIN): writes then answer -1
+-- and write nothing, and the client waits and retries.
+local function locked()
+  return redis.call('EXISTS', lock) == 1
+end
 local clock_agrees
 local function hint_ok()
   if clock_agrees == nil then
@@ -62,19 +69,55 @@ local function del(m)
 end
 `;
 
-/**
- * ARGV[3..]: keys. Returns value, expiry, version triples (nil, nil, nil for a missing or
- * expired key; a nil version for a key written before versions existed).
- */
-const GET = `
-local out = {}
-for j = 3, #ARGV do
-  local v, x = live(ARGV[j])
-  out[#out + 1] = v
-  out[#out + 1] = (v and x) or false
-  out[#out + 1] = v and redis.call('HGET', ver, ARGV[j]) or false
+// Value, expiry, version triples of the keys ARGV[from..] (nil, nil, nil for a missing or
+// expired key; a nil version for a key written before versions existed).
+const READ = `
+local function read(from)
+  local out = {}
+  for j = from, #ARGV do
+    local v, x = live(ARGV[j])
+    out[#out + 1] = v
+    out[#out + 1] = (v and x) or false
+    out[#out + 1] = v and redis.call('HGET', ver, ARGV[j]) or false
+  end
+  return out
 end
-return out
+`;
+
+/** ARGV[3..]: keys. Returns their triples (see READ). */
+const GET = `
+return read(3)
+`;
+
+/**
+ * Opens a write transaction: takes the shard's lock (KEYS[5] = the token ARGV[3], expiring
+ * after ARGV[4] ms, so a crashed holder's lock goes away) unless another writer holds it, then
+ * reads the keys ARGV[5..] under it. Returns their triples (see READ), or nil (taking and
+ * reading nothing) while the lock is held.
+ */
+const BEGIN = `
+if not redis.call('SET', lock, ARGV[3], 'NX', 'PX', tonumber(ARGV[4])) then return false end
+return read(5)
+`;
+
+/**
+ * Commits a write transaction: if the lock still holds the token ARGV[3], writes the ops of
+ * ARGV[4..] (as in WRITE, no checks) and deletes the lock; returns 1. Returns 0, writing
+ * nothing, when the lock expired (or was taken by another writer since).
+ */
+const COMMIT = `
+if redis.call('GET', lock) ~= ARGV[3] then return 0 end
+for k = 4, #ARGV, 5 do
+  if ARGV[k] == 's' then put(ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4]) else del(ARGV[k + 1]) end
+end
+redis.call('DEL', lock)
+return 1
+`;
+
+/** Ends a write transaction without writing: deletes the lock if it still holds ARGV[3]. */
+const RELEASE = `
+if redis.call('GET', lock) == ARGV[3] then redis.call('DEL', lock) end
+return 1
 `;
 
 /**
@@ -83,9 +126,10 @@ return out
  * expiry ("" for none), its version ("" or "0" for none: then, as in `matches()`, versions
  * are not compared); then per write: op ("s" set, "d" delete), key, value, expiry ("" for
  * none), proposed version ("" for none). Returns 1 when written, 0 (writing nothing) when a
- * checked key changed.
+ * checked key changed, -1 (writing nothing) while another writer holds the shard's lock.
  */
 const WRITE = `
+if locked() then return -1 end
 local j = 4
 for _ = 1, tonumber(ARGV[3]) do
   local v, x = live(ARGV[j])
@@ -105,8 +149,9 @@ end
 return 1
 `;
 
-/** ARGV[3..]: keys. Deletes them; returns how many were live. */
+/** ARGV[3..]: keys. Deletes them; returns how many were live (-1, deleting nothing: locked). */
 const REMOVE = `
+if locked() then return -1 end
 local n = 0
 for j = 3, #ARGV do
   if live(ARGV[j]) then n = n + 1 end
@@ -118,8 +163,9 @@ return n
 /**
  * Live keys of a lex range. ARGV[3] min, ARGV[4] max (ZRANGEBYLEX syntax), ARGV[5] "1" for
  * descending, ARGV[6] limit (0: none), ARGV[7] "1" for keys only, ARGV[8] "1" to add each
- * key's expiry ("" for none) after its value. Returns keys, or key, value (, expiry) tuples. Index entries whose value expired (logically, or by the Redis hint)
- * are removed on the way.
+ * key's expiry ("" for none) after its value. Returns keys, or key, value (, expiry) tuples.
+ * Index entries whose value expired (logically, or by the Redis hint) are removed on the way,
+ * unless the shard is locked.
  */
 const RANGE = `
 local min, max, rev, limit, keys_only = ARGV[3], ARGV[4], ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7] == '1'
@@ -141,7 +187,7 @@ while limit == 0 or n < limit do
       out[#out + 1] = m
       if not keys_only then out[#out + 1] = v end
       if with_expiry then out[#out + 1] = x or '' end
-    else
+    elseif not locked() then
       del(m)
     end
   end
@@ -151,8 +197,9 @@ end
 return out
 `;
 
-/** ARGV[3]: most keys to remove. Removes expired keys; returns how many. */
+/** ARGV[3]: most keys to remove. Removes expired keys; returns how many (-1: locked). */
 const SWEEP = `
+if locked() then return -1 end
 local ms = redis.call('ZRANGEBYSCORE', exp, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, m in ipairs(ms) do del(m) end
 return #ms
@@ -163,13 +210,16 @@ const DROP = `
 local ms = redis.call('ZRANGE', idx, 0, tonumber(ARGV[3]) - 1)
 for _, m in ipairs(ms) do del(m) end
 local left = redis.call('ZCARD', idx)
-if left == 0 then redis.call('DEL', idx, exp, ver, chg) end
+if left == 0 then redis.call('DEL', idx, exp, ver, chg, lock) end
 return left
 `;
 
 /** Scripts run per shard, by name. */
 export const SHARD_SCRIPTS = {
-  skvGet: PRELUDE + GET,
+  skvGet: PRELUDE + READ + GET,
+  skvBegin: PRELUDE + READ + BEGIN,
+  skvCommit: PRELUDE + COMMIT,
+  skvRelease: PRELUDE + RELEASE,
   skvWrite: PRELUDE + WRITE,
   skvRemove: PRELUDE + REMOVE,
   skvRange: PRELUDE + RANGE,

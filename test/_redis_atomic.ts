@@ -15,6 +15,9 @@ export async function openAtomicStore(name: string, redis: RedisBackendOptions):
     defaultShards: 4,
     now: Date.now,
     redis,
+    // A SIGKILLed child leaves its shard locks behind until their lease ends: a short one
+    // keeps the test quick, far above what one commit takes.
+    lease: 2000,
   });
   const store = new Engine({
     path: name,

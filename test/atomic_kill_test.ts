@@ -91,8 +91,7 @@ for (const backend of ["sqlite", "deno-kv"] as const) {
   );
 }
 
-// (The redis journal, kept in Redis, still rolls back a live process's commit at open.)
-for (const backend of ["sqlite", "deno-kv"] as const) {
+for (const backend of ["sqlite", "deno-kv", "redis"] as const) {
   test(
     `${backend}, 16 shards: opening the store while another process commits tears no commit`,
     SLOW,

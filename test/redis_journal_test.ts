@@ -4,6 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
+import { Buffer } from "node:buffer";
+import { spawnSync } from "node:child_process";
+import { hostname } from "node:os";
+import process from "node:process";
 import { loadRedisDriver } from "../backends/builtin.ts";
 import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
 import { Clock, dec, enc, readLines, spawnChild } from "./_helpers.ts";
@@ -36,6 +40,7 @@ const closeAll = (drivers: Array<{ close(): Promise<void> }>) =>
 for (const [label, redis] of TARGETS) {
   test(`redis journal (${label}): write, list and remove round-trip, seen by another connection`, async () => {
     const name = freshName("journal");
+    const key = `{shardkv:${name}}:commits`;
     const a = await open(name, redis);
     const raw = rawClient(redis);
     try {
@@ -44,35 +49,60 @@ for (const [label, redis] of TARGETS) {
       await a.journal.write("c2", enc("second"));
       await a.journal.write("c1", binary);
       await a.journal.write("c3", new Uint8Array(0));
-      // Acknowledged: another client sees it as soon as write resolves.
-      assert.equal(await raw.hexists(`{shardkv:${name}}:commits`, "c1"), 1);
-      // A store opened again (as by the next process) lists every record, ids in order.
+      // Acknowledged: another client sees it as soon as write resolves, named with its writer.
+      const fields = (await raw.hkeys(key)).sort();
+      const me = `@${hostname()}/${process.pid}/`;
+      assert.deepEqual(fields.map((f) => f.slice(0, f.indexOf("@") + me.length)), [
+        `c1${me}`,
+        `c2${me}`,
+        `c3${me}`,
+      ]);
+      assert.deepEqual(
+        new Map(
+          await Promise.all(fields.map(async (f) => [f, await raw.hgetBuffer(key, f)] as const)),
+        ),
+        new Map([
+          [fields[0], Buffer.from(binary)],
+          [fields[1], Buffer.from("second")],
+          [fields[2], Buffer.alloc(0)],
+        ]),
+      );
+      // Commits this process has in flight are not listed, by any store object of it.
       const b = await open(name, redis);
       try {
-        assert.deepEqual(
-          await b.journal.list(),
-          new Map([["c1", binary], ["c2", enc("second")], ["c3", new Uint8Array(0)]]),
-        );
+        assert.deepEqual(await b.journal.list(), new Map());
+        assert.deepEqual(await a.journal.list(), new Map());
+        // Left behind by a process that is gone, by another host long ago, and by a version
+        // without writer names: listed, and removed by the name list() gives.
+        const gone = spawnSync(process.execPath, ["--version"]).pid!;
+        const old = Date.now() - 120_000;
+        await raw.hset(key, `d1@${hostname()}/${gone}/${Date.now()}`, "dead");
+        await raw.hset(key, `d2@elsewhere.example/${process.pid}/${old}`, "old");
+        await raw.hset(key, "d3", "legacy");
+        // In flight elsewhere: a live process of this host, another host's recent commit.
+        await raw.hset(key, `l1@${hostname()}/${process.ppid}/${Date.now()}`, "live");
+        await raw.hset(key, `l2@elsewhere.example/${gone}/${Date.now()}`, "recent");
+        const listed = await b.journal.list();
+        assert.deepEqual([...listed.values()].map(dec), ["dead", "old", "legacy"]);
+        for (const id of listed.keys()) await b.journal.remove(id);
+        await b.journal.remove("missing");
+        // c1 to c3 are the same commits to both store objects: b may remove a's.
         await b.journal.write("c2", enc("rewritten"));
         await b.journal.remove("c1");
-        await b.journal.remove("missing");
       } finally {
         await closeAll(b.drivers);
       }
       assert.deepEqual(
-        await a.journal.list(),
-        new Map([["c2", enc("rewritten")], ["c3", new Uint8Array(0)]]),
+        (await raw.hkeys(key)).map((f) => f.split("@")[0]).sort(),
+        ["c2", "c3", "l1", "l2"],
       );
       // One key in the manifest's slot, gone once the journal is empty.
       const slot = (key: string) => raw.call("CLUSTER", "KEYSLOT", key).catch(() => "standalone");
-      assert.equal(
-        await slot(`{shardkv:${name}}:commits`),
-        await slot(`{shardkv:${name}}:manifest`),
-      );
+      assert.equal(await slot(key), await slot(`{shardkv:${name}}:manifest`));
       await a.journal.remove("c2");
       await a.journal.remove("c3");
-      assert.deepEqual(await a.journal.list(), new Map());
-      assert.equal(await raw.exists(`{shardkv:${name}}:commits`), 0);
+      await raw.hdel(key, ...(await raw.hkeys(key)));
+      assert.equal(await raw.exists(key), 0);
       // Dropping the store removes a journal left behind.
       await a.journal.write("left", enc("x"));
     } finally {
@@ -80,7 +110,7 @@ for (const [label, redis] of TARGETS) {
       await dropRedisStore(name, redis);
     }
     try {
-      assert.equal(await raw.exists(`{shardkv:${name}}:commits`), 0);
+      assert.equal(await raw.exists(key), 0);
     } finally {
       raw.disconnect();
     }

@@ -1,0 +1,155 @@
+// The redis driver's shard write lock (Driver.begin): a transaction holds its shard against
+// every writer of every connection until it commits or releases, and a crashed holder's lock
+// ends with its lease. On the standalone server and the cluster.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { loadRedisDriver } from "../backends/builtin.ts";
+import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
+import { type Driver, encodeCounter, StorageError } from "../mod.ts";
+import { dec, enc } from "./_helpers.ts";
+import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
+
+const TARGETS: Array<[string, RedisBackendOptions]> = [["standalone", { url }], [
+  "cluster",
+  { nodes },
+]];
+
+/** A raw client that reaches any key: the standalone server, or the cluster. */
+function rawClient(redis: RedisBackendOptions): Redis {
+  if (redis.url !== undefined) return new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const [host, port] = nodes[0].split(":");
+  return new Redis.Cluster([{ host, port: Number(port) }]) as unknown as Redis;
+}
+
+/** The shard of store `name`, over a connection of its own. */
+async function shard(name: string, redis: RedisBackendOptions, lease?: number): Promise<Driver> {
+  const { openRedisStore } = await loadRedisDriver();
+  const { drivers } = await openRedisStore(name, {
+    shards: 1,
+    defaultShards: 1,
+    now: Date.now,
+    redis,
+    lease,
+  });
+  return drivers[0];
+}
+
+/** Whether `p` settled after the event loop had a chance to run for `ms`. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  p.then(() => settled = true, () => settled = true);
+  await new Promise((r) => setTimeout(r, ms));
+  return settled;
+}
+
+const value = async (d: Driver, key: string) => {
+  const e = (await d.getEntries([key])).get(key);
+  return e === undefined ? undefined : dec(e.value);
+};
+
+for (const [label, redis] of TARGETS) {
+  test(`redis lock (${label}): begin() holds off every write of another connection until commit`, async () => {
+    const name = freshName("lock");
+    const [a, b] = [await shard(name, redis), await shard(name, redis)];
+    try {
+      await a.apply([{ key: "k", value: enc("0") }, { key: "gone", value: enc("x") }]);
+      await a.apply([{ key: "n", value: encodeCounter(5) }]);
+      const txn = await a.begin!(["k", "missing"]);
+      assert.equal(dec(txn.entries.get("k")!.value), "0");
+      assert.equal(txn.entries.has("missing"), false);
+      const version = txn.entries.get("k")!.version!;
+      assert.ok(version > 0);
+      // Plain set, checked set, remove, counter add, sweep, and a second begin() all wait.
+      const writes = [
+        b.apply([{ key: "k", value: enc("b") }]),
+        b.apply([{ key: "other", value: enc("b") }], new Map([["other", null]])),
+        b.remove(["gone"]),
+        b.add("n", 1),
+        b.sweep(10),
+      ];
+      const second = b.begin!(["k"]);
+      assert.equal(await settledWithin(Promise.race([...writes, second]), 300), false);
+      // Reads go on, and see nothing of the waiting writes.
+      assert.equal(await value(b, "k"), "0");
+      assert.equal(await value(b, "other"), undefined);
+      assert.equal(await value(b, "gone"), "x");
+      await txn.commit([{ key: "k", value: enc("a"), version: version + 1 }]);
+      // The waiting begin() gets the shard (before or after b's set: waiters are not queued).
+      const next = await second;
+      assert.ok(["a", "b"].includes(dec(next.entries.get("k")!.value)!));
+      await next.release();
+      const [set, checked, removed, added] = await Promise.all(writes);
+      assert.deepEqual([set, checked, removed, added], [true, true, 1, 6]);
+      // b's set came after a's commit: it is what is left, with a newer version.
+      const after = (await b.getEntries(["k"])).get("k")!;
+      assert.equal(dec(after.value), "b");
+      assert.ok(after.version! > version + 1);
+      assert.equal(await value(a, "other"), "b");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await dropRedisStore(name, redis);
+    }
+  });
+
+  test(`redis lock (${label}): release() lets the waiting writer in, writing nothing`, async () => {
+    const name = freshName("lock-release");
+    const [a, b] = [await shard(name, redis), await shard(name, redis)];
+    try {
+      await a.apply([{ key: "k", value: enc("0") }]);
+      const txn = await a.begin!(["k"]);
+      const write = b.apply([{ key: "k", value: enc("b") }]);
+      assert.equal(await settledWithin(write, 200), false);
+      assert.equal(await value(b, "k"), "0");
+      await txn.release();
+      await txn.release(); // a second release is harmless
+      assert.equal(await write, true);
+      assert.equal(await value(a, "k"), "b");
+      await assert.rejects(txn.commit([{ key: "k", value: enc("late") }]), /already ended/);
+      assert.equal(await value(a, "k"), "b");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await dropRedisStore(name, redis);
+    }
+  });
+
+  test(`redis lock (${label}): a crashed holder's lock ends with its lease; its commit then writes nothing`, async () => {
+    const name = freshName("lock-lease");
+    // The holder never commits or releases, as if its process died.
+    const [a, b] = [await shard(name, redis, 400), await shard(name, redis, 400)];
+    try {
+      const txn = await a.begin!(["k"]);
+      assert.equal(await b.apply([{ key: "k", value: enc("b") }]), true);
+      assert.equal(await value(b, "k"), "b");
+      // The late holder finds its lock gone: a StorageError, and b's write stays.
+      const late = await txn.commit([{ key: "k", value: enc("a") }]).catch((e) => e);
+      assert.ok(late instanceof StorageError, String(late));
+      assert.match(late.message, /lock expired/);
+      assert.equal(await value(b, "k"), "b");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await dropRedisStore(name, redis);
+    }
+  });
+
+  test(`redis lock (${label}): a lock held past a few leases is a StorageError, nothing written`, async () => {
+    const name = freshName("lock-stuck");
+    const raw = rawClient(redis);
+    const b = await shard(name, redis, 100);
+    try {
+      await b.apply([{ key: "k", value: enc("0") }]);
+      // Another writer's lock with a far longer lease than this driver's.
+      await raw.set(`{shardkv:${name}:0}:lock`, "someone-else", "PX", 60_000);
+      const failed = await b.apply([{ key: "k", value: enc("b") }]).catch((e) => e);
+      assert.ok(failed instanceof StorageError, String(failed));
+      assert.match(failed.message, /held the shard's lock/);
+      await assert.rejects(b.begin!(["k"]), StorageError);
+      await raw.del(`{shardkv:${name}:0}:lock`);
+      assert.equal(await value(b, "k"), "0");
+    } finally {
+      await b.close();
+      raw.disconnect();
+      await dropRedisStore(name, redis);
+    }
+  });
+}
