@@ -6,8 +6,16 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { loadRedisDriver } from "../backends/builtin.ts";
 import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
-import { type Driver, encodeCounter, StorageError } from "../mod.ts";
-import { dec, enc } from "./_helpers.ts";
+import {
+  decodeCounter,
+  type Driver,
+  encodeCounter,
+  openStore,
+  shardOf,
+  StorageError,
+} from "../mod.ts";
+import { dec, enc, readLines, spawnChild } from "./_helpers.ts";
+import { SLOW } from "./_runtimes.ts";
 import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
 
 const TARGETS: Array<[string, RedisBackendOptions]> = [["standalone", { url }], [
@@ -152,4 +160,57 @@ for (const [label, redis] of TARGETS) {
       await dropRedisStore(name, redis);
     }
   });
+}
+
+// The multi-process test of atomic_multiprocess_test.ts runs on the standalone server; this one
+// runs the same kind of commits on both, the cluster spreading the two shards over its nodes.
+for (const [label, redis] of TARGETS) {
+  test(
+    `redis lock (${label}): 4 processes x 40 checked commits of two keys on two shards lose none`,
+    SLOW,
+    async () => {
+      const name = freshName("lock-mp");
+      const [a, b] = ["inc:a", "inc:b"].map((k) => {
+        for (let n = 0;; n++) if (shardOf(`${k}${n}`, 4) === (k === "inc:a" ? 1 : 2)) return k + n;
+      });
+      const store = await openStore(name, { backend: "redis", shards: 4, redis });
+      try {
+        const [processes, count] = [4, 40];
+        let waiting = processes;
+        const children = Array.from(
+          { length: processes },
+          () =>
+            spawnChild(
+              "./_redis_lock_child.ts",
+              [name, JSON.stringify(redis), String(count), a, b],
+              {
+                stdin: true,
+              },
+            ),
+        );
+        const runs = await Promise.all(children.map(async (child) => {
+          const lines: string[] = [];
+          const code = await readLines(child, (line) => {
+            lines.push(line);
+            if (line === "READY" && --waiting === 0) {
+              for (const c of children) c.stdin!.end("go\n");
+            }
+          });
+          assert.equal(code, 0);
+          return lines;
+        }));
+        const total = processes * count;
+        assert.equal(decodeCounter((await store.get(a))!), total, `lost updates of ${a}`);
+        assert.equal(decodeCounter((await store.get(b))!), total, `lost updates of ${b}`);
+        // Each value 1..total was written by exactly one commit, to both keys alike.
+        const wrote = runs.flat().filter((l) => l.startsWith("V ")).map((l) => l.split(" "));
+        assert.equal(wrote.length, total);
+        for (const [, x, y] of wrote) assert.equal(x, y, "one commit wrote different counts");
+        assert.equal(new Set(wrote.map(([, x]) => x)).size, total, "two commits wrote one count");
+      } finally {
+        await store.close();
+        await dropRedisStore(name, redis);
+      }
+    },
+  );
 }
