@@ -74,6 +74,9 @@ class Watcher {
   #dirty = new Set<string>();
   #flushing: Promise<void> | undefined;
   #ready: Promise<void>;
+  #loaded = false;
+  /** Keys written through this store while the baseline was read: each is a change. */
+  #early = new Set<string>();
   #since: number;
   closed = false;
   readonly stream: ReadableStream<WatchEvent>;
@@ -89,7 +92,7 @@ class Watcher {
     this.prefix = target.prefix;
     this.#onClose = onClose;
     this.#since = source.version();
-    this.#ready = this.#baseline();
+    this.#ready = this.#baseline().catch((e) => this.#fail(e));
     this.stream = new ReadableStream<WatchEvent>({
       pull: (controller) => this.#pull(controller),
       cancel: () => this.close(),
@@ -102,7 +105,11 @@ class Watcher {
 
   /** Keys of this store that were written: read them again soon. */
   touched(keys: readonly string[]): void {
-    for (const key of keys) if (this.wants(key)) this.#dirty.add(key);
+    for (const key of keys) {
+      if (!this.wants(key)) continue;
+      this.#dirty.add(key);
+      if (!this.#loaded) this.#early.add(key);
+    }
     if (this.#dirty.size > 0 && this.#flushing === undefined) {
       this.#flushing = this.#ready.then(() => new Promise((r) => setTimeout(r, 0))).then(() =>
         this.#flush()
@@ -124,12 +131,16 @@ class Watcher {
     }
   }
 
-  /** Reads the current state; entries written since the watch began are reported. */
+  /**
+   * Reads the current state. Entries written since the watch began are reported: those with a
+   * newer version, and those this store wrote meanwhile (for drivers without versions).
+   */
   async #baseline(): Promise<void> {
     const since = this.#since;
     const note = (key: string, e: Entry) => {
       this.#seen.set(key, seenOf(e));
-      if ((e.version ?? 0) > since) this.#emit(key, e);
+      if ((e.version ?? 0) > since || this.#early.has(key)) this.#emit(key, e);
+      this.#early.delete(key);
     };
     if (this.keys !== undefined) {
       for (const [shard, keys] of this.#byShard([...this.keys])) {
@@ -140,6 +151,21 @@ class Watcher {
         for (const [key, e] of await this.#rangeEntries(shard)) note(key, e);
       }
     }
+    // Written through this store after their shard was read: report their state now.
+    while (this.#early.size > 0) {
+      const keys = [...this.#early];
+      this.#early.clear();
+      for (const [shard, list] of this.#byShard(keys)) {
+        const found = await this.#source.read(shard, list);
+        for (const key of list) {
+          const e = found.get(key);
+          if (e === undefined) this.#seen.delete(key);
+          else this.#seen.set(key, seenOf(e));
+          this.#emit(key, e);
+        }
+      }
+    }
+    this.#loaded = true;
   }
 
   /** Polls the shards in `shards`, reporting what changed. */
