@@ -19,9 +19,10 @@ export interface Transactor {
   /**
    * Begins like `begin` but without waiting for a lock another connection holds: `false` when
    * it is taken. When present, the queue polls with it for up to `lockWait` ms before a last
-   * `begin` (which may block and fail as the engine does).
+   * `begin` (which may block and fail as the engine does). `poll`: never wait, not even the
+   * short waits an engine may allow itself while it saw no other writer lately.
    */
-  tryBegin?(): boolean;
+  tryBegin?(poll?: boolean): boolean;
   /** How long writes poll `tryBegin`, in ms (default 5000). */
   lockWait?: number;
 }
@@ -44,14 +45,23 @@ export class CommitQueue {
   #waitingSince: number | undefined;
   #backoff = POLL_FIRST;
   #retry: ReturnType<typeof setTimeout> | undefined;
+  /** Whether a transaction of `exclusive()` is open: jobs stay queued until `end()`. */
+  #held = false;
+  /** The last `exclusive()` call, so that a second one waits for the first to end. */
+  #exclusive: Promise<void> = Promise.resolve();
+  #ended: (() => void) | undefined;
 
   constructor(tx: Transactor) {
     this.#tx = tx;
   }
 
-  /** Runs a read job now when nothing is queued, else queues it behind the writes. */
+  /**
+   * Runs a read job now when nothing is queued, else queues it behind the writes. While an
+   * `exclusive()` transaction is open it runs at once too: the writes queued meanwhile wait for
+   * the transaction, and a read waiting for them could wait for a caller that needs the read.
+   */
   read<T>(run: () => T): Promise<T> {
-    if (this.#jobs.length > 0) return this.#enqueue(run, false);
+    if (this.#jobs.length > 0 && !this.#held) return this.#enqueue(run, false);
     try {
       return Promise.resolve(run());
     } catch (e) {
@@ -73,6 +83,7 @@ export class CommitQueue {
       clearTimeout(this.#retry);
       this.#retry = undefined;
     }
+    if (this.#held) return;
     const jobs = this.#jobs;
     if (jobs.length === 0) return;
     if (!jobs.some((j) => j.write)) {
@@ -110,6 +121,53 @@ export class CommitQueue {
       return;
     }
     for (let i = 0; i < jobs.length; i++) jobs[i].resolve(results[i]);
+  }
+
+  /**
+   * Commits everything queued so far, then begins a transaction for the caller (waiting for
+   * another connection's lock as writes do: `tryBegin` polled for up to `lockWait` ms, then a
+   * last `begin`) and holds every later write back until `end()`. Reads keep running at once
+   * while nothing is queued. Rejects with the mapped error, holding nothing, when the lock or
+   * the queued commit fails.
+   */
+  async exclusive(): Promise<void> {
+    const previous = this.#exclusive;
+    let ended!: () => void;
+    this.#exclusive = new Promise<void>((resolve) => ended = resolve);
+    await previous;
+    this.#ended = ended;
+    try {
+      // Jobs queued before this call commit first (a no-op job waits for their group).
+      if (this.#jobs.length > 0) await this.write(() => undefined).catch(() => {});
+      this.#held = true;
+      if (this.#retry !== undefined) {
+        clearTimeout(this.#retry);
+        this.#retry = undefined;
+      }
+      const since = Date.now();
+      for (let backoff = POLL_FIRST;; backoff = Math.min(backoff * 1.5, POLL_CAP)) {
+        if (this.#tx.tryBegin === undefined || Date.now() - since >= (this.#tx.lockWait ?? 5000)) {
+          this.#tx.begin();
+          return;
+        }
+        if (this.#tx.tryBegin(true)) return;
+        await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
+      }
+    } catch (e) {
+      this.end();
+      throw this.#mapError(e);
+    }
+  }
+
+  /** Ends what `exclusive()` began (the caller committed or rolled back): queued jobs run. */
+  end(): void {
+    this.#held = false;
+    this.#waitingSince = undefined;
+    this.#backoff = POLL_FIRST;
+    const ended = this.#ended;
+    this.#ended = undefined;
+    ended?.();
+    if (this.#jobs.length > 0) queueMicrotask(() => this.flush());
   }
 
   /** Keeps the jobs queued and polls again later; `false` once the wait is over. */

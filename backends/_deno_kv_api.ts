@@ -41,8 +41,8 @@ export interface KvAtomic {
   check(...checks: { key: KvKey; versionstamp: string | null }[]): KvAtomic;
   set(key: KvKey, value: Uint8Array): KvAtomic;
   delete(key: KvKey): KvAtomic;
-  /** `ok: false` when a check failed and nothing was written. */
-  commit(): Promise<{ ok: boolean }>;
+  /** `ok: false` when a check failed and nothing was written; else the commit's versionstamp. */
+  commit(): Promise<{ ok: boolean; versionstamp?: string }>;
 }
 
 /** An open Deno KV database. */

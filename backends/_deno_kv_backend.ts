@@ -11,9 +11,12 @@ import {
   type RangeResult,
   type WriteOp,
 } from "../core/driver.ts";
+import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import type { DenoKv } from "./_deno_kv_api.ts";
-import { DenoKvCommitter } from "./_deno_kv_commit.ts";
-import { MAX_CHECKS } from "./_deno_kv_layout.ts";
+import { kvErrorOf } from "./_deno_kv_errors.ts";
+import { type HeadsRead, KnownHeads } from "./_deno_kv_known.ts";
+import { DenoKvCommitter, type KvCheck } from "./_deno_kv_commit.ts";
+import { MARK_KEY, markOf, MAX_CHECKS } from "./_deno_kv_layout.ts";
 import { DenoKvReader, isLiveHead, type Stored } from "./_deno_kv_read.ts";
 import { type DenoKvParts, recover, sweep } from "./_deno_kv_recovery.ts";
 
@@ -22,6 +25,8 @@ export interface DenoKvBackendInit {
   now: () => number;
   /** Staging ("p" records) older than this many wall-clock ms is reclaimed (default 60 s). */
   staleStagingMs?: number;
+  /** The shard and its file, named by storage errors (default shard 0, path ""). */
+  where?: StorageErrorInit;
 }
 
 /** Wraps an open database as a shard; replays an interrupted commit first. */
@@ -34,6 +39,9 @@ export async function createDenoKvBackend(
   return backend;
 }
 
+/** How many heads a shard remembers (without their values: some 100 bytes each). */
+const KNOWN_HEADS = 4096;
+
 export class DenoKvBackend extends BaseDriver {
   #kv: DenoKv;
   #reader: DenoKvReader;
@@ -41,10 +49,16 @@ export class DenoKvBackend extends BaseDriver {
   #parts: DenoKvParts;
   /** Tail of the chain that runs this shard's writes one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
+  #where: StorageErrorInit;
+  /** Heads this handle wrote lately, so rewriting them needs no read (see _deno_kv_known.ts). */
+  #known = new KnownHeads(KNOWN_HEADS);
+  /** Set once the shard is found damaged: every later write is refused. */
+  #corrupt: CorruptStoreError | undefined;
 
   constructor(kv: DenoKv, init: DenoKvBackendInit) {
     super(init.now);
     this.#kv = kv;
+    this.#where = init.where ?? { shard: 0, path: "" };
     this.#reader = new DenoKvReader(kv);
     this.#committer = new DenoKvCommitter(kv);
     this.#parts = {
@@ -55,20 +69,53 @@ export class DenoKvBackend extends BaseDriver {
     };
   }
 
+  /** Runs a write after the ones before it; refused once the shard was found damaged. */
   #serial<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.#writes.then(run);
+    const next = this.#writes.then(() => {
+      if (this.#corrupt !== undefined) {
+        throw new CorruptStoreError(
+          `refuses writes since it was found damaged (${this.#corrupt.message})`,
+          this.#where,
+          { cause: this.#corrupt },
+        );
+      }
+      return this.#typed(run());
+    });
     this.#writes = next.catch(() => {});
     return next;
+  }
+
+  /** `p` with Deno KV's storage errors (and damage we find) as shardkv's typed errors. */
+  async #typed<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      this.#known.forget();
+      const mapped = kvErrorOf(e, this.#where);
+      if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
+      throw mapped;
+    }
   }
 
   // --- reads --------------------------------------------------------------------------------
 
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
-    return this.#reader.getEntries(keys, () => this.now());
+    return this.#typed(this.#reader.getEntries(keys, () => this.now()));
+  }
+
+  getEntry(key: string): Promise<Entry | undefined> {
+    return this.#typed(
+      this.#reader.readHead(key).then((stored) => this.#reader.entry(key, stored, this.now())),
+    );
+  }
+
+  /** Moves with every commit that changed a head, by any handle or process (see MARK_KEY). */
+  changes(): Promise<number> {
+    return this.#typed(this.#kv.get(MARK_KEY).then((e) => markOf(e.versionstamp)));
   }
 
   range(q: RangeQuery): Promise<RangeResult> {
-    return this.#reader.range(q, this.now());
+    return this.#typed(this.#reader.range(q, this.now()));
   }
 
   // --- writes -------------------------------------------------------------------------------
@@ -77,29 +124,74 @@ export class DenoKvBackend extends BaseDriver {
     this.check("write");
     return this.#serial(async () => {
       if (checks !== undefined && checks.size > 0) return await this.#checkedWrite(ops, checks);
-      // Without chunked values there is nothing to collect, so the old heads need no read.
-      if (this.#committer.mayHaveChunks) await this.#write(ops);
-      else await this.#committer.commit(ops, undefined, false);
+      // The old heads are read (one getMany per 10 keys) for their versions and chunks.
+      await this.#write(ops);
       return true;
     });
   }
 
   /**
    * Writes `ops` if every checked key still holds what `checks` expects. The heads read for
-   * the comparison are versionstamp-checked by the commit, so the comparison holds against other
-   * processes; a group of more than MAX_CHECKS keys is checked against this handle's writes only
-   * (Deno KV allows no more checks in one atomic()).
+   * the comparison are checked again by the commit (see #readHeads), so the comparison holds
+   * against other processes.
    */
   async #checkedWrite(ops: readonly WriteOp[], checks: Checks): Promise<boolean> {
     const keys = [...new Set([...checks.keys(), ...ops.map((op) => op.key)])];
     for (;;) {
-      const heads = await this.#reader.readHeads(keys);
+      const read = await this.#readHeads(keys);
       const now = this.now();
       for (const [key, expected] of checks) {
-        if (!matches(await this.#reader.entry(key, heads.get(key)!, now), expected)) return false;
+        const current = await this.#reader.entry(key, read.heads.get(key)!, now);
+        if (!matches(current, expected)) return false;
       }
-      if (await this.#committer.commit(ops, heads, keys.length <= MAX_CHECKS)) return true;
+      if (await this.#commit(ops, read, keys)) return true;
     }
+  }
+
+  /**
+   * The heads of `keys` from the database. Past MAX_CHECKS keys the mark is read first; below,
+   * a remembered mark comes along, so the commit's check keeps it known.
+   */
+  async #readHeads(keys: readonly string[], reuse = false): Promise<HeadsRead> {
+    if (keys.length > MAX_CHECKS) {
+      const mark = (await this.#kv.get(MARK_KEY)).versionstamp;
+      // Nothing committed since the remembered mark: remembered heads are still current, and
+      // (for a write, which needs no values) only the others are read.
+      const current = mark === this.#known.mark;
+      const heads = current && reuse ? this.#known.some(keys) : new Map<string, Stored>();
+      const missing = keys.filter((k) => !heads.has(k));
+      for (const [k, stored] of await this.#reader.readHeads(missing)) heads.set(k, stored);
+      return { mark, byMark: true, markMoved: !current, heads };
+    }
+    const mark = keys.length < MAX_CHECKS ? this.#known.mark : undefined;
+    return { mark, heads: await this.#reader.readHeads(keys) };
+  }
+
+  /**
+   * Commits `ops` over the heads `read` of `keys`, provided none of them changed since (by any
+   * handle or process): checked by the change mark when `read` has it (every commit that changes
+   * a head moves it; past Deno KV's MAX_CHECKS per atomic() it is read before the heads), else
+   * per head. `false`: something changed, or remembered heads could not be confirmed; read again
+   * and retry.
+   */
+  async #commit(
+    ops: readonly WriteOp[],
+    read: HeadsRead,
+    keys: readonly string[],
+  ): Promise<boolean> {
+    const unchanged: KvCheck[] = read.byMark ? [] : [...read.heads.values()].map((s) => ({
+      key: s.hk.kvKey,
+      versionstamp: s.versionstamp,
+    }));
+    if (read.mark !== undefined) unchanged.push({ key: MARK_KEY, versionstamp: read.mark });
+    const written = await this.#committer.commit(ops, read.heads, unchanged);
+    // A commit that wrote nothing checked nothing either: remembered heads stay unconfirmed.
+    if (written === false || (read.remembered && written.heads.size === 0)) {
+      this.#known.forget(keys);
+      return false;
+    }
+    this.#known.wrote(read, written);
+    return true;
   }
 
   remove(keys: readonly string[]): Promise<number> {
@@ -115,23 +207,29 @@ export class DenoKvBackend extends BaseDriver {
   protected update<R>(key: string, fn: (current: Entry | undefined) => Update<R>): Promise<R> {
     return this.#serial(async () => {
       for (;;) {
-        const stored = await this.#reader.readHead(key);
-        const { next, result } = fn(await this.#reader.entry(key, stored, this.now()));
+        const read = await this.#readHeads([key]);
+        const { next, result } = fn(
+          await this.#reader.entry(key, read.heads.get(key)!, this.now()),
+        );
         if (next === undefined) return result;
         const op: WriteOp = next === null ? { key } : { key, ...next };
         // The versionstamp check makes the read-modify-write atomic against other processes.
-        if (await this.#committer.commit([op], new Map([[key, stored]]), true)) return result;
+        if (await this.#commit([op], read, [key])) return result;
       }
     });
   }
 
-  /** Applies `ops` over freshly read heads; returns the heads they replaced. */
+  /**
+   * Applies `ops` over the heads they replace, which it returns: remembered ones first, read
+   * ones once those failed. Checked, so that versions grow and old chunks are collected once,
+   * also when another process writes the same keys meanwhile.
+   */
   async #write(ops: readonly WriteOp[]): Promise<Map<string, Stored>> {
     const keys = [...new Set(ops.map((op) => op.key))];
-    for (;;) {
-      const old = await this.#reader.readHeads(keys);
-      // Deno KV allows few checks per atomic(); bigger groups rely on this shard's write chain.
-      if (await this.#committer.commit(ops, old, keys.length <= MAX_CHECKS)) return old;
+    for (let remember = true;; remember = false) {
+      const known = remember ? this.#known.lookup(keys, keys.length > MAX_CHECKS) : undefined;
+      const read = known ?? await this.#readHeads(keys, true);
+      if (await this.#commit(ops, read, keys)) return read.heads;
     }
   }
 
@@ -144,7 +242,10 @@ export class DenoKvBackend extends BaseDriver {
 
   sweep(max: number): Promise<number> {
     this.check("sweep");
-    return this.#serial(() => sweep(this.#parts, max, () => this.now()));
+    return this.#serial(() => {
+      this.#known.forget();
+      return sweep(this.#parts, max, () => this.now());
+    });
   }
 
   protected async closeBackend(): Promise<void> {

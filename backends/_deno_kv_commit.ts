@@ -19,6 +19,7 @@ import {
   headKeyOf,
   INLINE_MAX,
   logKey,
+  MARK_KEY,
   type Mutation,
   newId,
   packCommits,
@@ -26,33 +27,42 @@ import {
   splitChunks,
 } from "./_deno_kv_layout.ts";
 import type { Chunks, Stored } from "./_deno_kv_read.ts";
+import { checksum } from "./_sqlite_verify.ts";
 
 /** A versionstamp check of one atomic(). */
 export type KvCheck = { key: KvKey; versionstamp: string | null };
 
-const EMPTY = new Uint8Array(0);
+/** What a commit changed: each written key's new head (`undefined`: deleted), and the
+ * versionstamp they now carry (`undefined` when a redo log applied them in several atomics). */
+export interface Written {
+  heads: Map<string, Head | undefined>;
+  versionstamp: string | undefined;
+}
+
+/** The value of the mark and of expiry index entries. */
+export const EMPTY = new Uint8Array(0);
 /** How long a commit keeps retrying while another handle holds the database's write lock. */
 const BUSY_TIMEOUT_MS = 5000;
 
 /** Stages, flips and collects the writes of one database. */
 export class DenoKvCommitter {
   #kv: DenoKv;
-  /** False while the database holds no chunks (checked on open); writes then skip reads. */
-  mayHaveChunks = true;
 
   constructor(kv: DenoKv) {
     this.#kv = kv;
   }
 
   /**
-   * Stages, flips and collects; `false` (nothing visible changed) when a check failed. Without
-   * `old` (the heads being replaced) deletes are unconditional and nothing is collected.
+   * Stages, flips and collects; `false` (nothing visible changed) when a check failed. `old`
+   * holds the heads being replaced (read by the caller): it decides each new version, which
+   * chunks to collect and which deletes to skip; `checks` (see DenoKvBackend's #readHeads) make
+   * the commit fail when one of them changed since it was read.
    */
   async commit(
     ops: readonly WriteOp[],
-    old: Map<string, Stored> | undefined,
-    checked: boolean,
-  ): Promise<boolean> {
+    old: Map<string, Stored>,
+    checks: KvCheck[],
+  ): Promise<Written | false> {
     const last = new Map<string, WriteOp>();
     for (const op of ops) {
       last.delete(op.key);
@@ -62,16 +72,28 @@ export class DenoKvCommitter {
     const staged: Chunks[] = [];
     const flip: Mutation[] = [];
     const garbage: Chunks[] = [];
+    const heads = new Map<string, Head | undefined>();
     for (const op of last.values()) {
-      const stored = old?.get(op.key);
+      const stored = old.get(op.key);
       const hk = stored?.hk ?? headKeyOf(op.key);
       const before = stored?.head;
       if (op.value === undefined) {
-        if (old !== undefined && before === undefined) continue;
+        if (before === undefined) continue;
         flip.push({ key: hk.kvKey });
+        heads.set(op.key, undefined);
       } else {
         const expiresAt = op.expiresAt ?? null;
-        const head: Head = { expiresAt, longKey: hk.longKey, inline: op.value, chunks: undefined };
+        // The contract's max(version, previous + 1): `before` is the head this commit replaces
+        // (live or expired), read in the same versionstamp-checked round as the commit.
+        const version = Math.max(op.version ?? 0, (before?.version ?? 0) + 1);
+        const head: Head = {
+          version,
+          crc: checksum(op.key, op.value),
+          expiresAt,
+          longKey: hk.longKey,
+          inline: op.value,
+          chunks: undefined,
+        };
         if (op.value.length > INLINE_MAX) {
           const chunks = this.#stage(op.value, staging);
           staged.push(chunks);
@@ -80,6 +102,7 @@ export class DenoKvCommitter {
           head.chunks = chunks;
         }
         flip.push({ key: hk.kvKey, value: encodeHead(head) });
+        heads.set(op.key, head);
         if (expiresAt !== null) flip.push({ key: expiryKey(expiresAt, hk.kvKey), value: EMPTY });
       }
       if (before?.chunks !== undefined) {
@@ -90,26 +113,24 @@ export class DenoKvCommitter {
         });
       }
     }
-    if (flip.length === 0) return true;
+    if (flip.length === 0) return { heads, versionstamp: undefined };
+    // Last, so that a logged flip moves the mark with (or after) its last heads.
+    flip.push({ key: MARK_KEY, value: EMPTY });
     for (const group of packCommits(staging)) await this.atomic(group);
-    const checks = checked && old !== undefined
-      ? [...old.values()].map((s) => ({ key: s.hk.kvKey, versionstamp: s.versionstamp }))
-      : [];
     const flips = packCommits(flip);
-    const ok = flips.length <= 1
-      ? await this.atomic(flips[0] ?? [], checks)
+    const done = flips.length <= 1
+      ? await this.stamped(flips[0], checks)
       : await this.#logged(flip, checks);
-    if (!ok) {
+    if (done === false) {
       await this.drop(staged, pendingKey);
       return false;
     }
     await this.drop(garbage, garbageKey);
-    return true;
+    return { heads, versionstamp: typeof done === "string" && done !== "" ? done : undefined };
   }
 
   /** Adds the "p" record and the chunks of `value` to `staging`. */
   #stage(value: Uint8Array, staging: Mutation[]): Chunks {
-    this.mayHaveChunks = true;
     const id = newId();
     const pieces = splitChunks(value);
     staging.push({ key: pendingKey(id), value: encodeRecord(pieces.length, Date.now()) });
@@ -118,6 +139,11 @@ export class DenoKvCommitter {
   }
 
   async atomic(mutations: readonly Mutation[], checks: KvCheck[] = []): Promise<boolean> {
+    return (await this.stamped(mutations, checks)) !== false;
+  }
+
+  /** Commits one atomic(): its versionstamp, or `false` when a check failed. */
+  async stamped(mutations: readonly Mutation[], checks: KvCheck[]): Promise<string | false> {
     for (let waited = 0;;) {
       const op = this.#kv.atomic();
       if (checks.length > 0) op.check(...checks);
@@ -126,7 +152,8 @@ export class DenoKvCommitter {
         else op.set(m.key, m.value);
       }
       try {
-        return (await op.commit()).ok;
+        const result = await op.commit();
+        return result.ok ? result.versionstamp ?? "" : false;
       } catch (e) {
         // Deno KV does not wait for another handle's write lock; nothing was written, so retry.
         if (!/database is locked/.test(String(e)) || waited >= BUSY_TIMEOUT_MS) throw e;
@@ -160,6 +187,8 @@ export class DenoKvCommitter {
     await this.atomic([
       { key: logKey(log.id) },
       { key: garbageKey(log.id), value: encodeRecord(log.count, 0) },
+      // Also for logs of older versions, whose flips did not move the mark.
+      { key: MARK_KEY, value: EMPTY },
     ]);
     await this.drop([log], garbageKey);
   }

@@ -12,6 +12,8 @@
 //   ["g", id]         chunks of id are garbage (count); written in the commit that drops them
 //   ["w", id]         redo log of a commit too large for one atomic(): count of its log chunks
 //   ["x", expiresAt, ...headKey]  expiry index for the sweeper (may be stale; checked on use)
+//   ["m"]             an empty record rewritten by every commit that changes heads: its Deno KV
+//                     versionstamp is the shard's change mark (Driver.changes())
 import { createHash } from "node:crypto";
 import type { KvKey, KvKeyPart } from "./_deno_kv_api.ts";
 
@@ -71,9 +73,20 @@ export const pendingKey = (id: Uint8Array): KvKey => ["p", id];
 export const garbageKey = (id: Uint8Array): KvKey => ["g", id];
 export const logKey = (id: Uint8Array): KvKey => ["w", id];
 export const expiryKey = (expiresAt: number, head: KvKey): KvKey => ["x", expiresAt, ...head];
+export const MARK_KEY: KvKey = ["m"];
+
+/** A change mark from the versionstamp of MARK_KEY (`null`: never written): the low 52 bits of
+ * Deno KV's 64-bit commit version (20 hex digits: the version, then a 16-bit batch index). */
+export function markOf(versionstamp: string | null): number {
+  return versionstamp === null ? 0 : parseInt(versionstamp.slice(3, 16), 16);
+}
 
 /** A decoded head record. */
 export interface Head {
+  /** The entry's version; 0 for a head written before versions were stored. */
+  version: number;
+  /** checksum(key, whole value) (see _sqlite_verify.ts); `undefined` in older heads. */
+  crc: number | undefined;
   expiresAt: number | null;
   /** UTF-8 bytes of a long key. */
   longKey: Uint8Array | undefined;
@@ -86,19 +99,33 @@ export interface Head {
 const CHUNKED = 1;
 const EXPIRES = 2;
 const LONG_KEY = 4;
+const VERSIONED = 8;
+const CHECKSUMMED = 16;
+const KNOWN_FLAGS = CHUNKED | EXPIRES | LONG_KEY | VERSIONED | CHECKSUMMED;
 
-/** Head record layout: flags u8, [expiresAt f64], [key length u16, key], then the inline value
- * or [id, chunk count u32, size u32]. */
+/** Head record layout: flags u8, [version f64], [crc u32], [expiresAt f64], [key length u16,
+ * key], then the inline value or [id, chunk count u32, size u32]. Heads written before versions
+ * and checksums existed lack those flags: they read as version 0, unchecked. */
 export function encodeHead(head: Head): Uint8Array {
+  const versioned = head.version > 0;
+  const checked = head.crc !== undefined;
   const flags = (head.chunks ? CHUNKED : 0) | (head.expiresAt !== null ? EXPIRES : 0) |
-    (head.longKey ? LONG_KEY : 0);
-  const size = 1 + (head.expiresAt !== null ? 8 : 0) +
+    (head.longKey ? LONG_KEY : 0) | (versioned ? VERSIONED : 0) | (checked ? CHECKSUMMED : 0);
+  const size = 1 + (versioned ? 8 : 0) + (checked ? 4 : 0) + (head.expiresAt !== null ? 8 : 0) +
     (head.longKey ? 2 + head.longKey.length : 0) +
     (head.chunks ? ID_BYTES + 8 : head.inline!.length);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   out[0] = flags;
   let at = 1;
+  if (versioned) {
+    view.setFloat64(at, head.version);
+    at += 8;
+  }
+  if (checked) {
+    view.setUint32(at, head.crc!);
+    at += 4;
+  }
   if (head.expiresAt !== null) {
     view.setFloat64(at, head.expiresAt);
     at += 8;
@@ -118,14 +145,50 @@ export function encodeHead(head: Head): Uint8Array {
   return out;
 }
 
-/** Reads a head record; inline values come back as plain Uint8Array views. */
-export function decodeHead(record: unknown): Head {
-  if (!(record instanceof Uint8Array) || record.length === 0) {
-    throw new Error(`deno-kv: corrupt head record (${describeRecord(record)})`);
+/** Damage found in a record of the shard (one that cannot be what the backend wrote). */
+export class DamagedRecordError extends Error {
+  override readonly name = "DamagedRecordError";
+  /** The key whose record is damaged, when known. */
+  readonly key: string | undefined;
+  constructor(problem: string, key?: string) {
+    super(problem);
+    this.key = key;
   }
+}
+
+/** Reads a head record; inline values come back as plain Uint8Array views. Throws
+ * DamagedRecordError for a record too short for its flags, or with flags no version wrote. */
+export function decodeHead(record: unknown, key?: string): Head {
+  if (!(record instanceof Uint8Array) || record.length === 0) {
+    throw new DamagedRecordError(`damaged head record (${describeRecord(record)})`, key);
+  }
+  if (record[0] & ~KNOWN_FLAGS) {
+    throw new DamagedRecordError(`damaged head record (unknown flags ${record[0]})`, key);
+  }
+  try {
+    return decodeHeadBytes(record);
+  } catch (e) {
+    // DataView reads past the end throw RangeError: the record is shorter than its flags say.
+    if (!(e instanceof RangeError)) throw e;
+    throw new DamagedRecordError(`damaged head record (${record.length} bytes, ${e.message})`, key);
+  }
+}
+
+function decodeHeadBytes(record: Uint8Array): Head {
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   const flags = record[0];
   let at = 1;
+  let version = 0;
+  if (flags & VERSIONED) {
+    version = view.getFloat64(at);
+    if (!Number.isSafeInteger(version) || version < 1) throw new RangeError("bad version");
+    at += 8;
+  }
+  let crc: number | undefined;
+  if (flags & CHECKSUMMED) {
+    crc = view.getUint32(at);
+    at += 4;
+  }
   let expiresAt: number | null = null;
   if (flags & EXPIRES) {
     expiresAt = view.getFloat64(at);
@@ -139,6 +202,8 @@ export function decodeHead(record: unknown): Head {
   }
   if (flags & CHUNKED) {
     return {
+      version,
+      crc,
       expiresAt,
       longKey,
       inline: undefined,
@@ -151,7 +216,7 @@ export function decodeHead(record: unknown): Head {
   }
   // A plain Uint8Array view: @deno/kv on Bun returns Node Buffers.
   const inline = new Uint8Array(record.buffer, record.byteOffset + at, record.byteLength - at);
-  return { expiresAt, longKey, inline, chunks: undefined };
+  return { version, crc, expiresAt, longKey, inline, chunks: undefined };
 }
 
 function describeRecord(record: unknown): string {

@@ -4,8 +4,10 @@
 import type { Entry, RangeQuery, RangeResult } from "../core/driver.ts";
 import { compareKeys } from "../core/key_order.ts";
 import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
+import { checksum } from "./_sqlite_verify.ts";
 import {
   chunkKey,
+  DamagedRecordError,
   decodeHead,
   type Head,
   type HeadKey,
@@ -52,6 +54,7 @@ export class DenoKvReader {
   }
 
   async readHeads(keys: readonly string[]): Promise<Map<string, Stored>> {
+    if (keys.length === 1) return new Map([[keys[0], await this.readHead(keys[0])]]);
     const hks = keys.map(headKeyOf);
     const reads: Promise<{ value: unknown; versionstamp: string | null }[]>[] = [];
     for (let i = 0; i < hks.length; i += MAX_READ_KEYS) {
@@ -91,10 +94,16 @@ export class DenoKvReader {
       const head = s.head;
       if (head === undefined || !isLiveHead(head, now)) return undefined;
       const value = head.inline ?? await this.readChunks(head.chunks!);
-      if (value !== undefined) return { value, expiresAt: head.expiresAt };
+      if (value !== undefined) {
+        return {
+          value: checked(key, head, value),
+          expiresAt: head.expiresAt,
+          version: head.version,
+        };
+      }
       const again = await this.readHead(key);
       if (again.versionstamp === s.versionstamp) {
-        throw new Error(`deno-kv: the value of ${JSON.stringify(key.slice(0, 40))} lost chunks`);
+        throw new DamagedRecordError("the stored value lost chunks", key);
       }
       s = again;
     }
@@ -135,7 +144,7 @@ export class DenoKvReader {
       }
       // A chunked value being replaced is read again with its (new) head.
       const entry = head.inline !== undefined
-        ? { value: head.inline, expiresAt: head.expiresAt }
+        ? { value: checked(key, head, head.inline), expiresAt: head.expiresAt }
         : await this.entry(key, { hk: headKeyOf(key), versionstamp, head }, now);
       if (entry === undefined) return;
       keys.push(key);
@@ -150,8 +159,9 @@ export class DenoKvReader {
     };
     const batchSize = Math.max(1, Math.min(q.limit === Infinity ? 500 : q.limit + 1, 500));
     for await (const e of this.#kv.list(selectorOf(q), { reverse: q.reverse, batchSize })) {
-      const head = decodeHead(e.value);
-      if (isLongHeadKey(e.key)) {
+      const long = isLongHeadKey(e.key);
+      const head = decodeHead(e.value, long ? undefined : text.decode(e.key[0] as Uint8Array));
+      if (long) {
         const part = e.key[0] as Uint8Array;
         if (groupPart !== undefined && !sameBytes(part, groupPart)) {
           await flush();
@@ -170,9 +180,18 @@ export class DenoKvReader {
   }
 }
 
+/** `value`, once it matches the checksum of its head (older heads carry none). */
+function checked(key: string, head: Head, value: Uint8Array): Uint8Array {
+  if (head.crc === undefined || checksum(key, value) === head.crc) return value;
+  throw new DamagedRecordError(
+    `stored value (${value.length} bytes) does not match its checksum`,
+    key,
+  );
+}
+
 function storedOf(key: string, hk: HeadKey, value: unknown, versionstamp: string | null): Stored {
   if (versionstamp === null) return { hk, versionstamp, head: undefined };
-  const head = decodeHead(value);
+  const head = decodeHead(value, key);
   if (hk.longKey !== undefined && !sameBytes(hk.longKey, head.longKey)) {
     throw new Error(
       `deno-kv: key ${JSON.stringify(key.slice(0, 40))}… collides with another key's hash`,

@@ -2,13 +2,15 @@
 // replaying redo logs a crash left committed, reclaiming garbage and abandoned staging, and
 // sweeping expired heads through the expiry index. Callers run these on the write chain.
 import type { DenoKv, KvKey } from "./_deno_kv_api.ts";
-import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
+import { type DenoKvCommitter, EMPTY, type KvCheck } from "./_deno_kv_commit.ts";
 import {
+  DamagedRecordError,
   decodeHead,
   decodeLog,
   decodeRecord,
   encodeRecord,
   garbageKey,
+  MARK_KEY,
   MAX_CHECKS,
   type Mutation,
   pendingKey,
@@ -32,12 +34,10 @@ export async function recover(parts: DenoKvParts): Promise<void> {
     const { count, extra: size } = decodeRecord(e.value);
     const log = { id, count, size };
     const bytes = await reader.readChunks(log);
-    if (bytes === undefined) throw new Error("deno-kv: a committed redo log lost chunks");
+    if (bytes === undefined) throw new DamagedRecordError("a committed redo log lost chunks");
     await committer.replay(log, decodeLog(bytes));
   }
   await reclaim(parts);
-  for await (const _ of kv.list({ start: ["c"], end: ["c", ""] }, { limit: 1 })) return;
-  committer.mayHaveChunks = false;
 }
 
 /** Deletes collected chunks ("g" records) and staging older than `staleStagingMs`. */
@@ -98,6 +98,8 @@ async function expire(
     }
     removed++;
   });
+  // Heads removed: the change mark moves (checked commits of many keys rely on it).
+  if (removed > 0) flip.push({ key: MARK_KEY, value: EMPTY });
   if (!(await committer.atomic(flip, checks))) return 0;
   await committer.drop(garbage, garbageKey);
   return removed;

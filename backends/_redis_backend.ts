@@ -3,11 +3,12 @@
 // Cluster spreads the shards over its nodes, and each script of a shard runs atomically on one.
 import type { Buffer } from "node:buffer";
 import { BaseDriver, type Update } from "../core/base_driver.ts";
-import type { Checks, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
+import type { Checks, Entry, Journal, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
 import { ShardCountMismatchError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../core/format.ts";
 import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
+import { RedisJournal } from "./_redis_journal.ts";
 import type { ShardScript } from "./_redis_scripts.ts";
 
 /** How a store's shards are opened. */
@@ -34,6 +35,10 @@ function manifestKey(name: string): string {
   return `{shardkv:${escapeName(name)}}:manifest`;
 }
 
+function journalKey(name: string): string {
+  return `{shardkv:${escapeName(name)}}:commits`;
+}
+
 function shardTag(name: string, i: number): string {
   return `{shardkv:${escapeName(name)}:${i}}`;
 }
@@ -44,25 +49,45 @@ function checkName(name: string): void {
   }
 }
 
+/** A redis store opened by {@linkcode openRedisStore}. */
+export interface RedisStoreParts {
+  /** Its shards, in order. */
+  drivers: RedisBackend[];
+  /**
+   * Its journal of multi-shard atomic commits, a Redis hash beside the manifest. It uses the
+   * shards' connection: use it only while at least one of them is open.
+   */
+  journal: Journal;
+}
+
 /**
- * Opens every shard of the store `name`, creating its manifest (a Redis hash) when missing.
- * The shards share one connection, closed with the last of them.
+ * Opens every shard of the store `name`, creating its manifest (a Redis hash) when missing, and
+ * its commit journal. The shards share one connection, closed with the last of them.
  */
-export async function openRedisShards(
+export async function openRedisStore(
   name: string,
   init: RedisShardsInit,
-): Promise<RedisBackend[]> {
+): Promise<RedisStoreParts> {
   checkName(name);
   const link = (await RedisLink.open(init.redis ?? {})).acquire();
   try {
     const count = await shardCount(link, name, init);
-    return Array.from(
+    const drivers = Array.from(
       { length: count },
       (_, i) => new RedisBackend(link.acquire(), shardTag(name, i), init.now),
     );
+    return { drivers, journal: new RedisJournal(link, journalKey(name)) };
   } finally {
     await link.release();
   }
+}
+
+/** The shards of {@linkcode openRedisStore}, without the journal. */
+export async function openRedisShards(
+  name: string,
+  init: RedisShardsInit,
+): Promise<RedisBackend[]> {
+  return (await openRedisStore(name, init)).drivers;
 }
 
 async function shardCount(link: RedisLink, name: string, init: RedisShardsInit): Promise<number> {
@@ -112,14 +137,21 @@ export async function dropRedisShards(
       const args = [String(Date.now()), keys.prefix, String(DROP_BATCH)];
       while (await link.run("skvDrop", keys.keys, args) !== 0) { /* next batch */ }
     }));
+    await link.del(journalKey(name));
     await link.del(manifestKey(name));
   } finally {
     await link.release();
   }
 }
 
-function shardKeys(tag: string): { keys: [string, string]; prefix: string } {
-  return { keys: [`${tag}:i`, `${tag}:x`], prefix: `${tag}:v:` };
+type ShardKeys = [index: string, expiry: string, versions: string, changes: string];
+
+function shardKeys(tag: string): { keys: ShardKeys; prefix: string } {
+  return { keys: [`${tag}:i`, `${tag}:x`, `${tag}:n`, `${tag}:c`], prefix: `${tag}:v:` };
+}
+
+function versionArg(version: number | undefined): string {
+  return version === undefined ? "" : String(version);
 }
 
 function expiryArg(expiresAt: number | null | undefined): string {
@@ -133,7 +165,7 @@ function toBytes(b: Buffer): Uint8Array {
 /** One shard in Redis. */
 export class RedisBackend extends BaseDriver {
   readonly #link: RedisLink;
-  readonly #keys: [string, string];
+  readonly #keys: ShardKeys;
   readonly #prefix: string;
   // Updates of one key run one after another here, so only other clients make a CAS retry.
   readonly #updates = new Map<string, Promise<unknown>>();
@@ -155,13 +187,15 @@ export class RedisBackend extends BaseDriver {
     if (keys.length === 0) return out;
     const reply = await this.#run("skvGet", keys) as Array<Buffer | null>;
     for (let i = 0; i < keys.length; i++) {
-      const value = reply[2 * i];
-      const expiry = reply[2 * i + 1];
-      const entry = value === null ? null : {
+      const value = reply[3 * i];
+      if (value === null) continue;
+      const expiry = reply[3 * i + 1];
+      const version = reply[3 * i + 2];
+      out.set(keys[i], {
         value: toBytes(value),
         expiresAt: expiry === null ? null : Number(expiry.toString()),
-      };
-      if (entry !== null) out.set(keys[i], entry);
+        version: version === null ? 0 : Number(version.toString()),
+      });
     }
     return out;
   }
@@ -180,12 +214,14 @@ export class RedisBackend extends BaseDriver {
   ): Promise<boolean> {
     const args: Arg[] = [String(checks.size)];
     for (const [key, e] of checks) {
-      if (e === null) args.push(key, "0", "", "");
-      else args.push(key, "1", asArg(e.value), expiryArg(e.expiresAt));
+      if (e === null) args.push(key, "0", "", "", "");
+      else args.push(key, "1", asArg(e.value), expiryArg(e.expiresAt), versionArg(e.version));
     }
     for (const op of ops) {
-      if (op.value === undefined) args.push("d", op.key, "", "");
-      else args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt));
+      if (op.value === undefined) args.push("d", op.key, "", "", "");
+      else {
+        args.push("s", op.key, asArg(op.value), expiryArg(op.expiresAt), versionArg(op.version));
+      }
     }
     return await this.#run("skvWrite", args) === 1;
   }
@@ -240,6 +276,12 @@ export class RedisBackend extends BaseDriver {
       }
     }
     return withExpiry ? { keys, values, expiresAt } : { keys, values };
+  }
+
+  /** The shard's change counter, bumped in every script that writes or deletes a key. */
+  async changes(): Promise<number> {
+    this.check("changes");
+    return Number(await this.#link.get(this.#keys[3]) ?? 0);
   }
 
   async sweep(max: number): Promise<number> {

@@ -20,6 +20,10 @@ interface Client {
   quit(): Promise<unknown>;
   disconnect(): void;
   del(key: string): Promise<number>;
+  get(key: string): Promise<string | null>;
+  hset(key: string, field: string, value: Buffer): Promise<number>;
+  hdel(key: string, field: string): Promise<number>;
+  hgetallBuffer(key: string): Promise<Record<string, Buffer>>;
   on(event: "error", listener: (error: unknown) => void): unknown;
 }
 
@@ -62,7 +66,7 @@ export class RedisLink {
       );
     }
     for (const [name, lua] of Object.entries(SHARD_SCRIPTS)) {
-      client.defineCommand(name, { numberOfKeys: 2, lua });
+      client.defineCommand(name, { numberOfKeys: 4, lua });
     }
     client.defineCommand("skvManifest", { numberOfKeys: 1, lua: MANIFEST_SCRIPT });
     return new RedisLink(client);
@@ -87,6 +91,26 @@ export class RedisLink {
   /** Deletes one key. */
   async del(key: string): Promise<void> {
     await this.#client.del(key);
+  }
+
+  /** The string at `key`, `null` when missing. */
+  get(key: string): Promise<string | null> {
+    return this.#client.get(key);
+  }
+
+  /** Sets one field of the hash at `key`; resolves once Redis acknowledged it. */
+  async hset(key: string, field: string, value: Buffer): Promise<void> {
+    await this.#client.hset(key, field, value);
+  }
+
+  /** Deletes one field of the hash at `key`. */
+  async hdel(key: string, field: string): Promise<void> {
+    await this.#client.hdel(key, field);
+  }
+
+  /** Every field of the hash at `key`, with binary values. */
+  hgetall(key: string): Promise<Record<string, Buffer>> {
+    return this.#client.hgetallBuffer(key);
   }
 
   /** Runs a script with binary replies. */

@@ -1,14 +1,22 @@
 // Lua scripts of the redis backend. Every script of a shard gets KEYS[1] = the shard's index
-// (a sorted set of user keys, all scored 0, so ZRANGEBYLEX walks them in UTF-8 byte order)
-// and KEYS[2] = its expiry set (user key scored by its logical expiry time), ARGV[1] = the
-// store clock's `now` and ARGV[2] = the prefix of the shard's value keys (a string per user
-// key). All three share the shard's hash tag, so a script runs atomically on one node; value
-// keys are built inside the script from that prefix and stay in the same slot.
+// (a sorted set of user keys, all scored 0, so ZRANGEBYLEX walks them in UTF-8 byte order),
+// KEYS[2] = its expiry set (user key scored by its logical expiry time), KEYS[3] = its
+// versions (a hash: user key -> version, a decimal integer) and KEYS[4] = its change counter
+// (an integer bumped by every write and delete, read by `changes()`), ARGV[1] = the store
+// clock's `now` and ARGV[2] = the prefix of the shard's value keys (a string per user key).
+// All share the shard's hash tag, so a script runs atomically on one node; value keys are
+// built inside the script from that prefix and stay in the same slot.
+//
+// A key's version lives exactly as long as its index entry: written with the value, removed by
+// every delete, sweep, range cleanup and drop, so no version outlives its key for longer than
+// the index entry already did (until the sweeper). A key written before versions existed has
+// no hash field and reads as version 0. A plain GET costs one HGET more inside the script, a
+// SET one HGET, one HSET and one INCR: no extra round trip, no extra Redis key per user key.
 
 // Redis' own expiry is only a late cleanup hint: it is set when Redis' clock agrees with the
 // store clock (a fake or skewed clock gets none), a minute after the logical expiry.
 const PRELUDE = `
-local idx, exp, now, pre = KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2]
+local idx, exp, ver, chg, now, pre = KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), ARGV[2]
 local clock_agrees
 local function hint_ok()
   if clock_agrees == nil then
@@ -25,8 +33,17 @@ local function live(m)
   if v and x and now >= tonumber(x) then return false, x end
   return v, x
 end
-local function put(m, v, x)
+-- The stored version of m (live or expired, while its index entry is kept), 0 for none.
+local function version(m)
+  return tonumber(redis.call('HGET', ver, m) or '0') or 0
+end
+-- Sets m to v with expiry x ('' for none) and version max(n, previous + 1) (n: '' for none).
+local function put(m, v, x, n)
   local k = pre .. m
+  local next, want = version(m) + 1, tonumber(n)
+  if want and want > next then next = want end
+  redis.call('HSET', ver, m, string.format('%.0f', next))
+  redis.call('INCR', chg)
   redis.call('SET', k, v)
   redis.call('ZADD', idx, 0, m)
   if x == '' then
@@ -40,16 +57,22 @@ local function del(m)
   redis.call('DEL', pre .. m)
   redis.call('ZREM', idx, m)
   redis.call('ZREM', exp, m)
+  redis.call('HDEL', ver, m)
+  redis.call('INCR', chg)
 end
 `;
 
-/** ARGV[3..]: keys. Returns value, expiry pairs (nil, nil for a missing or expired key). */
+/**
+ * ARGV[3..]: keys. Returns value, expiry, version triples (nil, nil, nil for a missing or
+ * expired key; a nil version for a key written before versions existed).
+ */
 const GET = `
 local out = {}
 for j = 3, #ARGV do
   local v, x = live(ARGV[j])
   out[#out + 1] = v
   out[#out + 1] = (v and x) or false
+  out[#out + 1] = v and redis.call('HGET', ver, ARGV[j]) or false
 end
 return out
 `;
@@ -57,8 +80,10 @@ return out
 /**
  * An atomic group of writes, made only if the keys it depends on are unchanged. ARGV[3]: the
  * number of checks, then per check: key, "1" if it was live ("0" if not), its value, its
- * expiry ("" for none); then per write: op ("s" set, "d" delete), key, value, expiry ("" for
- * none). Returns 1 when written, 0 (writing nothing) when a checked key changed.
+ * expiry ("" for none), its version ("" or "0" for none: then, as in `matches()`, versions
+ * are not compared); then per write: op ("s" set, "d" delete), key, value, expiry ("" for
+ * none), proposed version ("" for none). Returns 1 when written, 0 (writing nothing) when a
+ * checked key changed.
  */
 const WRITE = `
 local j = 4
@@ -68,11 +93,14 @@ for _ = 1, tonumber(ARGV[3]) do
     if v then return 0 end
   elseif v ~= ARGV[j + 2] or (x and tonumber(x) or -1) ~= (ARGV[j + 3] == '' and -1 or tonumber(ARGV[j + 3])) then
     return 0
+  else
+    local want, have = tonumber(ARGV[j + 4]) or 0, version(ARGV[j])
+    if want ~= 0 and have ~= 0 and want ~= have then return 0 end
   end
-  j = j + 4
+  j = j + 5
 end
-for k = j, #ARGV, 4 do
-  if ARGV[k] == 's' then put(ARGV[k + 1], ARGV[k + 2], ARGV[k + 3]) else del(ARGV[k + 1]) end
+for k = j, #ARGV, 5 do
+  if ARGV[k] == 's' then put(ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4]) else del(ARGV[k + 1]) end
 end
 return 1
 `;
@@ -135,7 +163,7 @@ const DROP = `
 local ms = redis.call('ZRANGE', idx, 0, tonumber(ARGV[3]) - 1)
 for _, m in ipairs(ms) do del(m) end
 local left = redis.call('ZCARD', idx)
-if left == 0 then redis.call('DEL', idx, exp) end
+if left == 0 then redis.call('DEL', idx, exp, ver, chg) end
 return left
 `;
 

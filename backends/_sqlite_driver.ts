@@ -1,7 +1,9 @@
 // The small part of a synchronous SQLite driver that the SQLite backend uses. bun:sqlite and
 // node:sqlite both fit it with a thin shim; which one loads is decided at run time, lazily.
 
+import { statfsSync } from "node:fs";
 import { open } from "node:fs/promises";
+import { dirname } from "node:path";
 import {
   CorruptStoreError,
   StorageError,
@@ -174,17 +176,53 @@ const IO: SqliteErrorName[] = [
   "SQLITE_NOLFS",
 ];
 
+/** Errors SQLite may report for a write that met a full file system (ENOSPC). */
+const IO_WHEN_FULL: SqliteErrorName[] = ["SQLITE_IOERR", "SQLITE_CANTOPEN"];
+/** Below this many free bytes a file system counts as full. */
+const FULL_BELOW = 64 * 1024;
+
+/**
+ * Whether the file system holding `path` is (all but) full. SQLite reports some failed writes
+ * on a full disk as I/O errors (a WAL or shared-memory write, a file it cannot create) rather
+ * than SQLITE_FULL; the free space tells them apart.
+ */
+function fileSystemFull(path: string): boolean {
+  try {
+    const fs = statfsSync(dirname(path));
+    return Number(fs.bavail) * Number(fs.bsize) < FULL_BELOW;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The one place where a driver's error becomes shardkv's: corruption -> `CorruptStoreError`,
- * a full disk -> `StorageFullError`, other I/O failures -> `StorageError`, each naming the
- * shard and its file and keeping the driver's error as `cause`. Anything else (our own errors,
- * SQLITE_BUSY, ...) is returned unchanged.
+ * a full disk -> `StorageFullError` (also an I/O error met while the shard's file system is
+ * full), other I/O failures -> `StorageError`, and a write lock another connection held beyond
+ * the busy timeout (SQLITE_BUSY) -> `StorageError` saying so; each names the shard and its file
+ * and keeps the driver's error as `cause`. Anything else (our own errors, ...) is returned
+ * unchanged. `busyTimeout`: the connection's, named by the lock error.
  */
-export function storageErrorOf(e: unknown, where: StorageErrorInit): unknown {
+export function storageErrorOf(
+  e: unknown,
+  where: StorageErrorInit,
+  options: { busyTimeout?: number } = {},
+): unknown {
   if (e instanceof StorageError || !fromSqlite(e)) return e;
   const message = (e as Error).message;
   if (isSqliteError(e, CORRUPT)) return new CorruptStoreError(message, where, { cause: e });
-  if (isSqliteError(e, FULL)) return new StorageFullError(message, where, { cause: e });
+  if (isSqliteError(e, FULL) || (isSqliteError(e, IO_WHEN_FULL) && fileSystemFull(where.path))) {
+    return new StorageFullError(message, where, { cause: e });
+  }
   if (isSqliteError(e, IO)) return new StorageError(message, where, { cause: e });
+  if (isSqliteError(e, ["SQLITE_BUSY"])) {
+    const timeout = options.busyTimeout === undefined ? "" : ` of ${options.busyTimeout} ms`;
+    return new StorageError(
+      `another connection held the file's lock beyond the busy timeout${timeout} (${message}); ` +
+        "the operation did not happen: retry it, or raise busyTimeout",
+      where,
+      { cause: e },
+    );
+  }
   return e;
 }

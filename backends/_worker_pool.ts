@@ -8,12 +8,33 @@ import type { Worker } from "node:worker_threads";
 import { startWorker } from "./_worker_thread.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
-import type { Checks, Driver, Entry, RangeQuery, RangeResult, WriteOp } from "../core/driver.ts";
+import type {
+  Checks,
+  Driver,
+  Entry,
+  RangeQuery,
+  RangeResult,
+  ShardTxn,
+  WriteOp,
+} from "../core/driver.ts";
 
 /** One call to a worker: id, shard, method, the caller's clock, arguments. */
 export type WorkerCall = [id: number, shard: number, method: string, now: number, args: unknown[]];
 /** One answer: id, whether it succeeded, the result or a serialized error. */
 export type WorkerReply = [id: number, ok: boolean, value: unknown];
+
+/** Which optional driver methods a hosted driver has (the worker's answer to "open"). */
+export interface HostedMethods {
+  getEntry: boolean;
+  begin: boolean;
+  changes: boolean;
+}
+
+/** The worker's answer to "begin": the transaction's id in the worker and its entries. */
+export interface BegunTxn {
+  id: number;
+  entries: Map<string, Entry>;
+}
 
 /** An error as it crosses the thread boundary. */
 export interface SerializedError {
@@ -89,9 +110,14 @@ export class WorkerPool {
   async open(path: string, index: number, now: () => number): Promise<Driver> {
     const shard = this.#nextShard++;
     const slot = index % this.#slots.length;
-    await this.call(slot, shard, "open", now(), [this.#spec, path, index, this.#create]);
+    const methods = await this.call(slot, shard, "open", now(), [
+      this.#spec,
+      path,
+      index,
+      this.#create,
+    ]) as HostedMethods;
     this.#open++;
-    return new WorkerShard(this, slot, shard, now);
+    return new WorkerShard(this, { slot, shard, now, methods });
   }
 
   /** Queues a call; everything queued in one turn is posted as one message per worker. */
@@ -177,20 +203,42 @@ export function serializeError(e: unknown): SerializedError {
   return { name: e.name, message: e.message, stack: e.stack, props, cause };
 }
 
-/** The main-thread face of a shard driver that lives in a worker. */
+/**
+ * The main-thread face of a shard driver that lives in a worker. It has the optional methods
+ * (`getEntry`, `begin`, `changes`) only where the hosted driver has them; a transaction begun
+ * stays in the shard's worker until its commit or release.
+ */
 class WorkerShard implements Driver {
   readonly now: () => number;
+  getEntry?: (key: string) => Promise<Entry | undefined>;
+  begin?: (keys: readonly string[]) => Promise<ShardTxn>;
+  changes?: () => Promise<number>;
   #pool: WorkerPool;
   #slot: number;
   #shard: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(pool: WorkerPool, slot: number, shard: number, now: () => number) {
+  constructor(
+    pool: WorkerPool,
+    init: { slot: number; shard: number; now: () => number; methods: HostedMethods },
+  ) {
     this.#pool = pool;
-    this.#slot = slot;
-    this.#shard = shard;
-    this.now = now;
+    this.#slot = init.slot;
+    this.#shard = init.shard;
+    this.now = init.now;
+    if (init.methods.getEntry) this.getEntry = (key) => this.#call("getEntry", [key]);
+    if (init.methods.changes) this.changes = () => this.#call("changes", []);
+    if (init.methods.begin) this.begin = (keys) => this.#begin(keys);
+  }
+
+  async #begin(keys: readonly string[]): Promise<ShardTxn> {
+    const { id, entries } = await this.#call<BegunTxn>("begin", [keys]);
+    return {
+      entries,
+      commit: (ops) => this.#call("commitTxn", [id, ops]),
+      release: () => this.#call("releaseTxn", [id]),
+    };
   }
 
   #call<T>(method: string, args: unknown[]): Promise<T> {
@@ -210,8 +258,8 @@ class WorkerShard implements Driver {
   remove(keys: readonly string[]): Promise<number> {
     return this.#call("remove", [keys]);
   }
-  add(key: string, by: number): Promise<number> {
-    return this.#call("add", [key, by]);
+  add(key: string, by: number, version?: number): Promise<number> {
+    return this.#call("add", version === undefined ? [key, by] : [key, by, version]);
   }
   sweep(max: number): Promise<number> {
     return this.#call("sweep", [max]);

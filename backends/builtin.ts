@@ -10,7 +10,7 @@ export type { RedisBackendOptions };
 export { checkSqliteFile, hasSqliteCode } from "./_sqlite_driver.ts";
 export { type ShardVerifyReport, verifySqliteFile } from "./_sqlite_verify.ts";
 
-/** Loads the redis driver, which opens a redis store's shards together. */
+/** Loads the redis driver, which opens a redis store's shards (and commit journal) together. */
 export const loadRedisDriver = (): Promise<typeof import("./_redis_backend.ts")> =>
   import("./_redis_backend.ts");
 

@@ -2,20 +2,26 @@
  * The `"deno-kv"` backend: one Deno KV database file per shard, through `Deno.openKv` on Deno
  * and the npm package `@deno/kv` on Bun. Keys are stored as their UTF-8 bytes, so Deno KV's
  * order is the store's order. Values up to 16 MiB are split into chunks behind a head record
- * that only changes once every chunk is written; TTLs are kept in the head and hidden on read.
+ * that only changes once every chunk is written; TTLs and entry versions are kept in the head.
  *
  * @module
  */
 import type { Driver } from "../core/driver.ts";
 import { Engine } from "../core/engine.ts";
 import type { StorageBackend } from "../core/types.ts";
-import { openKv } from "./_deno_kv_api.ts";
+import { type DenoKv, openKv } from "./_deno_kv_api.ts";
+import { kvErrorOf } from "./_deno_kv_errors.ts";
 import { createDenoKvBackend } from "./_deno_kv_backend.ts";
 
 /** Options of {@linkcode openDenoKvBackend}. */
 export interface DenoKvBackendOptions {
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
+  /**
+   * The index of this shard in its store, named (with the file) by the storage errors it
+   * throws: `StorageFullError`, `StorageError`, `CorruptStoreError` (default 0).
+   */
+  shard?: number;
 }
 
 /**
@@ -35,7 +41,7 @@ export async function openDenoKvBackend(
   options: DenoKvBackendOptions = {},
 ): Promise<StorageBackend> {
   const now = options.now ?? Date.now;
-  const driver = await openDenoKvDriver(path, { now });
+  const driver = await openDenoKvDriver(path, { now, shard: options.shard });
   return new Engine({ path: "", backend: "deno-kv", drivers: [driver], now });
 }
 
@@ -56,9 +62,15 @@ export async function openDenoKvDriver(
   path: string,
   options: DenoKvBackendOptions = {},
 ): Promise<Driver> {
-  const kv = await openKv(path);
+  const where = { shard: options.shard ?? 0, path };
+  let kv: DenoKv;
   try {
-    return await createDenoKvBackend(kv, { now: options.now ?? Date.now });
+    kv = await openKv(path);
+  } catch (e) {
+    throw kvErrorOf(e, where);
+  }
+  try {
+    return await createDenoKvBackend(kv, { now: options.now ?? Date.now, where });
   } catch (e) {
     kv.close();
     throw e;

@@ -12,12 +12,13 @@ import {
   matches,
   type RangeQuery,
   type RangeResult,
+  type ShardTxn,
   type WriteOp,
 } from "../core/driver.ts";
 import { Engine } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
-import { CommitQueue } from "./_commit_queue.ts";
+import { CommitQueue, type Transactor } from "./_commit_queue.ts";
 import { checksum, checkWal } from "./_sqlite_verify.ts";
 import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
@@ -74,7 +75,8 @@ CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY NOT NULL,
   value BLOB NOT NULL,
   expires_at INTEGER,
-  crc INTEGER
+  crc INTEGER,
+  version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
 COMMIT;
@@ -155,7 +157,8 @@ export async function openSqliteDriver(
   const busyTimeout = Math.trunc(options.busyTimeout ?? 5000);
   try {
     db.exec(`PRAGMA busy_timeout = ${busyTimeout}`);
-    if (options.create === false && !hasKvTable(db)) {
+    const existing = hasKvTable(db);
+    if (options.create === false && !existing) {
       throw new CorruptStoreError("has no kv table: it is not a shardkv shard", where);
     }
     await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
@@ -163,11 +166,14 @@ export async function openSqliteDriver(
     db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`PRAGMA mmap_size = ${MMAP_SIZE}`);
-    await retryWhileBusy(db, SCHEMA, busyTimeout);
-    await addChecksumColumn(db, busyTimeout);
+    // Only a new file takes the write lock here: another process's transaction on an existing
+    // one does not hold its opening up.
+    if (!existing) await retryWhileBusy(db, SCHEMA, busyTimeout);
+    await addColumn(db, "crc INTEGER", busyTimeout);
+    await addColumn(db, "version INTEGER NOT NULL DEFAULT 0", busyTimeout);
   } catch (e) {
     db.close();
-    throw storageErrorOf(e, where);
+    throw storageErrorOf(e, where, { busyTimeout });
   }
   const checkpoints = watchCheckpoints(path, SYNCHRONOUS[durability]);
   return new SqliteBackend(db, {
@@ -180,15 +186,16 @@ export async function openSqliteDriver(
 }
 
 /**
- * Files written before values carried checksums get the column (a schema change only: SQLite
- * rewrites no row). Their old rows keep a NULL checksum and are read unchecked until rewritten;
- * `verifyStore` counts them.
+ * Files written before values carried checksums (`crc`) or versions (`version`) get the column
+ * `declaration` names (a schema change only: SQLite rewrites no row). Their old rows read a NULL
+ * checksum (read unchecked until rewritten; `verifyStore` counts them) and version 0.
  */
-async function addChecksumColumn(db: SqliteDatabase, timeout: number): Promise<void> {
+async function addColumn(db: SqliteDatabase, declaration: string, timeout: number): Promise<void> {
+  const name = declaration.split(" ")[0];
   const has = () => {
-    const stmt = db.prepare("SELECT 1 AS found FROM pragma_table_info('kv') WHERE name = 'crc'");
+    const stmt = db.prepare("SELECT 1 AS found FROM pragma_table_info('kv') WHERE name = ?");
     try {
-      return stmt.get() != null;
+      return stmt.get(name) != null;
     } finally {
       stmt.finalize?.();
     }
@@ -197,7 +204,7 @@ async function addChecksumColumn(db: SqliteDatabase, timeout: number): Promise<v
   try {
     await retryWhileBusy(
       db,
-      "BEGIN IMMEDIATE; ALTER TABLE kv ADD COLUMN crc INTEGER; COMMIT",
+      `BEGIN IMMEDIATE; ALTER TABLE kv ADD COLUMN ${declaration}; COMMIT`,
       timeout,
     );
   } catch (e) {
@@ -270,6 +277,8 @@ const DURABILITY_OF_LEVEL: Record<number, Durability> = { 0: "relaxed", 1: "norm
 class SqliteBackend extends BaseDriver implements SqliteDriver {
   #db: SqliteDatabase;
   #queue: CommitQueue;
+  /** How the queue (and `begin()`) starts and ends the write transactions of #db. */
+  #tx: Transactor;
   /** Statements built on demand (scan shapes, pragmas), prepared once each. */
   #bySql = new Map<string, SqliteStatement>();
   #get: SqliteStatement;
@@ -286,11 +295,18 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #inWrite = false;
   #beginRead: SqliteStatement;
   #endRead: SqliteStatement;
+  #dataVersion: SqliteStatement;
+  /** `PRAGMA data_version` as last read: it moves when another connection commits. */
+  #lastDataVersion: number;
+  /** What `changes()` returns: counts this connection's commits and others' seen. */
+  #changes = 0;
 
   /** The scanned key column: TEXT where the driver returns it whole, else its UTF-8 bytes. */
   #keyColumn: string;
   /** This shard and its file, named by the errors it throws. */
   #where: StorageErrorInit;
+  /** Ms a write waits for another connection's lock. */
+  #busyTimeout: number;
   /** Until when (ms) commits poll for the write lock: another process wrote lately. */
   #contendedUntil = 0;
   /** Set once the shard is found damaged: every later write is refused. */
@@ -309,11 +325,15 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     super(init.now);
     this.#db = db;
     this.#where = init.where;
+    this.#busyTimeout = init.busyTimeout;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
-    this.#get = this.#prepare("SELECT value, expires_at, crc FROM kv WHERE key = ?");
+    this.#get = this.#prepare("SELECT value, expires_at, crc, version FROM kv WHERE key = ?");
+    // An upsert rather than INSERT OR REPLACE: the version of a replaced row is still at hand.
     this.#put = this.#prepare(
-      "INSERT OR REPLACE INTO kv (key, value, expires_at, crc) VALUES (?, ?, ?, ?)",
+      `INSERT INTO kv (key, value, expires_at, crc, version) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+       crc = excluded.crc, version = max(excluded.version, kv.version + 1)`,
     );
     this.#del = this.#prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
     this.#purge = this.#prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
@@ -325,10 +345,14 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     const rollback = this.#prepare("ROLLBACK");
     this.#beginRead = this.#prepare("BEGIN DEFERRED");
     this.#endRead = commit;
+    this.#dataVersion = this.#prepare("PRAGMA data_version");
+    this.#lastDataVersion = this.#readDataVersion();
     // Another process's write lock is polled by the commit queue rather than waited for in
-    // SQLite's busy handler, which sleeps the whole thread (see _commit_queue.ts).
-    const noWait = this.#prepare("PRAGMA busy_timeout = 0");
-    const wait = this.#prepare(`PRAGMA busy_timeout = ${init.busyTimeout}`);
+    // SQLite's busy handler, which sleeps the whole thread (see _commit_queue.ts). SQLite runs
+    // `PRAGMA busy_timeout = N` while it prepares the statement, not when it steps it, so a
+    // prepared one would set its timeout once: each switch is an exec.
+    const noWait = { run: () => db.exec("PRAGMA busy_timeout = 0") };
+    const wait = { run: () => db.exec(`PRAGMA busy_timeout = ${init.busyTimeout}`) };
     const refuseIfCorrupt = () => {
       if (this.#corrupt !== undefined) {
         throw new CorruptStoreError(
@@ -338,17 +362,17 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
         );
       }
     };
-    this.#queue = new CommitQueue({
+    this.#tx = {
       begin: () => {
         refuseIfCorrupt();
         this.#written = 0;
         begin.run();
         this.#inWrite = true;
       },
-      tryBegin: () => {
+      tryBegin: (poll) => {
         refuseIfCorrupt();
         this.#written = 0;
-        if (Date.now() >= this.#contendedUntil) {
+        if (!poll && Date.now() >= this.#contendedUntil) {
           // No other writer seen lately: a plain BEGIN, without the two pragmas' cost. Should
           // it wait in SQLite's handler after all, the next commits poll instead.
           const t0 = performance.now();
@@ -380,6 +404,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       commit: () => {
         commit.run();
         this.#inWrite = false;
+        this.#changes++;
         this.#checkpoints.wrote(this.#written);
       },
       rollback: () => {
@@ -389,12 +414,16 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
           rollback.run();
         } catch { /* no transaction left to roll back */ }
       },
-      mapError: (e) => {
-        const mapped = storageErrorOf(e, this.#where);
-        if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
-        return mapped;
-      },
-    });
+      mapError: (e) => this.#mapError(e),
+    };
+    this.#queue = new CommitQueue(this.#tx);
+  }
+
+  /** The error a caller sees for `e`; a damaged file refuses every later write. */
+  #mapError(e: unknown): unknown {
+    const mapped = storageErrorOf(e, this.#where, { busyTimeout: this.#busyTimeout });
+    if (mapped instanceof CorruptStoreError) this.#corrupt ??= mapped;
+    return mapped;
   }
 
   #contended(): void {
@@ -427,7 +456,32 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     const row = this.#get.get(key);
     if (row == null) return undefined;
     this.#check(key, row.value as Uint8Array, row.crc);
-    return { value: row.value as Uint8Array, expiresAt: toExpiry(row.expires_at) };
+    return {
+      value: row.value as Uint8Array,
+      expiresAt: toExpiry(row.expires_at),
+      version: Number(row.version),
+    };
+  }
+
+  /**
+   * Writes `key`, inside the open write transaction, with version `max(version, previous + 1)`
+   * (`previous`: the version of the row it replaces; a new row gets at least 1).
+   */
+  #set(key: string, value: Uint8Array, expiresAt: number | null, version = 1): void {
+    this.#put.run(key, value, expiresAt, checksum(key, value), version > 1 ? version : 1);
+    this.#written += key.length + value.length + ROW_OVERHEAD;
+  }
+
+  /** Applies `ops` in order inside the open write transaction. */
+  #write(ops: readonly WriteOp[]): void {
+    for (const op of ops) {
+      if (op.value === undefined) this.#del.get(op.key);
+      else this.#set(op.key, op.value, op.expiresAt ?? null, op.version);
+    }
+  }
+
+  #readDataVersion(): number {
+    return Number(Object.values(this.#dataVersion.get() ?? {})[0]);
   }
 
   /** The live entry of `key`; an expired row is purged in the background. */
@@ -483,13 +537,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
           if (!matches(liveAt(this.#row(key), now), expected)) return false;
         }
       }
-      for (const op of ops) {
-        if (op.value === undefined) this.#del.get(op.key);
-        else {
-          this.#put.run(op.key, op.value, op.expiresAt ?? null, checksum(op.key, op.value));
-          this.#written += op.key.length + op.value.length + ROW_OVERHEAD;
-        }
-      }
+      this.#write(ops);
       return true;
     });
   }
@@ -498,10 +546,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     return this.#queue.write(() => {
       const { next, result } = fn(liveAt(this.#row(key), this.now()));
       if (next === null) this.#del.get(key);
-      else if (next !== undefined) {
-        this.#put.run(key, next.value, next.expiresAt, checksum(key, next.value));
-        this.#written += key.length + next.value.length + ROW_OVERHEAD;
-      }
+      else if (next !== undefined) this.#set(key, next.value, next.expiresAt, next.version);
       return result;
     });
   }
@@ -552,6 +597,61 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       if (q.keysOnly || !q.withExpiry) return { keys, values };
       return { keys, values, expiresAt: rows.map((row) => toExpiry(row.expires_at)) };
     });
+  }
+
+  changes(): Promise<number> {
+    return this.#queue.read(() => {
+      const version = this.#readDataVersion();
+      if (version !== this.#lastDataVersion) {
+        this.#lastDataVersion = version;
+        this.#changes++;
+      }
+      return this.#changes;
+    });
+  }
+
+  async begin(keys: readonly string[]): Promise<ShardTxn> {
+    this.check("write");
+    // Commits what is queued, then BEGIN IMMEDIATE (polling another process's lock like
+    // group commits do); later queued writes wait until the transaction ends.
+    await this.#queue.exclusive();
+    const entries = new Map<string, Entry>();
+    try {
+      const now = this.now();
+      for (const key of keys) {
+        const e = liveAt(this.#row(key), now);
+        if (e !== undefined) entries.set(key, e);
+      }
+    } catch (e) {
+      this.#tx.rollback();
+      this.#queue.end();
+      throw this.#mapError(e);
+    }
+    let open = true;
+    const end = (how: "commit" | "release", run: () => void): Promise<void> => {
+      if (!open) return Promise.reject(new Error(`${how}() after the transaction ended`));
+      open = false;
+      try {
+        run();
+        return Promise.resolve();
+      } catch (e) {
+        this.#tx.rollback();
+        return Promise.reject(this.#mapError(e));
+      } finally {
+        this.#queue.end();
+      }
+    };
+    return {
+      entries,
+      // Written and committed in one synchronous call: no other job of this connection runs
+      // while the transaction holds uncommitted writes.
+      commit: (ops) =>
+        end("commit", () => {
+          this.#write(ops);
+          this.#tx.commit();
+        }),
+      release: () => end("release", () => this.#tx.rollback()),
+    };
   }
 
   sweep(max: number): Promise<number> {

@@ -55,6 +55,18 @@ class BunTransport implements Transport {
     if (this.#pending.length === 1) this.flush();
   }
 
+  writeNow(bytes: Uint8Array): void {
+    if (this.#pending.length > 0) {
+      this.write(bytes.slice());
+      return;
+    }
+    const n = this.#socket.write(bytes);
+    if (n < 0 || n === bytes.byteLength) return;
+    // The kernel took part of it: the rest waits (copied) for the next drain.
+    this.#pending.push(bytes.slice(n));
+    this.queued += bytes.byteLength - n;
+  }
+
   /** Writes what the socket takes now; true when everything went. */
   flush(): boolean {
     const pending = this.#pending;

@@ -53,6 +53,8 @@ function deno(): DenoApi {
 }
 
 const READ_SIZE = 64 * 1024;
+/** Replies waiting for the socket are merged into writes of up to this many bytes. */
+const COALESCE_MAX = 64 * 1024;
 /** How long a closing connection keeps draining the client's input (see `#finish`). */
 const LINGER_MS = 1000;
 
@@ -106,7 +108,7 @@ class DenoTransport implements Transport {
     this.#writing = true;
     try {
       while (this.#pending.length > 0) {
-        const bytes = this.#pending[0];
+        const bytes = this.#coalesce();
         const n = await this.#conn.write(bytes);
         this.queued -= n;
         if (n < bytes.byteLength) this.#pending[0] = bytes.subarray(n);
@@ -120,6 +122,29 @@ class DenoTransport implements Transport {
     }
     if (this.#endAfterFlush) this.#finish();
     else this.#events?.drain();
+  }
+
+  /**
+   * The first pending chunk, merged with the small ones after it (replies that piled up while a
+   * write was in flight), so they go out in one write.
+   */
+  #coalesce(): Uint8Array {
+    const pending = this.#pending;
+    if (pending.length === 1 || pending[0].byteLength >= COALESCE_MAX) return pending[0];
+    let count = 0;
+    let size = 0;
+    while (count < pending.length && size + pending[count].byteLength <= COALESCE_MAX) {
+      size += pending[count++].byteLength;
+    }
+    if (count < 2) return pending[0];
+    const merged = new Uint8Array(size);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      merged.set(pending[i], at);
+      at += pending[i].byteLength;
+    }
+    pending.splice(0, count, merged);
+    return merged;
   }
 
   /**

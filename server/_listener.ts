@@ -3,13 +3,18 @@
 // and containment of failures (nothing a client sends can become an unhandled rejection). Each
 // runtime's adapter (_bun_listener.ts, _deno_listener.ts, _node_listener.ts) only moves bytes.
 import { encodeReply, ErrorReply, packAbove, RespParser } from "./resp.ts";
-import type { FeedResult } from "./session.ts";
+import type { FeedResult, FeedSink } from "./session.ts";
 import type { ServerConfig } from "./_cmd_context.ts";
 
 /** What the shared logic needs from one runtime's socket. */
 export interface Transport {
   /** Queues `bytes` for sending (the transport owns them from now on). */
   write(bytes: Uint8Array): void;
+  /**
+   * Sends `bytes`, which the caller reuses once this returns: what cannot be sent at once is
+   * copied (optional: without it, the caller copies and calls `write`).
+   */
+  writeNow?(bytes: Uint8Array): void;
   /** Bytes queued and not yet taken by the kernel. */
   readonly queued: number;
   /** Stops reading (the client then sees TCP backpressure). */
@@ -52,7 +57,10 @@ export type Listen = (
 
 /** A connection's protocol side (a `RespSession`). */
 export interface Session {
-  feed(chunk: Uint8Array): Promise<FeedResult>;
+  /** Where the outcome of each pushed chunk goes, in order. */
+  pipe(sink: FeedSink): void;
+  /** Takes a chunk (copied); its outcome goes to the sink, at once or later. */
+  push(chunk: Uint8Array): void;
   end(): void;
 }
 
@@ -73,13 +81,17 @@ const EMPTY = new Uint8Array(0);
 const HUGE_ARGS = 64 * 1024;
 
 /** One client: the session plus the flow control around it. */
-class Connection implements ConnectionEvents {
+class Connection implements ConnectionEvents, FeedSink {
   lastActive = Date.now();
   #transport: Transport;
   #session: Session;
   #parser: RespParser;
   #owner: ConnectionSet;
+  /** Chunks handed to the session and not answered yet. */
   #feeds = 0;
+  /** Their sizes, oldest first (`#sizes[#sizesHead]` is the one answered next). */
+  #sizes: number[] = [];
+  #sizesHead = 0;
   #feeding = 0;
   #paused = false;
   #done = false;
@@ -93,13 +105,15 @@ class Connection implements ConnectionEvents {
     this.#transport = transport;
     this.#parser = parser;
     this.#session = session;
+    session.pipe(this);
   }
 
   data(chunk: Uint8Array): void {
     if (this.#done) return;
     this.lastActive = Date.now();
     this.#feed(chunk);
-    this.#flow();
+    // Answered at once: its outcome already ran the flow control.
+    if (this.#feeds > 0) this.#flow();
   }
 
   drain(): void {
@@ -138,46 +152,57 @@ class Connection implements ConnectionEvents {
   #feed(chunk: Uint8Array): void {
     this.#feeds++;
     this.#feeding += chunk.byteLength;
-    let fed: Promise<FeedResult>;
+    this.#sizes.push(chunk.byteLength);
     try {
-      fed = this.#session.feed(chunk);
-    } catch (e) {
-      fed = Promise.reject(e);
-    }
-    fed.then(
-      (result) => this.#fed(chunk.byteLength, result),
-      (error) => this.#failed(chunk.byteLength, error),
-    ).catch((error) => {
+      this.#session.push(chunk);
+    } catch (error) {
       this.#owner.log(`shardkv server: closing a client after an internal error: ${error}`);
       this.destroy();
-    });
+    }
   }
 
-  #fed(bytes: number, { reply, close }: FeedResult): void {
+  /** The outcome of the oldest chunk fed: its size is no longer pending. */
+  #answered(): void {
     this.#feeds--;
-    this.#feeding -= bytes;
+    this.#feeding -= this.#sizes[this.#sizesHead++];
+    if (this.#sizesHead === this.#sizes.length) this.#sizes.length = this.#sizesHead = 0;
+  }
+
+  fed({ reply, close }: FeedResult): void {
+    this.#answered();
     if (this.#done) return;
-    if (reply.byteLength > 0) {
-      this.#transport.write(reply);
-      this.#adapt(reply.byteLength);
+    try {
+      if (reply.byteLength > 0) {
+        this.#write(reply);
+        this.#adapt(reply.byteLength);
+      }
+      if (close) {
+        this.#done = true;
+        this.#transport.end();
+        return;
+      }
+      this.#flow();
+    } catch (error) {
+      this.#owner.log(`shardkv server: closing a client after an internal error: ${error}`);
+      this.destroy();
     }
-    if (close) {
-      this.#done = true;
-      this.#transport.end();
-      return;
-    }
-    this.#flow();
   }
 
   /** A session that failed (a bug, not a client's error): answer an error, keep serving. */
-  #failed(bytes: number, error: unknown): void {
-    this.#feeds--;
-    this.#feeding -= bytes;
+  failed(error: unknown, before: Uint8Array): void {
+    this.#answered();
     if (this.#done) return;
     const message = error instanceof Error ? error.message : String(error);
     this.#owner.log(`shardkv server: a command failed unexpectedly: ${message}`);
+    if (before.byteLength > 0) this.#write(before);
     this.#transport.write(encodeReply(new ErrorReply(`ERR internal error: ${message}`)));
     this.#flow();
+  }
+
+  /** Sends `reply`, a view the session reuses: copied unless the transport sends it at once. */
+  #write(reply: Uint8Array): void {
+    if (this.#transport.writeNow !== undefined) this.#transport.writeNow(reply);
+    else this.#transport.write(reply.slice());
   }
 
   /** Sizes the next batches so each one's replies are about BATCH_REPLY_TARGET bytes. */
@@ -190,10 +215,19 @@ class Connection implements ConnectionEvents {
   /** Applies the output limits, continues a sliced pipeline, pauses or resumes reading. */
   #flow(): void {
     if (this.#done) return;
-    if (this.#overLimit(Date.now())) return;
-    const queued = this.#transport.queued;
-    const more = this.#parser.hasMore;
-    if (more && queued <= OUTPUT_HIGH && this.#feeds === 0) this.#feed(EMPTY);
+    // Nothing queued and no soft-limit episode running: no limit can be crossed.
+    if ((this.#transport.queued > 0 || this.#softSince !== 0) && this.#overLimit(Date.now())) {
+      return;
+    }
+    let queued = this.#transport.queued;
+    let more = this.#parser.hasMore;
+    if (more && queued <= OUTPUT_HIGH && this.#feeds === 0) {
+      this.#feed(EMPTY);
+      // Answered at once: its outcome already ran the flow control.
+      if (this.#feeds === 0 || this.#done) return;
+      queued = this.#transport.queued;
+      more = this.#parser.hasMore;
+    }
     // A huge request is received and run only while this connection holds the slot; the slot
     // is released once the request is answered.
     const huge = this.#parser.receiving > HUGE_ARGS;

@@ -393,6 +393,42 @@ function setsOf(ctx: ServerContext): TurnSets {
   return sets;
 }
 
+/**
+ * Plain GETs of every connection in one I/O turn, read by one `batchGet` (one pass per shard)
+ * once the turn's reads are handled, as {@linkcode TurnSets} does for SETs. Each connection
+ * waits for its GETs before its next command; GETs of different connections in one turn are
+ * concurrent, so reading them together changes no reply a client could tell apart.
+ */
+class TurnGets {
+  #store: Store;
+  #pending: string[] = [];
+  #flush: Promise<Map<string, Uint8Array>> | undefined;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** The values of `keys` (and maybe of other keys): missing keys are not in the map. */
+  get(keys: string[]): Promise<Map<string, Uint8Array>> {
+    for (const key of keys) this.#pending.push(key);
+    this.#flush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const batch = this.#pending;
+      this.#pending = [];
+      this.#flush = undefined;
+      return this.#store.batchGet(batch);
+    });
+    return this.#flush;
+  }
+}
+
+const turnGets = new WeakMap<ServerContext, TurnGets>();
+
+function getsOf(ctx: ServerContext): TurnGets {
+  let gets = turnGets.get(ctx);
+  if (gets === undefined) turnGets.set(ctx, gets = new TurnGets(ctx.store));
+  return gets;
+}
+
 /** A client for callers that run commands without a session (the first use of a context). */
 const defaultClients = new WeakMap<ServerContext, Client>();
 
@@ -465,7 +501,6 @@ async function runBatch(
   kind: "set" | "get",
   run: Uint8Array[][],
 ): Promise<Reply[] | undefined> {
-  if (!client.authed || client.multi !== undefined) return undefined;
   try {
     const keys = run.map((args) => storeKey(client.db, args[1]));
     if (kind === "set") {
@@ -474,12 +509,17 @@ async function runBatch(
       await setsOf(ctx).add(keys.map((key, i) => [key, run[i][2]]));
       return run.map(() => OK);
     }
-    const found = await ctx.store.batchGet(keys);
-    return keys.map((key) => found.get(key) ?? (client.resp === 3 ? toResp3(null) : null));
+    const found = await getsOf(ctx).get(keys);
+    return keys.map((key) => found.get(key) ?? nullOf(client));
   } catch {
     // A rejected batch changes nothing; one by one, each command gets its own error reply.
     return undefined;
   }
+}
+
+/** A missing value's reply in the client's protocol. */
+function nullOf(client: Client): Reply {
+  return client.resp === 3 ? toResp3(null) : null;
 }
 
 /**
@@ -504,27 +544,117 @@ export async function executeAll(
   reply: (reply: Reply) => void,
   client: Client = defaultClient(ctx),
 ): Promise<boolean> {
+  return await runCommands(ctx, commands, reply, client);
+}
+
+/**
+ * {@linkcode executeAll} without a promise for what needs none: `true`/`false` at once when
+ * no command had to wait, else a promise of it (internal: the session's hot path).
+ */
+export function runCommands(
+  ctx: ServerContext,
+  commands: Uint8Array[][],
+  reply: (reply: Reply) => void,
+  client: Client,
+): boolean | Promise<boolean> {
   let i = 0;
   while (i < commands.length) {
-    const kind = batchKind(commands[i]);
-    let end = i + 1;
-    while (kind !== undefined && end < commands.length && batchKind(commands[end]) === kind) end++;
-    const replies = end - i > 1
-      ? await runBatch(ctx, client, kind!, commands.slice(i, end))
-      : undefined;
-    if (replies !== undefined) {
-      ctx.commands += replies.length;
-      replies.forEach(reply);
-      i = end;
-      continue;
+    const next = step(ctx, commands, i, reply, client);
+    if (typeof next !== "number") {
+      // Usually the last command (one per read): then no loop is left to run.
+      return next.then((n) =>
+        n < 0 ? true : n >= commands.length ? false : runRest(ctx, commands, n, reply, client)
+      );
     }
-    for (; i < end; i++) {
-      const result = await execute(ctx, commands[i], client);
-      reply(result.reply);
-      if (result.quit) return true;
-    }
+    if (next < 0) return true;
+    i = next;
   }
   return false;
+}
+
+/** The rest of {@linkcode runCommands} once a command had to wait. */
+async function runRest(
+  ctx: ServerContext,
+  commands: Uint8Array[][],
+  from: number,
+  reply: (reply: Reply) => void,
+  client: Client,
+): Promise<boolean> {
+  let i = from;
+  while (i >= 0 && i < commands.length) {
+    const next = step(ctx, commands, i, reply, client);
+    i = typeof next === "number" ? next : await next;
+  }
+  return i < 0;
+}
+
+/**
+ * Runs the command at `i` (or the run of batchable commands starting there) and passes its
+ * replies on; the index after it, -1 after a QUIT, or a promise of that.
+ */
+function step(
+  ctx: ServerContext,
+  commands: Uint8Array[][],
+  i: number,
+  reply: (reply: Reply) => void,
+  client: Client,
+): number | Promise<number> {
+  const args = commands[i];
+  const kind = batchKind(args);
+  if (kind === undefined || !client.authed || client.multi !== undefined) {
+    return execute(ctx, args, client).then((result) => {
+      reply(result.reply);
+      return result.quit ? -1 : i + 1;
+    });
+  }
+  let end = i + 1;
+  while (end < commands.length && batchKind(commands[end]) === kind) end++;
+  if (end - i === 1) return single(ctx, client, kind, args, reply, i + 1);
+  return runBatch(ctx, client, kind, commands.slice(i, end)).then(async (replies) => {
+    if (replies === undefined) {
+      for (let k = i; k < end; k++) reply((await execute(ctx, commands[k], client)).reply);
+    } else {
+      ctx.commands += replies.length;
+      client.lastCommand = kind;
+      for (const r of replies) reply(r);
+    }
+    return end;
+  });
+}
+
+/** One plain GET or SET, as {@linkcode execute} runs it, with fewer steps. */
+function single(
+  ctx: ServerContext,
+  client: Client,
+  kind: "set" | "get",
+  args: Uint8Array[],
+  reply: (reply: Reply) => void,
+  next: number,
+): number | Promise<number> {
+  ctx.commands++;
+  client.lastCommand = kind;
+  let key: string;
+  try {
+    key = storeKey(client.db, args[1]);
+  } catch (e) {
+    reply(errorOf(e));
+    return next;
+  }
+  const failed = (e: unknown): number => {
+    reply(errorOf(e));
+    return next;
+  };
+  if (kind === "get") {
+    return ctx.store.get(key).then((value) => {
+      reply(value ?? nullOf(client));
+      return next;
+    }, failed);
+  }
+  touchKeys(ctx, [key]);
+  return setsOf(ctx).add([[key, args[2]]]).then(() => {
+    reply(OK);
+    return next;
+  }, failed);
 }
 
 /** Commands whose keys are independent, so a packed request runs chunk by chunk (and MSET). */

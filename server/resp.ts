@@ -16,9 +16,16 @@ export class RespProtocolError extends Error {
 export class SimpleReply {
   /** The status text. */
   readonly text: string;
+  /** Its encoding, made on first use (most status replies are shared constants). */
+  #encoded: Uint8Array | undefined;
   /** Creates a status reply; `text` must not contain CR or LF. */
   constructor(text: string) {
     this.text = text;
+  }
+
+  /** `+text` CRLF (internal: the reply writer copies it). */
+  encoded(): Uint8Array {
+    return this.#encoded ??= new TextEncoder().encode(`+${this.text}\r\n`);
   }
 }
 
@@ -73,6 +80,7 @@ const INITIAL_BUFFER = 16 * 1024;
 const WRITER_BUFFER = 16 * 1024;
 
 const encoder = new TextEncoder();
+const NULL_BULK = encoder.encode("$-1\r\n");
 
 /**
  * A request's arguments kept compact: their bytes back to back in one buffer and where each one
@@ -539,13 +547,14 @@ export class ReplyWriter {
 
   /** Encodes `reply` after the replies written so far. */
   write(reply: Reply): void {
-    if (reply === null) this.#ascii("$-1\r\n");
+    // The common replies first: bulk strings (GET), statuses (OK) and nulls.
+    if (reply instanceof Uint8Array) this.#bulk(reply);
+    else if (reply instanceof SimpleReply) this.#bytes(reply.encoded());
+    else if (reply === null) this.#bytes(NULL_BULK);
     else if (typeof reply === "number") this.#line(0x3a, /* ':' */ reply);
     else if (typeof reply === "bigint") this.#ascii(`:${reply}\r\n`);
     else if (reply instanceof RawReply) this.#bytes(reply.bytes);
     else if (typeof reply === "string") this.#bulk(encoder.encode(reply));
-    else if (reply instanceof Uint8Array) this.#bulk(reply);
-    else if (reply instanceof SimpleReply) this.#ascii(`+${reply.text}\r\n`);
     else if (reply instanceof ErrorReply) {
       this.#bytes(encoder.encode(`-${reply.message.replace(/[\r\n]+/g, " ")}\r\n`));
     } else if (Array.isArray(reply)) {
@@ -554,6 +563,18 @@ export class ReplyWriter {
     } else {
       throw new TypeError(`Not a RESP reply: ${typeof reply}`);
     }
+  }
+
+  /**
+   * The bytes written so far, as a view of the writer's buffer, and starts over: the view is
+   * valid only until the next {@linkcode write} (internal: for a caller that sends or copies
+   * them at once). A large buffer is handed over, so one big reply is not kept per client.
+   */
+  view(): Uint8Array {
+    const out = this.#buf.subarray(0, this.#len);
+    if (this.#buf.byteLength > WRITER_BUFFER) this.#buf = new Uint8Array(WRITER_BUFFER);
+    this.#len = 0;
+    return out;
   }
 
   /**
@@ -573,11 +594,16 @@ export class ReplyWriter {
   }
 
   #bulk(bytes: Uint8Array): void {
-    this.#line(0x24, /* '$' */ bytes.byteLength);
-    this.#bytes(bytes);
-    this.#reserve(2);
-    this.#buf[this.#len++] = CR;
-    this.#buf[this.#len++] = LF;
+    const n = bytes.byteLength;
+    this.#line(0x24, /* '$' */ n);
+    this.#reserve(n + 2);
+    const buf = this.#buf;
+    // Short values byte by byte: cheaper than the call into a native copy.
+    if (n > 32) buf.set(bytes, this.#len);
+    else for (let i = 0; i < n; i++) buf[this.#len + i] = bytes[i];
+    this.#len += n;
+    buf[this.#len++] = CR;
+    buf[this.#len++] = LF;
   }
 
   /** `type`, the integer `n` and CRLF, written without building a string for integers. */
@@ -610,9 +636,12 @@ export class ReplyWriter {
   }
 
   #bytes(bytes: Uint8Array): void {
-    this.#reserve(bytes.byteLength);
-    this.#buf.set(bytes, this.#len);
-    this.#len += bytes.byteLength;
+    const n = bytes.byteLength;
+    this.#reserve(n);
+    const buf = this.#buf;
+    if (n > 32) buf.set(bytes, this.#len);
+    else for (let i = 0; i < n; i++) buf[this.#len + i] = bytes[i];
+    this.#len += n;
   }
 
   #reserve(n: number): void {

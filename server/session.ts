@@ -6,9 +6,9 @@
 import {
   type Client,
   dropClient,
-  executeAll,
   executePacked,
   newClient,
+  runCommands,
   type ServerContext,
 } from "./commands.ts";
 import {
@@ -27,6 +27,20 @@ export interface FeedResult {
   reply: Uint8Array;
   /** Close the connection after sending `reply` (QUIT or a protocol error). */
   close: boolean;
+}
+
+/**
+ * Where a session delivers the outcome of each chunk, in the order the chunks came (internal:
+ * the server's connection). `reply` is a view of the session's reply buffer, valid only until
+ * `fed` returns: send it or copy it at once.
+ */
+export interface FeedSink {
+  fed(result: FeedResult): void;
+  /**
+   * The chunk's commands failed (a bug, not a client's error); `before` holds the replies of
+   * its commands that ran before the failure (a view, like `fed`'s).
+   */
+  failed(error: unknown, before: Uint8Array): void;
 }
 
 /**
@@ -50,8 +64,15 @@ export class RespSession {
   #out = new ReplyWriter();
   #closing = false;
   #ended = false;
-  #tail: Promise<unknown> = Promise.resolve();
   #client: Client;
+  #write = (reply: Reply): void => this.#out.write(reply);
+  /** Where outcomes go: set by {@linkcode pipe}, else the promises of {@linkcode feed}. */
+  #sink: FeedSink | undefined;
+  #promised: [(r: FeedResult) => void, (e: unknown) => void][] = [];
+  /** Chunks pushed and not yet drained (each one's outcome is due to the sink). */
+  #waiting = 0;
+  /** A drain is waiting for the store. */
+  #busy = false;
 
   /** Opens a session and counts it in `ctx.clients` until {@linkcode end}; `options.parser`
    * (default: one with default limits) reads its requests. */
@@ -67,15 +88,31 @@ export class RespSession {
    * every request it completes. Calls resolve in the order they were made.
    */
   feed(chunk: Uint8Array): Promise<FeedResult> {
+    if (this.#sink !== undefined) {
+      return Promise.reject(new TypeError("feed() is not available on a piped session"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#promised.push([resolve, reject]);
+      this.push(chunk);
+    });
+  }
+
+  /**
+   * Delivers the outcome of every later {@linkcode push} to `sink` instead of promises, without
+   * copying the replies (internal: the server's connections use it).
+   */
+  pipe(sink: FeedSink): void {
+    this.#sink = sink;
+  }
+
+  /**
+   * Takes a chunk (copied at once) and delivers its outcome to the sink: at once when its
+   * commands finish without waiting for the store, else once they do (internal).
+   */
+  push(chunk: Uint8Array): void {
     if (!this.#closing) this.#parser.push(chunk);
-    // An idle session drains at once; a busy one queues behind the drains before it, so replies
-    // keep request order (the usual case, one request per read, skips a promise hop).
-    const run = this.#pending++ === 0
-      ? this.#drainCounted()
-      : this.#tail.then(() => this.#drainCounted());
-    // A failed feed must not block the ones after it.
-    this.#tail = run.catch(() => {});
-    return run;
+    this.#waiting++;
+    if (!this.#busy) this.#pump();
   }
 
   /** Marks the connection gone (idempotent). */
@@ -86,26 +123,66 @@ export class RespSession {
     dropClient(this.#ctx, this.#client);
   }
 
-  /** Feeds accepted and not yet drained. */
-  #pending = 0;
-
-  async #drainCounted(): Promise<FeedResult> {
-    try {
-      return await this.#drain();
-    } finally {
-      this.#pending--;
+  /** Drains once per chunk pushed, in order, until one has to wait for the store. */
+  #pump(): void {
+    while (this.#waiting > 0 && !this.#busy) {
+      this.#waiting--;
+      let result: FeedResult | Promise<FeedResult>;
+      try {
+        result = this.#drain();
+      } catch (e) {
+        this.#failed(e);
+        continue;
+      }
+      if (!(result instanceof Promise)) {
+        this.#fed(result);
+        continue;
+      }
+      this.#busy = true;
+      result.then(
+        (r) => {
+          this.#busy = false;
+          this.#fed(r);
+          this.#pump();
+        },
+        (e) => {
+          this.#busy = false;
+          this.#failed(e);
+          this.#pump();
+        },
+      );
     }
   }
 
+  #fed(result: FeedResult): void {
+    if (this.#sink !== undefined) return this.#sink.fed(result);
+    const [resolve] = this.#promised.shift()!;
+    resolve({ reply: result.reply.slice(), close: result.close });
+  }
+
+  #failed(error: unknown): void {
+    const before = this.#out.view();
+    if (this.#sink !== undefined) return this.#sink.failed(error, before);
+    const [, reject] = this.#promised.shift()!;
+    reject(error);
+  }
+
   /** Runs `commands` in order (a packed, huge request on its own); true after a QUIT. */
-  async #run(commands: (Uint8Array[] | PackedArgs)[]): Promise<boolean> {
-    const write = (reply: Reply): void => this.#out.write(reply);
+  #run(commands: (Uint8Array[] | PackedArgs)[], packed: boolean): boolean | Promise<boolean> {
+    if (!packed) {
+      return runCommands(this.#ctx, commands as Uint8Array[][], this.#write, this.#client);
+    }
+    return this.#runPacked(commands);
+  }
+
+  async #runPacked(commands: (Uint8Array[] | PackedArgs)[]): Promise<boolean> {
+    const write = this.#write;
     let from = 0;
     for (let i = 0; i <= commands.length; i++) {
       const packed = i < commands.length && !Array.isArray(commands[i]);
       if (i < commands.length && !packed) continue;
       const plain = commands.slice(from, i) as Uint8Array[][];
-      if (await executeAll(this.#ctx, plain, write, this.#client)) return true;
+      if (await runCommands(this.#ctx, plain, write, this.#client)) return true;
       if (packed) {
         const result = await executePacked(this.#ctx, commands[i] as PackedArgs, this.#client);
         write(result.reply);
@@ -116,24 +193,32 @@ export class RespSession {
     return false;
   }
 
-  async #drain(): Promise<FeedResult> {
+  #drain(): FeedResult | Promise<FeedResult> {
     if (this.#closing) return { reply: new Uint8Array(0), close: true };
     // Everything complete so far runs as one pipeline; a protocol error answers after it.
     const commands: (Uint8Array[] | PackedArgs)[] = [];
+    let packed = false;
     let broken: RespProtocolError | undefined;
     try {
       for (let args = this.#parser.next(); args !== undefined; args = this.#parser.next()) {
-        commands.push(unpack(args) ?? args);
+        const p = args.length === 0 ? unpack(args) : undefined;
+        if (p !== undefined) packed = true;
+        commands.push(p ?? args);
       }
     } catch (e) {
       if (!(e instanceof RespProtocolError)) throw e;
       broken = e;
     }
-    const quit = await this.#run(commands);
+    const quit = commands.length === 0 ? false : this.#run(commands, packed);
+    if (quit instanceof Promise) return quit.then((q) => this.#result(q, broken));
+    return this.#result(quit, broken);
+  }
+
+  #result(quit: boolean, broken: RespProtocolError | undefined): FeedResult {
     if (broken !== undefined && !quit) {
       this.#out.write(new ErrorReply(`ERR Protocol error: ${broken.message}`));
     }
     this.#closing = quit || broken !== undefined;
-    return { reply: this.#out.take(), close: this.#closing };
+    return { reply: this.#out.view(), close: this.#closing };
   }
 }

@@ -38,7 +38,12 @@ export function fileJournal(path: string, options: { sync: boolean }): Journal {
       const out = new Map<string, Uint8Array>();
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names.filter((n) => n.endsWith(SUFFIX)).sort()) {
-        const bytes = await readFile(join(dir, name));
+        // Gone since readdir: its commit finished (another process may be committing).
+        const bytes = await readFile(join(dir, name)).catch((e) => {
+          if ((e as { code?: string }).code === "ENOENT") return undefined;
+          throw e;
+        });
+        if (bytes === undefined) continue;
         const body = bytes.subarray(0, Math.max(0, bytes.length - 4));
         const ok = bytes.length >= 4 &&
           new DataView(bytes.buffer, bytes.byteOffset).getUint32(body.length) === crc32(body);

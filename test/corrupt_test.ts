@@ -489,8 +489,9 @@ test("storageErrorOf: one mapping for bun:sqlite, node:sqlite and Deno's error s
     [sqlite("database disk image is malformed", { code: "ERR_SQLITE_ERROR" }), "CorruptStoreError"],
     [sqlite("database or disk is full", { code: "ERR_SQLITE_ERROR" }), "StorageFullError"],
     [sqlite("unable to open database file", { code: "ERR_SQLITE_ERROR" }), "StorageError"],
+    // Another connection's lock held beyond the busy timeout.
+    [sqlite("database is locked", { code: "ERR_SQLITE_ERROR" }), "StorageError"],
     // Not storage failures: returned unchanged.
-    [sqlite("database is locked", { code: "ERR_SQLITE_ERROR" }), "Error"],
     [new TypeError("key is malformed"), "TypeError"],
   ];
   for (const [error, name] of cases) {

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeCounter } from "../mod.ts";
-import { openDenoKvBackend } from "../backends/deno_kv.ts";
+import { openDenoKvBackend, openDenoKvDriver } from "../backends/deno_kv.ts";
 import {
   type DenoKv,
   type KvAtomic,
@@ -343,6 +343,45 @@ withPath(
     assert.equal(decodeCounter((await a.get("n"))!), 40);
     await a.close();
     await b.close();
+  },
+);
+
+withPath(
+  "more keys than Deno KV's 10 checks: a commit still fails when another handle wrote one of them",
+  async (path) => {
+    const other = await openDenoKvDriver(path);
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    await other.apply(keys.map((key) => ({ key, value: enc("v0") })));
+    // The other handle writes k7 between this handle's read and its commit, once per phase.
+    let race: (() => Promise<unknown>) | undefined;
+    const kv = hooked(await openKv(path), async (sets) => {
+      const run = race;
+      race = undefined;
+      if (run !== undefined && setsAHead(sets)) await run();
+    });
+    const d = await createDenoKvBackend(kv, { now: Date.now });
+    try {
+      const seen = await d.getEntries(keys);
+      const checks = new Map(keys.map((k) => [k, seen.get(k)!]));
+      race = () => other.apply([{ key: "k7", value: enc("theirs") }]);
+      const ops = keys.map((key) => ({ key, value: enc("mine") }));
+      assert.equal(await d.apply(ops, checks), false, "the check saw the other write");
+      const after = await d.getEntries(keys);
+      assert.equal(dec(after.get("k7")!.value), "theirs");
+      assert.equal(after.get("k7")!.version, 2);
+      for (const k of keys) if (k !== "k7") assert.equal(dec(after.get(k)!.value), "v0", k);
+
+      // An unchecked batch retries over the other write, so k7's version still grows.
+      race = () => other.apply([{ key: "k7", value: enc("again") }]);
+      await d.apply(ops);
+      assert.equal(race, undefined, "the race ran");
+      const last = await other.getEntries(keys);
+      assert.deepEqual(last.get("k7"), { value: enc("mine"), expiresAt: null, version: 4 });
+      assert.equal(last.get("k0")!.version, 2);
+    } finally {
+      await d.close();
+      await other.close();
+    }
   },
 );
 

@@ -205,10 +205,14 @@ test("redis: sweep removes expired keys from Redis; drop removes every key", asy
     assert.deepEqual(await store.scanKeys(""), ["keep"]);
     const [keys] = await keysOf([raw], name);
     assert.deepEqual(keys.sort(), [
+      `{shardkv:${name}:0}:c`,
       `{shardkv:${name}:0}:i`,
+      `{shardkv:${name}:0}:n`,
       `{shardkv:${name}:0}:v:keep`,
       `{shardkv:${name}}:manifest`,
     ]);
+    // The swept keys' versions went with them.
+    assert.deepEqual(await raw.hkeys(`{shardkv:${name}:0}:n`), ["keep"]);
   } finally {
     await shard.close();
     await store.close();

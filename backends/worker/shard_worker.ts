@@ -3,12 +3,21 @@
 // commit) and sends the results back batched per macrotask.
 import { parentPort } from "node:worker_threads";
 import { setImmediate } from "node:timers";
-import type { Driver } from "../../core/driver.ts";
+import type { Driver, ShardTxn, WriteOp } from "../../core/driver.ts";
 import { type DriverSpec, openFromSpec } from "../hosted.ts";
-import { serializeError, type WorkerCall, type WorkerReply } from "../_worker_pool.ts";
+import {
+  type BegunTxn,
+  type HostedMethods,
+  serializeError,
+  type WorkerCall,
+  type WorkerReply,
+} from "../_worker_pool.ts";
 
 const port = parentPort!;
 const shards = new Map<number, Driver>();
+/** Transactions begun and not yet committed or released, by id. */
+const txns = new Map<number, ShardTxn>();
+let nextTxn = 1;
 /** The caller's clock as of the last call received; the hosted backends read TTL time here. */
 let clock = 0;
 const now = (): number => clock;
@@ -33,20 +42,44 @@ function run([id, shard, method, at, args]: WorkerCall): void {
   );
 }
 
-async function open(shard: number, [spec, path, index, create]: unknown[]): Promise<void> {
-  shards.set(
-    shard,
-    await openFromSpec(spec as DriverSpec, path as string, {
-      shard: index as number,
-      create: create as boolean,
-      now,
-    }),
-  );
+async function open(
+  shard: number,
+  [spec, path, index, create]: unknown[],
+): Promise<HostedMethods> {
+  const driver = await openFromSpec(spec as DriverSpec, path as string, {
+    shard: index as number,
+    create: create as boolean,
+    now,
+  });
+  shards.set(shard, driver);
+  return {
+    getEntry: typeof driver.getEntry === "function",
+    begin: typeof driver.begin === "function",
+    changes: typeof driver.changes === "function",
+  };
+}
+
+async function begin(backend: Driver, keys: readonly string[]): Promise<BegunTxn> {
+  const txn = await backend.begin!(keys);
+  const id = nextTxn++;
+  txns.set(id, txn);
+  return { id, entries: txn.entries };
+}
+
+/** Ends transaction `id`: commits `ops`, or releases it when they are absent. */
+function end(id: number, ops?: readonly WriteOp[]): Promise<void> {
+  const txn = txns.get(id);
+  if (txn === undefined) throw new Error(`transaction ${id} is not open in this worker`);
+  txns.delete(id);
+  return ops === undefined ? txn.release() : txn.commit(ops);
 }
 
 function invoke(shard: number, method: string, args: unknown[]): Promise<unknown> {
   const backend = shards.get(shard);
   if (backend === undefined) throw new Error(`shard ${shard} is not open in this worker`);
+  if (method === "begin") return begin(backend, args[0] as string[]);
+  if (method === "commitTxn") return end(args[0] as number, args[1] as WriteOp[]);
+  if (method === "releaseTxn") return end(args[0] as number);
   if (method === "close") shards.delete(shard);
   return (backend as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](
     ...args,

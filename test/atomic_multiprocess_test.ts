@@ -1,0 +1,107 @@
+// Atomic commits hold across processes: checked read-modify-write commits of two keys on
+// different shards, written the way a Deno KV user writes them, lose no update and give
+// versionstamps that follow the commit order; check-free sum() commits add up; and readers in
+// one process never see half of a cross-shard commit.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeCounter, openStore, type Store } from "../mod.ts";
+import { withTempDir } from "./_helpers.ts";
+import { SLOW } from "./_runtimes.ts";
+import {
+  childArgs,
+  keysOnShards,
+  open,
+  runChild,
+  type Shared,
+  withLocation,
+} from "./_atomic_env.ts";
+
+const PROCESSES = 4;
+const COUNT = 40;
+const SHARDS = 4;
+
+const BACKENDS: Shared[] = ["sqlite", "deno-kv", "redis"];
+
+for (const backend of BACKENDS) {
+  test(`${backend}: ${PROCESSES} processes x ${COUNT * 2} sum commits add up`, SLOW, async () => {
+    await withLocation(backend, async (where) => {
+      const parent = await open(backend, where, { shards: SHARDS });
+      const lines = (await Promise.all(
+        Array.from(
+          { length: PROCESSES },
+          () => runChild(childArgs("sum", backend, where, [String(COUNT * 2), "hits"])),
+        ),
+      )).flat();
+      assert.deepEqual(lines.filter((l) => l.startsWith("E ")), []);
+      assert.equal(decodeCounter((await parent.get("hits"))!), PROCESSES * COUNT * 2);
+      await parent.close();
+    });
+  });
+}
+
+/** Transfers between two keys on different shards while batchGet readers check the sum. */
+async function transfersAndReaders(store: Store): Promise<void> {
+  const pairs = [keysOnShards("acct", 2, store.shards), keysOnShards("bank", 2, store.shards)];
+  const WRITERS = 3;
+  const TRANSFERS = 150;
+  let writing = WRITERS;
+  let reads = 0;
+  const seen = new Set<number>();
+  const writer = async (w: number) => {
+    try {
+      for (let n = 0; n < TRANSFERS; n++) {
+        const [a, b] = pairs[(w + n) % pairs.length];
+        const res = await store.atomic().sum(a, -1).sum(b, 1).commit();
+        assert.ok(res.ok);
+        // Readers and writers take turns on the timer queue, their steps interleaving.
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    } finally {
+      writing--;
+    }
+  };
+  const reader = async (r: number) => {
+    for (let i = 0; writing > 0; i++) {
+      for (const [a, b] of pairs) {
+        const got = await store.batchGet([a, b]);
+        const x = got.has(a) ? decodeCounter(got.get(a)!) : 0;
+        const y = got.has(b) ? decodeCounter(got.get(b)!) : 0;
+        assert.equal(x + y, 0, `a reader saw half a commit: ${a}=${x}, ${b}=${y}`);
+        seen.add(y);
+        reads++;
+      }
+      // Mostly on the microtask queue, so reads also land between two steps of one commit.
+      if ((i + r) % 4 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+  };
+  await Promise.all([
+    ...Array.from({ length: WRITERS }, (_, w) => writer(w)),
+    reader(0),
+    reader(1),
+    reader(2),
+    reader(3),
+  ]);
+  const final = await store.batchGet(pairs.flat());
+  const sum = [...final.values()].reduce((s, v) => s + decodeCounter(v), 0);
+  assert.equal(sum, 0);
+  assert.equal(
+    decodeCounter(final.get(pairs[0][1])!) + decodeCounter(final.get(pairs[1][1])!),
+    WRITERS * TRANSFERS,
+  );
+  // The readers ran while commits were in flight, not only before or after them.
+  assert.ok(seen.size > 10, `the readers saw only ${seen.size} states in ${reads} reads`);
+}
+
+test("memory, 16 shards: readers never see half of a cross-shard commit", async () => {
+  const store = await openStore("", { backend: "memory", shards: 16 });
+  await transfersAndReaders(store);
+  await store.close();
+});
+
+test("sqlite, 16 shards: readers never see half of a cross-shard commit", SLOW, async () => {
+  await withTempDir(async (dir) => {
+    const store = await openStore(`${dir}/store`, { backend: "sqlite", shards: 16 });
+    await transfersAndReaders(store);
+    await store.close();
+  });
+});

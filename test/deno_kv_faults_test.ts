@@ -1,0 +1,253 @@
+// deno-kv with real faults after open: a full disk (a small tmpfs that fills up), a damaged
+// database page, a flipped byte in a stored value, damaged head records. Each is shardkv's typed
+// error (StorageFullError, CorruptStoreError) naming shard and file, the same class on Deno, Bun
+// and Node; nothing acknowledged is lost; a shard found damaged refuses writes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { open, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  CorruptStoreError,
+  openStore,
+  StorageError,
+  StorageFullError,
+  type Store,
+} from "../mod.ts";
+import { openDenoKvDriver } from "../backends/deno_kv.ts";
+import { openKv } from "../backends/_deno_kv_api.ts";
+import { headKeyOf } from "../backends/_deno_kv_layout.ts";
+import { CURRENT, SLOW } from "./_runtimes.ts";
+import { inTmpfs } from "./_tmpfs.ts";
+import { dec, enc, withTempDir } from "./_helpers.ts";
+
+const value = (i: number): Uint8Array => new Uint8Array(4096).fill(i & 0xff);
+
+function assertTyped(
+  error: unknown,
+  type: typeof StorageError,
+  where: { shard?: number; file: string },
+): asserts error is StorageError {
+  assert.ok(error instanceof type, `received ${String(error)}`);
+  assert.ok(error instanceof StorageError);
+  assert.equal(error.name, type.name);
+  if (where.shard !== undefined) assert.equal(error.shard, where.shard);
+  assert.ok(error.path.endsWith(where.file.replace("{shard}", String(error.shard))), error.path);
+  assert.ok(error.cause instanceof Error, "the driver's error (or the damage found) is the cause");
+  assert.doesNotMatch(error.message, /\n/, "one line, without @deno/kv's backtrace");
+}
+
+// Bun refuses deno-kv in worker threads (see workers_test.ts).
+for (const workers of CURRENT === "bun" ? [0] : [0, 2]) {
+  test(
+    `deno-kv full disk${
+      workers ? " (workers)" : ""
+    }: StorageFullError, nothing acknowledged lost, works again once space is freed`,
+    SLOW,
+    async () => {
+      await inTmpfs("3m", async (mount) => {
+        await writeFile(join(mount, "filler"), new Uint8Array(1024 * 1024));
+        const dir = join(mount, "store");
+        let store: Store | undefined = await openStore(dir, {
+          shards: 2,
+          backend: "deno-kv",
+          workers,
+        });
+        try {
+          const acknowledged: number[] = [];
+          const errors: unknown[] = [];
+          for (let i = 0; errors.length < 20 && i < 10_000; i += 24) {
+            const results = await Promise.allSettled([0, 8, 16].map((off) =>
+              store!.batchSet(
+                Array.from(
+                  { length: 8 },
+                  (_, j) => [`k${i + off + j}`, value(i + off + j)] as const,
+                ),
+              )
+            ));
+            results.forEach((r, n) => {
+              if (r.status === "rejected") {
+                errors.push(r.reason);
+              } else for (let j = 0; j < 8; j++) acknowledged.push(i + n * 8 + j);
+            });
+          }
+          assert.ok(errors.length >= 20, "the disk never filled up");
+          assert.ok(acknowledged.length > 0);
+          for (const e of errors) {
+            assertTyped(e, StorageFullError, { file: join(dir, "shard-00{shard}.kv") });
+            assert.match(e.message, /full/);
+          }
+          const check = async (s: Store, keys: number[]) => {
+            const found = await s.batchGet(keys.map((i) => `k${i}`));
+            assert.equal(found.size, keys.length, `${keys.length - found.size} acknowledged lost`);
+            for (const i of keys) assert.deepEqual(found.get(`k${i}`), value(i));
+          };
+          await check(store, acknowledged);
+
+          await rm(join(mount, "filler"));
+          const more = Array.from({ length: 20 }, (_, i) => 100_000 + i);
+          await store.batchSet(more.map((i) => [`k${i}`, value(i)] as const));
+          await store.close();
+          store = await openStore(dir, { workers });
+          await check(store, [...acknowledged, ...more]);
+        } finally {
+          await store?.close();
+        }
+      });
+    },
+  );
+}
+
+test(
+  "deno-kv: a driver opened on its own names its shard and file in StorageFullError",
+  SLOW,
+  async () => {
+    await inTmpfs("1m", async (mount) => {
+      const file = join(mount, "one.kv");
+      const driver = await openDenoKvDriver(file, { shard: 5 });
+      try {
+        let error: unknown;
+        for (let i = 0; error === undefined && i < 1000; i++) {
+          await driver.apply([{ key: `k${i}`, value: value(i) }]).catch((e) => error = e);
+        }
+        assertTyped(error, StorageFullError, { shard: 5, file });
+      } finally {
+        await driver.close();
+      }
+    });
+  },
+);
+
+const VICTIM = "VICTIM-VALUE-".repeat(80);
+
+/** A closed 2-shard deno-kv store of 400 keys holding VICTIM. */
+async function victimStore(dir: string): Promise<void> {
+  const store = await openStore(dir, { shards: 2, backend: "deno-kv" });
+  await store.batchSet(Array.from({ length: 400 }, (_, i) => [`k${i}`, enc(VICTIM)] as const));
+  await store.close();
+  for (const suffix of ["-wal", "-shm"]) {
+    await rm(join(dir, `shard-001.kv${suffix}`), { force: true });
+  }
+}
+
+/** Overwrites `length` bytes of `file` at `at` with `bytes(old)`. */
+async function patch(
+  file: string,
+  at: number,
+  length: number,
+  bytes: (old: Uint8Array) => Uint8Array,
+): Promise<void> {
+  const handle = await open(file, "r+");
+  try {
+    const old = new Uint8Array(length);
+    await handle.read(old, 0, length, at);
+    await handle.write(bytes(old), 0, length, at);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Checks that shard 1 of `damaged` refuses writes and shard 0 keeps working. */
+async function refusesWrites(damaged: Store, dir: string): Promise<void> {
+  const keys = Array.from({ length: 40 }, (_, i) => `new${i}`);
+  const results = await Promise.allSettled(keys.map((k) => damaged.set(k, enc("x"))));
+  const refused = results.filter((r) => r.status === "rejected");
+  assert.ok(refused.length > 0 && refused.length < 40, `${refused.length} refused`);
+  for (const r of refused) {
+    const e = (r as PromiseRejectedResult).reason;
+    assertTyped(e, CorruptStoreError, { shard: 1, file: join(dir, "shard-001.kv") });
+    assert.match(e.message, /refuses writes/);
+  }
+  const written = keys.filter((_, i) => results[i].status === "fulfilled");
+  assert.equal((await damaged.batchGet(written)).size, written.length);
+}
+
+test(
+  "deno-kv: a damaged database page -> CorruptStoreError on read, writes refused",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      await victimStore(dir);
+      const file = join(dir, "shard-001.kv");
+      // A page of the kv table, well inside the file: overwritten with 0xa5 bytes.
+      const at = (await readFile(file)).indexOf("VICTIM-VALUE-", 100 * 4096);
+      assert.ok(at > 0);
+      await patch(file, at - (at % 4096), 4096, () => new Uint8Array(4096).fill(0xa5));
+
+      const damaged = await openStore(dir);
+      try {
+        const error = await damaged.scanKeysWithValues("").catch((e) => e);
+        assertTyped(error, CorruptStoreError, { shard: 1, file });
+        await refusesWrites(damaged, dir);
+      } finally {
+        await damaged.close();
+      }
+    });
+  },
+);
+
+test(
+  "deno-kv: a flipped byte in a stored value -> CorruptStoreError naming shard and key",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      await victimStore(dir);
+      const file = join(dir, "shard-001.kv");
+      const at = (await readFile(file)).indexOf("VICTIM-VALUE-", 100 * 4096) + 500;
+      await patch(file, at, 1, (old) => Uint8Array.of(old[0] ^ 0x20));
+
+      const damaged = await openStore(dir);
+      try {
+        const error = await damaged.scanKeysWithValues("").catch((e) => e);
+        assertTyped(error, CorruptStoreError, { shard: 1, file });
+        const key = (error as CorruptStoreError).key!;
+        assert.match(key, /^k\d+$/);
+        assert.match(error.message, new RegExp(`key "${key}".*checksum`));
+        const one = await damaged.get(key).catch((e) => e);
+        assertTyped(one, CorruptStoreError, { shard: 1, file });
+        assert.equal((one as CorruptStoreError).key, key);
+        // Keys only: no value is read, so nothing to check.
+        assert.equal((await damaged.scanKeys("k")).length, 400);
+        // Every other value still reads right.
+        const others = Array.from({ length: 400 }, (_, i) => `k${i}`).filter((k) => k !== key);
+        const found = await damaged.batchGet(others);
+        assert.equal(found.size, 399);
+        assert.ok([...found.values()].every((v) => dec(v) === VICTIM));
+        await refusesWrites(damaged, dir);
+      } finally {
+        await damaged.close();
+      }
+    });
+  },
+);
+
+test("deno-kv: damaged head records -> CorruptStoreError naming the key; old heads read unchecked", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "one.kv");
+    const kv = await openKv(file);
+    // Written before checksums existed (flags 0: an inline value, nothing else): read unchecked.
+    await kv.atomic()
+      .set(headKeyOf("old").kvKey, Uint8Array.of(0, ...enc("legacy")))
+      .set(headKeyOf("unknown-flags").kvKey, Uint8Array.of(0x80, 1, 2))
+      .set(headKeyOf("truncated").kvKey, Uint8Array.of(8 | 2, 0, 0))
+      // Deno KV stores any structured value; a head is always bytes.
+      .set(headKeyOf("not-bytes").kvKey, "a string" as unknown as Uint8Array)
+      .commit();
+    kv.close();
+    const driver = await openDenoKvDriver(file, { shard: 3 });
+    try {
+      assert.equal(dec(await driver.getEntry!("old").then((e) => e?.value)), "legacy");
+      for (const key of ["unknown-flags", "truncated", "not-bytes"]) {
+        const error = await driver.getEntries([key]).catch((e) => e);
+        assertTyped(error, CorruptStoreError, { shard: 3, file });
+        assert.equal((error as CorruptStoreError).key, key);
+        assert.match(error.message, /damaged head record/);
+      }
+      // Writes are refused once damage was found; reads of sound keys go on.
+      const write = await driver.apply([{ key: "new", value: enc("x") }]).catch((e) => e);
+      assertTyped(write, CorruptStoreError, { shard: 3, file });
+      assert.equal(dec(await driver.getEntry!("old").then((e) => e?.value)), "legacy");
+    } finally {
+      await driver.close();
+    }
+  });
+});
