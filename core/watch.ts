@@ -77,6 +77,8 @@ class Watcher {
   #loaded = false;
   /** Keys written through this store while the baseline was read: each is a change. */
   #early = new Set<string>();
+  /** Keys whose state the baseline read (present or missing). */
+  #noted = new Set<string>();
   #since: number;
   closed = false;
   readonly stream: ReadableStream<WatchEvent>;
@@ -138,20 +140,27 @@ class Watcher {
   async #baseline(): Promise<void> {
     const since = this.#since;
     const note = (key: string, e: Entry) => {
+      this.#noted.add(key);
       this.#seen.set(key, seenOf(e));
       if ((e.version ?? 0) > since || this.#early.has(key)) this.#emit(key, e);
       this.#early.delete(key);
     };
     if (this.keys !== undefined) {
       for (const [shard, keys] of this.#byShard([...this.keys])) {
-        for (const [key, e] of await this.#source.read(shard, keys)) note(key, e);
+        const found = await this.#source.read(shard, keys);
+        for (const key of keys) {
+          const e = found.get(key);
+          if (e !== undefined) note(key, e);
+          else if (!this.#early.has(key)) this.#noted.add(key);
+        }
       }
     } else {
       for (let shard = 0; shard < this.#source.shards; shard++) {
         for (const [key, e] of await this.#rangeEntries(shard)) note(key, e);
       }
     }
-    // Written through this store after their shard was read: report their state now.
+    // Written through this store after their key or shard was read: report what changed (or
+    // everything, for a key whose earlier state is unknown).
     while (this.#early.size > 0) {
       const keys = [...this.#early];
       this.#early.clear();
@@ -159,12 +168,16 @@ class Watcher {
         const found = await this.#source.read(shard, list);
         for (const key of list) {
           const e = found.get(key);
-          if (e === undefined) this.#seen.delete(key);
-          else this.#seen.set(key, seenOf(e));
-          this.#emit(key, e);
+          if (this.#noted.has(key)) this.#update(key, this.#seen.get(key), e);
+          else {
+            if (e === undefined) this.#seen.delete(key);
+            else this.#seen.set(key, seenOf(e));
+            this.#emit(key, e);
+          }
         }
       }
     }
+    this.#noted.clear();
     this.#loaded = true;
   }
 
