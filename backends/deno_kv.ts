@@ -2,7 +2,12 @@
  * The `"deno-kv"` backend: one Deno KV database file per shard, through `Deno.openKv` on Deno
  * and the npm package `@deno/kv` on Bun. Keys are stored as their UTF-8 bytes, so Deno KV's
  * order is the store's order. Values up to 16 MiB are split into chunks behind a head record
- * that only changes once every chunk is written; TTLs and entry versions are kept in the head.
+ * that only changes once every chunk is written; TTLs, entry versions and a CRC-32 of key and
+ * value (checked on every read: a mismatch is a `CorruptStoreError` naming the key) are kept in
+ * the head. Deno KV's failures become `StorageFullError`, `StorageError` or `CorruptStoreError`
+ * with the shard and file, the same on every runtime; a shard found damaged refuses writes.
+ * Note that Deno KV's own background expiry task aborts the whole process (Deno 2.9, Bun with
+ * `@deno/kv`) when it meets a badly damaged file: keep backups and run `verifyStore`.
  *
  * @module
  */

@@ -194,9 +194,14 @@ class Connection implements ConnectionEvents, FeedSink {
     if (this.#done) return;
     const message = error instanceof Error ? error.message : String(error);
     this.#owner.log(`shardkv server: a command failed unexpectedly: ${message}`);
-    if (before.byteLength > 0) this.#write(before);
-    this.#transport.write(encodeReply(new ErrorReply(`ERR internal error: ${message}`)));
-    this.#flow();
+    try {
+      if (before.byteLength > 0) this.#write(before);
+      this.#transport.write(encodeReply(new ErrorReply(`ERR internal error: ${message}`)));
+      this.#flow();
+    } catch (e) {
+      this.#owner.log(`shardkv server: closing a client after an internal error: ${e}`);
+      this.destroy();
+    }
   }
 
   /** Sends `reply`, a view the session reuses: copied unless the transport sends it at once. */

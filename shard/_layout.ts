@@ -127,7 +127,8 @@ export async function rollForward(path: string, move: PendingMove): Promise<void
   await rm(build, { recursive: true, force: true });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether the process `pid` is running (on this machine). */
+export function isAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -13,7 +13,8 @@
 //       reads commands from stdin, one a line: "set <key> <text>", "delete <key>",
 //       "atomic <key> <text> <key> <text>" (two sets in one commit); answers each with
 //       "OK <versionstamp|->" once it is acknowledged
-// Every mode prints "READY" once the store is open and "DONE" at a clean end.
+// Every mode prints "READY" once the store is open and "DONE" at a clean end; incr2 and sum
+// then wait for a line on stdin, so that no process opens the store while others commit.
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { decodeCounter, encodeCounter, openStore, type Store } from "../mod.ts";
@@ -32,9 +33,15 @@ out("READY");
 
 const counterOf = (v: Uint8Array | null): number => v === null ? 0 : decodeCounter(v);
 
+/** Resolves at the first line on stdin: the parent's go once every child is open. */
+async function go(): Promise<void> {
+  for await (const _ of createInterface({ input: process.stdin })) return;
+}
+
 try {
   if (mode === "incr2") {
     const [count, a, b] = [Number(rest[0]), rest[1], rest[2]];
+    await go();
     for (let n = 0; n < count; n++) {
       for (;;) {
         const [ea, eb] = [await store.getEntry(a), await store.getEntry(b)];
@@ -61,6 +68,7 @@ try {
     }
   } else if (mode === "sum") {
     const [count, key] = [Number(rest[0]), rest[1]];
+    await go();
     for (let n = 0; n < count; n++) {
       const res = await store.atomic().sum(key, 1).commit();
       if (!res.ok) out("E a check-free sum commit failed");

@@ -49,11 +49,20 @@ export function childArgs(mode: string, backend: Shared, where: string, rest: st
 }
 
 /**
- * Runs a child to its end, collecting its lines; rejects when it exits with an error. Lines
- * starting with "E " are the child's own failed checks.
+ * Runs children to their end, each with its arguments, and resolves their output lines; rejects
+ * when one exits with an error. They start together: each gets a line on stdin once all of
+ * them have opened the store (an open rolls back interrupted commits). Lines starting with
+ * "E " are the children's own failed checks.
  */
-export async function runChild(args: string[]): Promise<string[]> {
-  const lines: string[] = [];
-  await readLines(spawnChild("./_atomic_child.ts", args), (line) => lines.push(line));
-  return lines;
+export async function runChildren(argsOf: string[][]): Promise<string[][]> {
+  let waiting = argsOf.length;
+  const children = argsOf.map((args) => spawnChild("./_atomic_child.ts", args, { stdin: true }));
+  return await Promise.all(children.map(async (child) => {
+    const lines: string[] = [];
+    await readLines(child, (line) => {
+      lines.push(line);
+      if (line === "READY" && --waiting === 0) { for (const c of children) c.stdin!.end("go\n"); }
+    });
+    return lines;
+  }));
 }

@@ -31,12 +31,18 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   }
 }
 
-/** Starts `test/<script>` with `args` on the current runtime, stdout piped. */
-export function spawnChild(script: string, args: readonly string[]): ChildProcess {
+/** Starts `test/<script>` with `args` on the current runtime, stdout (and stdin if asked) piped. */
+export function spawnChild(
+  script: string,
+  args: readonly string[],
+  options: { stdin?: boolean } = {},
+): ChildProcess {
   const file = fileURLToPath(new URL(script, import.meta.url));
   const onDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
   const argv = onDeno ? ["run", "-A", "--no-check", file, ...args] : [file, ...args];
-  return spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, argv, {
+    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+  });
 }
 
 /** Collects a child's stdout as complete lines; `onLine` sees each as it arrives. */

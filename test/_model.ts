@@ -1,5 +1,7 @@
 // Model-based testing: seeded random operation sequences run against a store and against a
 // plain in-memory model (a Map, keys sorted with compareKeys), compared result by result.
+// getEntry and atomic commits also check versionstamps: a key's grows on each write the model
+// makes and stays the same otherwise, and a commit's keys carry its versionstamp.
 // A failing sequence is shrunk to a short one that still fails. Used by test/model_test.ts and
 // bench/model_long.ts.
 import {
@@ -32,7 +34,24 @@ export type Op =
   }
   | { op: "writeTxn"; steps: TxnStep[]; fail: boolean }
   | { op: "readTxn"; keys: string[] }
-  | { op: "advance"; ms: number };
+  | { op: "advance"; ms: number }
+  | { op: "getEntry" | "persist"; key: string }
+  | { op: "setIfAbsent"; key: string; value: number[]; ttl?: number }
+  | { op: "expire"; key: string; ttl: number }
+  | { op: "count" | "deletePrefix"; prefix: string }
+  | { op: "clear" }
+  | { op: "atomic"; checks: AtomicCheckSpec[]; mutations: AtomicMutation[] };
+
+/** A check of an atomic commit: the key's versionstamp read just before, null, or a stale one. */
+type AtomicCheckSpec = { key: string; expect: "current" | "absent" | "stale" };
+
+type AtomicMutation =
+  | { type: "set"; key: string; value: number[]; ttl?: number }
+  | { type: "delete"; key: string }
+  | { type: "sum" | "min" | "max"; key: string; n: number };
+
+/** A versionstamp no key ever has (the store's versions come from a clock in ms). */
+const STALE_STAMP = "00000000000000000001";
 
 type TxnStep =
   | { op: "set"; key: string; value: number[]; ttl?: number }
@@ -92,8 +111,35 @@ export function generate(seed: number, count: number): Op[] {
   };
   const ttl = (): number | undefined => r() < 0.6 ? undefined : r() < 0.2 ? 0 : 1 + int(3000);
   const tagged = (tag: string): string => tag + pick(["a", "b", "c", "d"]);
+  const counterArg = (): number => r() < 0.05 ? Number.MAX_SAFE_INTEGER - int(3) : int(11) - 5;
+  const prefix = (): string => r() < 0.9 ? pick(PREFIXES.filter((p) => p !== "")) : "";
   const ops: Op[] = [];
   for (let i = 0; i < count; i++) {
+    // A quarter of the operations: entries, atomic commits and the key operations.
+    const y = r();
+    if (y < 0.25) {
+      if (y < 0.06) ops.push({ op: "getEntry", key: key() });
+      else if (y < 0.14) {
+        const checks = Array.from({ length: int(3) }, (): AtomicCheckSpec => ({
+          key: key(),
+          expect: pick(["current", "current", "absent", "stale"] as const),
+        }));
+        const mutations = Array.from({ length: 1 + int(4) }, (): AtomicMutation => {
+          const z = r();
+          if (z < 0.35) return { type: "set", key: key(), value: value(), ttl: ttl() };
+          if (z < 0.5) return { type: "delete", key: key() };
+          return { type: pick(["sum", "sum", "min", "max"] as const), key: key(), n: counterArg() };
+        });
+        ops.push({ op: "atomic", checks, mutations });
+      } else if (y < 0.17) ops.push({ op: "setIfAbsent", key: key(), value: value(), ttl: ttl() });
+      else if (y < 0.195) {
+        ops.push({ op: "expire", key: key(), ttl: r() < 0.1 ? 0 : 1 + int(3000) });
+      } else if (y < 0.21) ops.push({ op: "persist", key: key() });
+      else if (y < 0.232) ops.push({ op: "count", prefix: prefix() });
+      else if (y < 0.247) ops.push({ op: "deletePrefix", prefix: prefix() });
+      else ops.push({ op: "clear" });
+      continue;
+    }
     const x = r();
     if (x < 0.2) ops.push({ op: "set", key: key(), value: value(), ttl: ttl() });
     else if (x < 0.3) ops.push({ op: "get", key: key() });
@@ -145,11 +191,41 @@ export function generate(seed: number, count: number): Op[] {
 /** The reference: a Map and a clock. */
 export class Model {
   #data = new Map<string, Entry>();
+  /** Keys written since their versionstamp was last looked at. */
+  #written = new Set<string>();
   now = 1_700_000_000_000;
   readonly shards: number;
 
   constructor(shards: number) {
     this.shards = shards;
+  }
+
+  /** Whether `key` was written since the last call for it. */
+  takeWritten(key: string): boolean {
+    return this.#written.delete(key);
+  }
+
+  #put(key: string, entry: Entry): void {
+    this.#data.set(key, entry);
+    this.#written.add(key);
+  }
+
+  #remove(key: string): void {
+    this.#data.delete(key);
+    this.#written.add(key);
+  }
+
+  /** The counter a sum, min or max leaves (the model's `counterResult`). */
+  #counter(m: { type: "sum" | "min" | "max"; n: number }, current: Entry | undefined): number {
+    if (current === undefined) return m.n;
+    const n = counterOf(current.value);
+    const next = m.type === "sum"
+      ? n + m.n
+      : m.type === "min"
+      ? Math.min(n, m.n)
+      : Math.max(n, m.n);
+    if (!Number.isSafeInteger(next)) throw named("RangeError");
+    return next;
   }
 
   #live(key: string, data = this.#data): Entry | undefined {
@@ -173,7 +249,7 @@ export class Model {
   #apply(op: Op): unknown {
     switch (op.op) {
       case "set":
-        this.#data.set(op.key, {
+        this.#put(op.key, {
           value: Uint8Array.from(op.value),
           expiresAt: this.#expiry(op.ttl),
         });
@@ -184,7 +260,7 @@ export class Model {
         return this.#live(op.key) !== undefined;
       case "delete": {
         const live = this.#live(op.key) !== undefined;
-        this.#data.delete(op.key);
+        this.#remove(op.key);
         return live;
       }
       case "ttl": {
@@ -198,22 +274,15 @@ export class Model {
       case "incr":
       case "decr": {
         const e = this.#live(op.key);
-        let n = 0;
-        if (e !== undefined) {
-          if (e.value.length !== 8) throw named("NotACounterError");
-          n = Number(new DataView(e.value.buffer).getBigInt64(0));
-          if (!Number.isSafeInteger(n)) throw named("RangeError");
-        }
+        const n = e === undefined ? 0 : counterOf(e.value);
         const next = n + (op.op === "incr" ? op.by : -op.by);
         if (!Number.isSafeInteger(next)) throw named("RangeError");
-        const bytes = new Uint8Array(8);
-        new DataView(bytes.buffer).setBigInt64(0, BigInt(next));
-        this.#data.set(op.key, { value: bytes, expiresAt: e?.expiresAt ?? null });
+        this.#put(op.key, { value: counterBytes(next), expiresAt: e?.expiresAt ?? null });
         return next;
       }
       case "batchSet":
         for (const [k, v] of op.entries) {
-          this.#data.set(k, { value: Uint8Array.from(v), expiresAt: this.#expiry(op.ttl) });
+          this.#put(k, { value: Uint8Array.from(v), expiresAt: this.#expiry(op.ttl) });
         }
         return undefined;
       case "batchGet": {
@@ -228,7 +297,7 @@ export class Model {
         let n = 0;
         for (const k of op.keys) {
           if (this.#live(k) !== undefined) n++;
-          this.#data.delete(k);
+          this.#remove(k);
         }
         return n;
       }
@@ -266,6 +335,7 @@ export class Model {
         }
         if (op.fail) throw named("Error");
         this.#data = copy;
+        for (const s of op.steps) if (s.op === "set" || s.op === "delete") this.#written.add(s.key);
         return results;
       }
       case "readTxn": {
@@ -278,8 +348,84 @@ export class Model {
       case "advance":
         this.now += op.ms;
         return undefined;
+      case "getEntry": {
+        const e = this.#live(op.key);
+        return {
+          value: show(e?.value) ?? null,
+          expiresAt: e?.expiresAt ?? null,
+          versionstamp: e === undefined ? null : "ok",
+        };
+      }
+      case "setIfAbsent":
+        if (this.#live(op.key) !== undefined) return false;
+        this.#put(op.key, { value: Uint8Array.from(op.value), expiresAt: this.#expiry(op.ttl) });
+        return true;
+      case "expire":
+      case "persist": {
+        if (op.op === "expire" && !(op.ttl > 0)) throw named("RangeError");
+        const e = this.#live(op.key);
+        if (e === undefined) return false;
+        this.#put(op.key, {
+          value: e.value,
+          expiresAt: op.op === "expire" ? this.now + op.ttl : null,
+        });
+        return true;
+      }
+      case "count":
+        return [...this.#data.keys()]
+          .filter((k) => k.startsWith(op.prefix) && this.#live(k) !== undefined).length;
+      case "deletePrefix": {
+        let n = 0;
+        for (const k of [...this.#data.keys()]) {
+          if (!k.startsWith(op.prefix)) continue;
+          if (this.#live(k) !== undefined) n++;
+          this.#remove(k);
+        }
+        return n;
+      }
+      case "clear":
+        for (const k of [...this.#data.keys()]) this.#remove(k);
+        return undefined;
+      case "atomic": {
+        for (const c of op.checks) {
+          // "current" reads the key's versionstamp just before the commit: it always holds.
+          if (c.expect === "stale") return { ok: false };
+          if (c.expect === "absent" && this.#live(c.key) !== undefined) return { ok: false };
+        }
+        const next = new Map<string, Entry | null>();
+        for (const m of op.mutations) {
+          if (m.type === "set") {
+            next.set(m.key, { value: Uint8Array.from(m.value), expiresAt: this.#expiry(m.ttl) });
+          } else if (m.type === "delete") next.set(m.key, null);
+          else {
+            const current = next.has(m.key) ? next.get(m.key) ?? undefined : this.#live(m.key);
+            next.set(m.key, {
+              value: counterBytes(this.#counter(m, current)),
+              expiresAt: current?.expiresAt ?? null,
+            });
+          }
+        }
+        for (const [k, e] of next) e === null ? this.#remove(k) : this.#put(k, e);
+        // What the commit left, as the runner reads it back.
+        const left = [...next].filter(([, e]) => e !== null).map(([k, e]) => [k, show(e!.value)]);
+        return { ok: true, versionstamp: "ok", left };
+      }
     }
   }
+}
+
+/** The number in an 8-byte counter; throws like `decodeCounter`. */
+function counterOf(value: Uint8Array): number {
+  if (value.length !== 8) throw named("NotACounterError");
+  const n = Number(new DataView(value.buffer, value.byteOffset, 8).getBigInt64(0));
+  if (!Number.isSafeInteger(n)) throw named("RangeError");
+  return n;
+}
+
+function counterBytes(n: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigInt64(0, BigInt(n));
+  return bytes;
 }
 
 function named(name: string): Error {
@@ -295,8 +441,34 @@ function show(bytes: Uint8Array | undefined): string | undefined {
     : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * What the runner knows of versionstamps: the last one seen of each key, and the model, which
+ * says whether a key was written since (then its versionstamp must have grown, else stayed).
+ */
+interface Stamps {
+  model: Model;
+  last: Map<string, string>;
+}
+
+/** "ok" when `stamp`, just read for `key`, fits what came before; else what is wrong. */
+function judgeStamp(stamps: Stamps, key: string, stamp: string): string {
+  const written = stamps.model.takeWritten(key);
+  const last = stamps.last.get(key);
+  stamps.last.set(key, stamp);
+  if (!/^[0-9a-f]{20}$/.test(stamp)) return `versionstamp ${stamp} is not 20 hex digits`;
+  if (last === undefined) return "ok";
+  if (written && !(stamp > last)) return `written, but versionstamp ${stamp} is not above ${last}`;
+  if (!written && stamp !== last) return `not written, but versionstamp ${last} became ${stamp}`;
+  return "ok";
+}
+
 /** Runs `op` on `store` and returns its result in the model's shape. */
-async function runOnStore(store: Store, clock: { now: number }, op: Op): Promise<unknown> {
+async function runOnStore(
+  store: Store,
+  clock: { now: number },
+  op: Op,
+  stamps: Stamps,
+): Promise<unknown> {
   try {
     switch (op.op) {
       case "set":
@@ -360,6 +532,65 @@ async function runOnStore(store: Store, clock: { now: number }, op: Op): Promise
       case "advance":
         clock.now += op.ms;
         return undefined;
+      case "getEntry": {
+        const e = await store.getEntry(op.key);
+        if (e.key !== op.key) return { error: `getEntry answered for ${e.key}` };
+        return {
+          value: show(e.value ?? undefined) ?? null,
+          expiresAt: e.expiresAt,
+          versionstamp: e.versionstamp === null
+            ? (stamps.model.takeWritten(op.key), null)
+            : judgeStamp(stamps, op.key, e.versionstamp),
+        };
+      }
+      case "setIfAbsent":
+        return await store.setIfAbsent(op.key, Uint8Array.from(op.value), ttlOption(op.ttl));
+      case "expire":
+        return await store.expire(op.key, op.ttl);
+      case "persist":
+        return await store.persist(op.key);
+      case "count":
+        return await store.count(op.prefix);
+      case "deletePrefix":
+        return await store.deletePrefix(op.prefix);
+      case "clear":
+        return await store.clear();
+      case "atomic": {
+        let atomic = store.atomic();
+        for (const c of op.checks) {
+          const versionstamp = c.expect === "absent"
+            ? null
+            : c.expect === "stale"
+            ? STALE_STAMP
+            : (await store.getEntry(c.key)).versionstamp;
+          atomic = atomic.check({ key: c.key, versionstamp });
+        }
+        for (const m of op.mutations) {
+          if (m.type === "set") {
+            atomic = atomic.set(m.key, Uint8Array.from(m.value), ttlOption(m.ttl));
+          } else if (m.type === "delete") atomic = atomic.delete(m.key);
+          else atomic = atomic[m.type](m.key, m.n);
+        }
+        const res = await atomic.commit();
+        if (!res.ok) return res;
+        // Every key the commit left has its versionstamp, above the key's earlier ones.
+        const kept = new Map<string, boolean>();
+        for (const m of op.mutations) kept.set(m.key, m.type !== "delete");
+        const left: [string, string | undefined][] = [];
+        let verdict = "ok";
+        for (const [key, k] of kept) {
+          if (!k) continue;
+          const e = await store.getEntry(key);
+          left.push([key, show(e.value ?? undefined)]);
+          if (e.versionstamp !== res.versionstamp) {
+            verdict = `${key} has ${e.versionstamp}, not ${res.versionstamp}`;
+          } else {
+            const v = judgeStamp(stamps, key, res.versionstamp);
+            if (v !== "ok") verdict = `${key}: ${v}`;
+          }
+        }
+        return { ok: true, versionstamp: verdict, left };
+      }
     }
   } catch (e) {
     return { error: (e as Error).name };
@@ -416,13 +647,14 @@ export async function check(
   options: { shards: number; open: OpenFresh },
 ): Promise<Mismatch | undefined> {
   const model = new Model(options.shards);
+  const stamps: Stamps = { model, last: new Map() };
   const clock = { now: model.now };
   const { store, dispose } = await options.open(() => clock.now);
   try {
     for (let index = 0; index < ops.length; index++) {
       const op = ops[index];
       const expected = model.apply(op);
-      const actual = await runOnStore(store, clock, op);
+      const actual = await runOnStore(store, clock, op, stamps);
       if (!same(expected, actual)) return { index, op, expected, actual };
     }
     return undefined;

@@ -1,6 +1,8 @@
-// Model-based randomized test: seeded random sequences of every operation, run on the memory,
-// sqlite and deno-kv backends with 1 and 16 shards and on a plain Map model, compared op by op. A
-// failure prints the seed and a shrunk sequence. SHARDKV_SEED=<n> replays one seed.
+// Model-based randomized test: seeded random sequences of every operation (getEntry, atomic
+// commits and the key operations too; versionstamps must grow on each write of a key and stay
+// put otherwise), run on the memory, sqlite and deno-kv backends with 1 and 16 shards and on a
+// plain Map model, compared op by op. A failure prints the seed and a shrunk sequence.
+// SHARDKV_SEED=<n> replays one seed.
 import assert from "node:assert/strict";
 import process from "node:process";
 import { test } from "node:test";

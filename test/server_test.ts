@@ -356,6 +356,36 @@ test("session: pipelined and split requests reply in order; QUIT and protocol er
   }
 });
 
+test("session: pipelined GET and SET runs of several connections in one turn answer each its own", async () => {
+  const store = await openStore("", { backend: "memory", shards: 4 });
+  const ctx = context(store);
+  const sessions = [0, 1, 2].map(() => new RespSession(ctx));
+  try {
+    await store.batchSet([["a", enc("1")], ["b", enc("2")], ["c", enc("3")]]);
+    // Fed in one turn: the GET runs share one batchGet and the SET run joins the turn's batchSet,
+    // yet each connection gets the replies of its own commands, in its own order and database.
+    const [first, second, third] = await Promise.all([
+      sessions[0].feed(concat([cmd("GET", "a"), cmd("GET", "nope"), cmd("GET", "b")])),
+      sessions[1].feed(concat([cmd("SELECT", "1"), cmd("GET", "a"), cmd("GET", "a")])),
+      sessions[2].feed(concat([cmd("SET", "d", "4"), cmd("SET", "a", "5"), cmd("GET", "d")])),
+    ]);
+    // Session 2's SET a 5 is concurrent with session 0's GET a: either value is right.
+    assert.ok(
+      ["$1\r\n1\r\n$-1\r\n$1\r\n2\r\n", "$1\r\n5\r\n$-1\r\n$1\r\n2\r\n"].includes(
+        dec(first.reply)!,
+      ),
+      JSON.stringify(dec(first.reply)),
+    );
+    assert.equal(dec(second.reply), "+OK\r\n$-1\r\n$-1\r\n");
+    assert.equal(dec(third.reply), "+OK\r\n+OK\r\n$1\r\n4\r\n");
+    assert.equal(dec((await sessions[0].feed(cmd("GET", "a"))).reply), "$1\r\n5\r\n");
+    assert.equal(ctx.commands, 10);
+  } finally {
+    for (const s of sessions) s.end();
+    await store.close();
+  }
+});
+
 test("session: runs of pipelined SETs and GETs give the replies of running them one by one", async () => {
   const store = await openStore("", { backend: "memory", shards: 4 });
   const ctx = context(store);
