@@ -74,6 +74,7 @@ class Watcher {
   #dirty = new Set<string>();
   #flushing: Promise<void> | undefined;
   #ready: Promise<void>;
+  #turn: Promise<void>;
   #loaded = false;
   /** Keys written through this store while the baseline was read: each is a change. */
   #early = new Set<string>();
@@ -95,6 +96,7 @@ class Watcher {
     this.#onClose = onClose;
     this.#since = source.version();
     this.#ready = this.#baseline().catch((e) => this.#fail(e));
+    this.#turn = this.#ready;
     this.stream = new ReadableStream<WatchEvent>({
       pull: (controller) => this.#pull(controller),
       cancel: () => this.close(),
@@ -113,9 +115,10 @@ class Watcher {
       if (!this.#loaded) this.#early.add(key);
     }
     if (this.#dirty.size > 0 && this.#flushing === undefined) {
-      this.#flushing = this.#ready.then(() => new Promise((r) => setTimeout(r, 0))).then(() =>
-        this.#flush()
-      );
+      this.#flushing = this.#serial(async () => {
+        await new Promise((r) => setTimeout(r, 0));
+        await this.#flush();
+      });
     }
   }
 
@@ -181,9 +184,22 @@ class Watcher {
     this.#loaded = true;
   }
 
+  /**
+   * Runs reads one at a time, after the baseline: a read that started before a write cannot
+   * finish after a later read and report the older state as a change.
+   */
+  #serial(run: () => Promise<void>): Promise<void> {
+    const next = this.#turn.then(run);
+    this.#turn = next.catch(() => {});
+    return next;
+  }
+
   /** Polls the shards in `shards`, reporting what changed. */
-  async poll(shards: readonly number[]): Promise<void> {
-    await this.#ready;
+  poll(shards: readonly number[]): Promise<void> {
+    return this.#serial(() => this.#poll(shards));
+  }
+
+  async #poll(shards: readonly number[]): Promise<void> {
     if (this.closed) return;
     try {
       if (this.keys !== undefined) {
