@@ -173,6 +173,7 @@ class Watcher {
           const e = found.get(key);
           if (this.#noted.has(key)) this.#update(key, this.#seen.get(key), e);
           else {
+            this.#noted.add(key);
             if (e === undefined) this.#seen.delete(key);
             else this.#seen.set(key, seenOf(e));
             this.#emit(key, e);
