@@ -28,7 +28,7 @@ const BACKENDS: Shared[] = ["sqlite", "deno-kv", "redis"];
  * can read, and commit on top of, a shard written by a commit that is then undone, and updates
  * are lost. They join this list once their drivers lock shards for a commit.
  */
-const LOCKING: Shared[] = ["sqlite"];
+const LOCKING: Shared[] = ["sqlite", "deno-kv"];
 
 for (const backend of LOCKING) {
   test(

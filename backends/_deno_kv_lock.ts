@@ -1,0 +1,103 @@
+// The write lock of a deno-kv shard, held by Driver.begin() against every other handle and
+// process. It is one record, LOCK_KEY -> (random token, lease end in wall-clock ms). Taking it is
+// an atomic() checked against the record read (absent, or a lease run out); every other commit
+// of the backend checks that the record is absent (see DenoKvBackend's #commit), so while it
+// exists their atomic() fails and they wait (waitUnlocked) instead of writing. The holder's
+// commit deletes the record in the atomic() that writes its heads. A holder that died leaves
+// the record behind: once its lease has run out, a waiting writer deletes it (checked against
+// the versionstamp it read, so a lock taken again meanwhile stays).
+import type { DenoKv } from "./_deno_kv_api.ts";
+import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
+import { LOCK_KEY } from "./_deno_kv_layout.ts";
+
+/** How long a lock holds without its holder committing or releasing it (default). */
+export const LOCK_LEASE_MS = 10_000;
+const TOKEN_BYTES = 16;
+
+/** A lock this handle holds: the check its commit and release make. */
+export interface HeldLock {
+  check: KvCheck;
+}
+
+/** What a lock record holds. */
+interface LockRecord {
+  token: Uint8Array;
+  leaseEnd: number;
+}
+
+function encodeLock(token: Uint8Array, leaseEnd: number): Uint8Array {
+  const out = new Uint8Array(TOKEN_BYTES + 8);
+  out.set(token);
+  new DataView(out.buffer).setFloat64(TOKEN_BYTES, leaseEnd);
+  return out;
+}
+
+function decodeLock(value: unknown): LockRecord | undefined {
+  if (!(value instanceof Uint8Array) || value.length !== TOKEN_BYTES + 8) return undefined;
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  return { token: value.slice(0, TOKEN_BYTES), leaseEnd: view.getFloat64(TOKEN_BYTES) };
+}
+
+/** A short jittered wait between looks at a lock another handle holds. */
+function pause(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 1 + Math.random() * 9));
+}
+
+/** Takes and gives back the shard's lock record. */
+export class DenoKvLock {
+  #kv: DenoKv;
+  #committer: DenoKvCommitter;
+  #leaseMs: number;
+
+  constructor(kv: DenoKv, committer: DenoKvCommitter, leaseMs: number) {
+    this.#kv = kv;
+    this.#committer = committer;
+    this.#leaseMs = leaseMs;
+  }
+
+  /**
+   * Returns once no live lock of another holder exists (deleting one whose lease ran out); the
+   * caller then retries its commit, which checks the lock's absence again.
+   */
+  async waitUnlocked(): Promise<void> {
+    for (;;) {
+      const e = await this.#kv.get(LOCK_KEY);
+      if (e.versionstamp === null) return;
+      const record = decodeLock(e.value);
+      // A record we cannot read is treated like a lease run out: nobody could commit past it.
+      if (record === undefined || record.leaseEnd <= Date.now()) {
+        await this.#committer.atomic([{ key: LOCK_KEY }], [{
+          key: LOCK_KEY,
+          versionstamp: e.versionstamp,
+        }]);
+        return;
+      }
+      await pause();
+    }
+  }
+
+  /** Takes the lock, waiting while another holder has it. */
+  async acquire(): Promise<HeldLock> {
+    const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
+    for (;;) {
+      const e = await this.#kv.get(LOCK_KEY);
+      const record = e.versionstamp === null ? undefined : decodeLock(e.value);
+      if (e.versionstamp !== null && record !== undefined && record.leaseEnd > Date.now()) {
+        await pause();
+        continue;
+      }
+      const stamp = await this.#committer.stamped(
+        [{ key: LOCK_KEY, value: encodeLock(token, Date.now() + this.#leaseMs) }],
+        [{ key: LOCK_KEY, versionstamp: e.versionstamp }],
+      );
+      if (stamp !== false && stamp !== "") {
+        return { check: { key: LOCK_KEY, versionstamp: stamp } };
+      }
+    }
+  }
+
+  /** Deletes the lock if it is still `held` (not taken over after its lease ran out). */
+  async release(held: HeldLock): Promise<boolean> {
+    return await this.#committer.atomic([{ key: LOCK_KEY }], [held.check]);
+  }
+}
