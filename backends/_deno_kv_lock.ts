@@ -49,7 +49,8 @@ function decodeLock(value: unknown): LockRecord | undefined {
   };
 }
 
-/** Whether the process `pid` is running on this machine. */
+/** Whether the process `pid` is running on this machine (as shard/_layout.ts isAlive, which
+ * backends/ may not import: the layers run core <- backends <- shard). */
 function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
