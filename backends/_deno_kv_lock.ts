@@ -1,11 +1,15 @@
 // The write lock of a deno-kv shard, held by Driver.begin() against every other handle and
-// process. It is one record, LOCK_KEY -> (random token, lease end in wall-clock ms). Taking it is
+// process. It is one record, LOCK_KEY -> (random token, lease end in wall-clock ms, the holder's
+// process id). Taking it is
 // an atomic() checked against the record read (absent, or a lease run out); every other commit
 // of the backend checks that the record is absent (see DenoKvBackend's #commit), so while it
 // exists their atomic() fails and they wait (waitUnlocked) instead of writing. The holder's
 // commit deletes the record in the atomic() that writes its heads. A holder that died leaves
-// the record behind: once its lease has run out, a waiting writer deletes it (checked against
-// the versionstamp it read, so a lock taken again meanwhile stays).
+// the record behind: once its lease has run out, or at once when its process is gone (a Deno KV
+// file is shared by processes of one machine), a waiting writer deletes it (checked against the
+// versionstamp it read, so a lock taken again meanwhile stays).
+// node:process (Deno, Bun and Node all have it) gives the pid and process.kill(pid, 0).
+import process from "node:process";
 import type { DenoKv } from "./_deno_kv_api.ts";
 import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
 import { LOCK_KEY } from "./_deno_kv_layout.ts";
@@ -23,19 +27,45 @@ export interface HeldLock {
 interface LockRecord {
   token: Uint8Array;
   leaseEnd: number;
+  pid: number;
 }
 
 function encodeLock(token: Uint8Array, leaseEnd: number): Uint8Array {
-  const out = new Uint8Array(TOKEN_BYTES + 8);
+  const out = new Uint8Array(TOKEN_BYTES + 16);
   out.set(token);
-  new DataView(out.buffer).setFloat64(TOKEN_BYTES, leaseEnd);
+  const view = new DataView(out.buffer);
+  view.setFloat64(TOKEN_BYTES, leaseEnd);
+  view.setFloat64(TOKEN_BYTES + 8, process.pid);
   return out;
 }
 
 function decodeLock(value: unknown): LockRecord | undefined {
-  if (!(value instanceof Uint8Array) || value.length !== TOKEN_BYTES + 8) return undefined;
+  if (!(value instanceof Uint8Array) || value.length !== TOKEN_BYTES + 16) return undefined;
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
-  return { token: value.slice(0, TOKEN_BYTES), leaseEnd: view.getFloat64(TOKEN_BYTES) };
+  return {
+    token: value.slice(0, TOKEN_BYTES),
+    leaseEnd: view.getFloat64(TOKEN_BYTES),
+    pid: view.getFloat64(TOKEN_BYTES + 8),
+  };
+}
+
+/** Whether the process `pid` is running on this machine (as shard/_layout.ts isAlive, which
+ * backends/ may not import: the layers run core <- backends <- shard). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to another user.
+    return (e as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Whether a lock record no longer holds: unreadable, its lease ran out, or its holder died. */
+function isStale(record: LockRecord | undefined): boolean {
+  return record === undefined || record.leaseEnd <= Date.now() || !isAlive(record.pid);
 }
 
 /** A short jittered wait between looks at a lock another handle holds. */
@@ -65,7 +95,7 @@ export class DenoKvLock {
       if (e.versionstamp === null) return;
       const record = decodeLock(e.value);
       // A record we cannot read is treated like a lease run out: nobody could commit past it.
-      if (record === undefined || record.leaseEnd <= Date.now()) {
+      if (isStale(record)) {
         await this.#committer.atomic([{ key: LOCK_KEY }], [{
           key: LOCK_KEY,
           versionstamp: e.versionstamp,
@@ -81,8 +111,7 @@ export class DenoKvLock {
     const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
     for (;;) {
       const e = await this.#kv.get(LOCK_KEY);
-      const record = e.versionstamp === null ? undefined : decodeLock(e.value);
-      if (e.versionstamp !== null && record !== undefined && record.leaseEnd > Date.now()) {
+      if (e.versionstamp !== null && !isStale(decodeLock(e.value))) {
         await pause();
         continue;
       }

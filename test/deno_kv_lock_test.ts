@@ -1,7 +1,7 @@
 // deno-kv begin(): the shard's lock record holds every other handle's writes back until the
 // holder commits or releases; the holder reads its keys with versions under the lock; a lock
 // whose holder vanished (a crash) stops holding once its lease runs out, and that holder can
-// then no longer commit.
+// then no longer commit; nor does a lock whose process died, whatever its lease.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Driver } from "../core/driver.ts";
@@ -10,6 +10,7 @@ import { openDenoKvDriver } from "../backends/deno_kv.ts";
 import { openKv } from "../backends/_deno_kv_api.ts";
 import { createDenoKvBackend } from "../backends/_deno_kv_backend.ts";
 import { dec, enc, tempDir } from "./_helpers.ts";
+import { CURRENT, SLOW, startOn } from "./_runtimes.ts";
 
 /** Runs `body` with two handles (separate Deno KV connections) on one fresh database. */
 function withTwo(
@@ -121,3 +122,25 @@ withTwo(
   },
   300,
 );
+
+test("deno-kv lock: another process's lock holds until that process dies", SLOW, async () => {
+  const { dir, dispose } = await tempDir("denokv-lock");
+  const path = `${dir}/shard.kv`;
+  const d = await openDenoKvDriver(path);
+  const holder = startOn(CURRENT, "test/_deno_kv_lock_child.ts", [path], "stdout");
+  try {
+    await holder.waitFor(/LOCKED/);
+    const set = tracked(d.apply([{ key: "k", value: enc("after") }]));
+    await idle(300);
+    assert.equal(set.settled(), false, "a set went past another process's lock");
+    // Killed while holding a lock with a 10-minute lease: its pid is gone, so the lock is.
+    holder.child.kill("SIGKILL");
+    await holder.exited;
+    await set.p;
+    assert.equal(dec((await d.getEntries(["k"])).get("k")!.value), "after");
+  } finally {
+    holder.child.kill("SIGKILL");
+    await d.close();
+    await dispose();
+  }
+});
