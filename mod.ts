@@ -26,6 +26,8 @@ export {
   type StoreOptions,
 } from "./shard/open_store.ts";
 export type { Store, StoreStats } from "./core/engine.ts";
+export type { AtomicCheck, AtomicOperation, CommitResult, KvEntry } from "./core/atomic.ts";
+export type { WatchEvent, WatchOptions } from "./core/watch.ts";
 export type { RedisBackendOptions } from "./backends/redis.ts";
 export {
   type BackendDescriptor,
@@ -81,7 +83,15 @@ export {
 export { compareKeys } from "./core/key_order.ts";
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./core/validate.ts";
 export type { CacheStats, LruCacheOptions } from "./core/lru_cache.ts";
-export type { Checks, Driver, Entry, RangeQuery, RangeResult, WriteOp } from "./core/driver.ts";
+export type {
+  Checks,
+  Driver,
+  Entry,
+  RangeQuery,
+  RangeResult,
+  ShardTxn,
+  WriteOp,
+} from "./core/driver.ts";
 export {
   DEFAULT_TXN_TIMEOUT,
   deleteKey,

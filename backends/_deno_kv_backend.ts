@@ -9,14 +9,20 @@ import {
   matches,
   type RangeQuery,
   type RangeResult,
+  type ShardTxn,
   type WriteOp,
 } from "../core/driver.ts";
-import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
+import {
+  CorruptStoreError,
+  type StorageErrorInit,
+  TransactionConflictError,
+} from "../core/errors.ts";
 import type { DenoKv } from "./_deno_kv_api.ts";
 import { kvErrorOf } from "./_deno_kv_errors.ts";
 import { type HeadsRead, KnownHeads } from "./_deno_kv_known.ts";
 import { DenoKvCommitter, type KvCheck } from "./_deno_kv_commit.ts";
-import { MARK_KEY, markOf, MAX_CHECKS } from "./_deno_kv_layout.ts";
+import { LOCK_KEY, MARK_KEY, markOf, MAX_CHECKS } from "./_deno_kv_layout.ts";
+import { DenoKvLock, LOCK_LEASE_MS } from "./_deno_kv_lock.ts";
 import { DenoKvReader, isLiveHead, type Stored } from "./_deno_kv_read.ts";
 import { type DenoKvParts, recover, sweep } from "./_deno_kv_recovery.ts";
 
@@ -27,6 +33,9 @@ export interface DenoKvBackendInit {
   staleStagingMs?: number;
   /** The shard and its file, named by storage errors (default shard 0, path ""). */
   where?: StorageErrorInit;
+  /** How long a begin() lock holds if its holder neither commits nor releases it (a crash):
+   * wall-clock ms, default 10 s. Other writers wait for it that long at most. */
+  lockLeaseMs?: number;
 }
 
 /** Wraps an open database as a shard; replays an interrupted commit first. */
@@ -46,6 +55,7 @@ export class DenoKvBackend extends BaseDriver {
   #kv: DenoKv;
   #reader: DenoKvReader;
   #committer: DenoKvCommitter;
+  #lock: DenoKvLock;
   #parts: DenoKvParts;
   /** Tail of the chain that runs this shard's writes one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
@@ -61,6 +71,7 @@ export class DenoKvBackend extends BaseDriver {
     this.#where = init.where ?? { shard: 0, path: "" };
     this.#reader = new DenoKvReader(kv);
     this.#committer = new DenoKvCommitter(kv);
+    this.#lock = new DenoKvLock(kv, this.#committer, init.lockLeaseMs ?? LOCK_LEASE_MS);
     this.#parts = {
       kv,
       reader: this.#reader,
@@ -184,14 +195,82 @@ export class DenoKvBackend extends BaseDriver {
       versionstamp: s.versionstamp,
     }));
     if (read.mark !== undefined) unchanged.push({ key: MARK_KEY, versionstamp: read.mark });
+    // No handle holds the shard's lock (see _deno_kv_lock.ts): the 10th check.
+    unchanged.push({ key: LOCK_KEY, versionstamp: null });
     const written = await this.#committer.commit(ops, read.heads, unchanged);
     // A commit that wrote nothing checked nothing either: remembered heads stay unconfirmed.
     if (written === false || (read.remembered && written.heads.size === 0)) {
       this.#known.forget(keys);
+      // Perhaps because another handle holds the lock: wait until it is gone.
+      if (written === false) await this.#lock.waitUnlocked();
       return false;
     }
     this.#known.wrote(read, written);
     return true;
+  }
+
+  /**
+   * Takes the shard's lock record (waiting while another handle or process holds it), then
+   * reads `keys`. Until `commit` or `release`, this handle's other writes wait behind it and
+   * every other handle's commits fail their lock check and wait (see _deno_kv_lock.ts).
+   */
+  begin(keys: readonly string[]): Promise<ShardTxn> {
+    this.check("write");
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => end = resolve);
+    const begun = this.#serial(async () => {
+      const held = await this.#lock.acquire();
+      try {
+        const heads = await this.#reader.readHeads(keys);
+        const now = this.now();
+        const entries = new Map<string, Entry>();
+        for (const [key, stored] of heads) {
+          const e = await this.#reader.entry(key, stored, now);
+          if (e !== undefined) entries.set(key, e);
+        }
+        return { held, heads, entries };
+      } catch (e) {
+        await this.#lock.release(held).catch(() => {});
+        throw e;
+      }
+    });
+    // This handle's later writes wait until the transaction ends.
+    this.#writes = this.#writes.then(() => ended);
+    begun.catch(end);
+    return begun.then(({ held, heads, entries }): ShardTxn => {
+      let done = false;
+      const finish = async (run: () => Promise<void>): Promise<void> => {
+        if (done) throw new Error("The shard transaction already committed or released");
+        done = true;
+        try {
+          await this.#typed(run());
+        } finally {
+          this.#known.forget();
+          end();
+        }
+      };
+      return {
+        entries,
+        commit: (ops) =>
+          finish(async () => {
+            // Only the lock is checked: while it is ours no other handle changes a head.
+            const written = await this.#committer.commit(ops, heads, [held.check], {
+              key: LOCK_KEY,
+            });
+            if (written === false) {
+              throw new TransactionConflictError(keys.length, {
+                cause: new Error(
+                  `the shard's lock was taken over after its lease ran out; nothing was written`,
+                ),
+              });
+            }
+          }),
+        release: () =>
+          finish(async () => {
+            await this.#lock.release(held);
+          }),
+      };
+    });
   }
 
   remove(keys: readonly string[]): Promise<number> {

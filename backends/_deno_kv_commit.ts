@@ -56,12 +56,15 @@ export class DenoKvCommitter {
    * Stages, flips and collects; `false` (nothing visible changed) when a check failed. `old`
    * holds the heads being replaced (read by the caller): it decides each new version, which
    * chunks to collect and which deletes to skip; `checks` (see DenoKvBackend's #readHeads) make
-   * the commit fail when one of them changed since it was read.
+   * the commit fail when one of them changed since it was read. `unlock` (the lock holder's
+   * delete of the lock record) commits with the heads, or after them when they need several
+   * atomics, or alone when nothing changes.
    */
   async commit(
     ops: readonly WriteOp[],
     old: Map<string, Stored>,
     checks: KvCheck[],
+    unlock?: Mutation,
   ): Promise<Written | false> {
     const last = new Map<string, WriteOp>();
     for (const op of ops) {
@@ -113,14 +116,17 @@ export class DenoKvCommitter {
         });
       }
     }
-    if (flip.length === 0) return { heads, versionstamp: undefined };
+    if (flip.length === 0) {
+      if (unlock !== undefined && !(await this.atomic([unlock], checks))) return false;
+      return { heads, versionstamp: undefined };
+    }
     // Last, so that a logged flip moves the mark with (or after) its last heads.
     flip.push({ key: MARK_KEY, value: EMPTY });
     for (const group of packCommits(staging)) await this.atomic(group);
-    const flips = packCommits(flip);
+    const flips = packCommits(unlock === undefined ? flip : [...flip, unlock]);
     const done = flips.length <= 1
       ? await this.stamped(flips[0], checks)
-      : await this.#logged(flip, checks);
+      : await this.#logged(flip, checks, unlock);
     if (done === false) {
       await this.drop(staged, pendingKey);
       return false;
@@ -165,7 +171,11 @@ export class DenoKvCommitter {
   }
 
   /** A flip too large for one atomic(): the redo log commits atomically, then is applied. */
-  async #logged(flip: readonly Mutation[], checks: KvCheck[]): Promise<boolean> {
+  async #logged(
+    flip: readonly Mutation[],
+    checks: KvCheck[],
+    unlock: Mutation | undefined,
+  ): Promise<boolean> {
     const staging: Mutation[] = [];
     const log = this.#stage(encodeLog(flip), staging);
     for (const group of packCommits(staging)) await this.atomic(group);
@@ -178,6 +188,8 @@ export class DenoKvCommitter {
       return false;
     }
     await this.replay(log, flip);
+    // The lock (checked by `checks`, still ours) goes once every head is in place.
+    if (unlock !== undefined) await this.atomic([unlock], checks);
     return true;
   }
 

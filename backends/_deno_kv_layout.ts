@@ -14,6 +14,7 @@
 //   ["x", expiresAt, ...headKey]  expiry index for the sweeper (may be stale; checked on use)
 //   ["m"]             an empty record rewritten by every commit that changes heads: its Deno KV
 //                     versionstamp is the shard's change mark (Driver.changes())
+//   ["lock"]          the shard's write lock while a handle holds it (see _deno_kv_lock.ts)
 import { createHash } from "node:crypto";
 import type { KvKey, KvKeyPart } from "./_deno_kv_api.ts";
 
@@ -27,9 +28,10 @@ export const CHUNK_SIZE = 60 * 1024;
 export const MAX_MUTATIONS = 1000;
 const MAX_COMMIT_BYTES = 700_000;
 const MAX_KEY_BYTES = 70_000;
-/** Deno KV: getMany takes at most 10 keys; @deno/kv also allows only 10 checks per atomic. */
+/** Deno KV: getMany takes at most 10 keys; @deno/kv also allows only 10 checks per atomic, one
+ * of which every write spends on the lock record (LOCK_KEY): at most 9 others. */
 export const MAX_READ_KEYS = 10;
-export const MAX_CHECKS = 10;
+export const MAX_CHECKS = 9;
 /** Bounds of the head keyspace: every byte part sorts before every string part. */
 export const HEADS_START: KvKey = [new Uint8Array(0)];
 export const HEADS_END: KvKey = [""];
@@ -74,6 +76,7 @@ export const garbageKey = (id: Uint8Array): KvKey => ["g", id];
 export const logKey = (id: Uint8Array): KvKey => ["w", id];
 export const expiryKey = (expiresAt: number, head: KvKey): KvKey => ["x", expiresAt, ...head];
 export const MARK_KEY: KvKey = ["m"];
+export const LOCK_KEY: KvKey = ["lock"];
 
 /** A change mark from the versionstamp of MARK_KEY (`null`: never written): the low 52 bits of
  * Deno KV's 64-bit commit version (20 hex digits: the version, then a 16-bit batch index). */

@@ -74,6 +74,12 @@ class Watcher {
   #dirty = new Set<string>();
   #flushing: Promise<void> | undefined;
   #ready: Promise<void>;
+  #turn: Promise<void>;
+  #loaded = false;
+  /** Keys written through this store while the baseline was read: each is a change. */
+  #early = new Set<string>();
+  /** Keys whose state the baseline read (present or missing). */
+  #noted = new Set<string>();
   #since: number;
   closed = false;
   readonly stream: ReadableStream<WatchEvent>;
@@ -89,7 +95,8 @@ class Watcher {
     this.prefix = target.prefix;
     this.#onClose = onClose;
     this.#since = source.version();
-    this.#ready = this.#baseline();
+    this.#ready = this.#baseline().catch((e) => this.#fail(e));
+    this.#turn = this.#ready;
     this.stream = new ReadableStream<WatchEvent>({
       pull: (controller) => this.#pull(controller),
       cancel: () => this.close(),
@@ -102,11 +109,16 @@ class Watcher {
 
   /** Keys of this store that were written: read them again soon. */
   touched(keys: readonly string[]): void {
-    for (const key of keys) if (this.wants(key)) this.#dirty.add(key);
+    for (const key of keys) {
+      if (!this.wants(key)) continue;
+      this.#dirty.add(key);
+      if (!this.#loaded) this.#early.add(key);
+    }
     if (this.#dirty.size > 0 && this.#flushing === undefined) {
-      this.#flushing = this.#ready.then(() => new Promise((r) => setTimeout(r, 0))).then(() =>
-        this.#flush()
-      );
+      this.#flushing = this.#serial(async () => {
+        await new Promise((r) => setTimeout(r, 0));
+        await this.#flush();
+      });
     }
   }
 
@@ -124,27 +136,71 @@ class Watcher {
     }
   }
 
-  /** Reads the current state; entries written since the watch began are reported. */
+  /**
+   * Reads the current state. Entries written since the watch began are reported: those with a
+   * newer version, and those this store wrote meanwhile (for drivers without versions).
+   */
   async #baseline(): Promise<void> {
     const since = this.#since;
     const note = (key: string, e: Entry) => {
+      this.#noted.add(key);
       this.#seen.set(key, seenOf(e));
-      if ((e.version ?? 0) > since) this.#emit(key, e);
+      if ((e.version ?? 0) > since || this.#early.has(key)) this.#emit(key, e);
+      this.#early.delete(key);
     };
     if (this.keys !== undefined) {
       for (const [shard, keys] of this.#byShard([...this.keys])) {
-        for (const [key, e] of await this.#source.read(shard, keys)) note(key, e);
+        const found = await this.#source.read(shard, keys);
+        for (const key of keys) {
+          const e = found.get(key);
+          if (e !== undefined) note(key, e);
+          else if (!this.#early.has(key)) this.#noted.add(key);
+        }
       }
     } else {
       for (let shard = 0; shard < this.#source.shards; shard++) {
         for (const [key, e] of await this.#rangeEntries(shard)) note(key, e);
       }
     }
+    // Written through this store after their key or shard was read: report what changed (or
+    // everything, for a key whose earlier state is unknown).
+    while (this.#early.size > 0) {
+      const keys = [...this.#early];
+      this.#early.clear();
+      for (const [shard, list] of this.#byShard(keys)) {
+        const found = await this.#source.read(shard, list);
+        for (const key of list) {
+          const e = found.get(key);
+          if (this.#noted.has(key)) this.#update(key, this.#seen.get(key), e);
+          else {
+            this.#noted.add(key);
+            if (e === undefined) this.#seen.delete(key);
+            else this.#seen.set(key, seenOf(e));
+            this.#emit(key, e);
+          }
+        }
+      }
+    }
+    this.#noted.clear();
+    this.#loaded = true;
+  }
+
+  /**
+   * Runs reads one at a time, after the baseline: a read that started before a write cannot
+   * finish after a later read and report the older state as a change.
+   */
+  #serial(run: () => Promise<void>): Promise<void> {
+    const next = this.#turn.then(run);
+    this.#turn = next.catch(() => {});
+    return next;
   }
 
   /** Polls the shards in `shards`, reporting what changed. */
-  async poll(shards: readonly number[]): Promise<void> {
-    await this.#ready;
+  poll(shards: readonly number[]): Promise<void> {
+    return this.#serial(() => this.#poll(shards));
+  }
+
+  async #poll(shards: readonly number[]): Promise<void> {
     if (this.closed) return;
     try {
       if (this.keys !== undefined) {

@@ -1,7 +1,9 @@
 /**
- * A custom backend: a `Driver` is only storage (read entries with their expiry, scan a key
- * range, apply a group of writes atomically if some keys still hold what they held, delete,
- * add to a counter, sweep, close). `openStore` puts the engine on top: validation, routing,
+ * A custom backend: a `Driver` is only storage (read entries with their expiry and version,
+ * scan a key range, apply a group of writes atomically if some keys still hold what they held,
+ * delete, add to a counter, sweep, close). A version grows with every write of a key: the
+ * engine proposes one and the driver keeps max(proposed, previous + 1); `getEntry`'s
+ * versionstamps and `atomic()`'s checks are built on them. `openStore` puts the engine on top: validation, routing,
  * shard locks, transactions, the read cache, TTLs and merged scans. This one keeps each shard
  * in a `Map` with a sorted key list; `test/conformance_custom_test.ts` runs the conformance
  * suite (`@shardkv/shardkv/testing`) against it.
@@ -58,8 +60,10 @@ class MapDriver implements Driver {
   }
 
   #put(key: string, entry: Entry): void {
-    if (!this.#rows.has(key)) this.#sorted.splice(this.#lowerBound(key), 0, key);
-    this.#rows.set(key, { value: entry.value.slice(), expiresAt: entry.expiresAt });
+    const previous = this.#rows.get(key);
+    if (previous === undefined) this.#sorted.splice(this.#lowerBound(key), 0, key);
+    const version = Math.max(entry.version ?? 0, (previous?.version ?? 0) + 1);
+    this.#rows.set(key, { value: entry.value.slice(), expiresAt: entry.expiresAt, version });
   }
 
   #delete(key: string): void {
@@ -70,7 +74,7 @@ class MapDriver implements Driver {
     const out = new Map<string, Entry>();
     for (const key of keys) {
       const e = this.#live(key);
-      if (e !== undefined) out.set(key, { value: e.value.slice(), expiresAt: e.expiresAt });
+      if (e !== undefined) out.set(key, { ...e, value: e.value.slice() });
     }
     return Promise.resolve(out);
   }
@@ -102,12 +106,19 @@ class MapDriver implements Driver {
     for (const [key, expected] of checks ?? []) {
       const e = this.#live(key);
       const same = expected === null ? e === undefined : e !== undefined &&
-        e.expiresAt === expected.expiresAt && sameBytes(e.value, expected.value);
+        e.expiresAt === expected.expiresAt && e.version === (expected.version ?? e.version) &&
+        sameBytes(e.value, expected.value);
       if (!same) return Promise.resolve(false);
     }
     for (const op of ops) {
       if (op.value === undefined) this.#delete(op.key);
-      else this.#put(op.key, { value: op.value, expiresAt: op.expiresAt ?? null });
+      else {
+        this.#put(op.key, {
+          value: op.value,
+          expiresAt: op.expiresAt ?? null,
+          version: op.version,
+        });
+      }
     }
     return Promise.resolve(true);
   }
@@ -121,7 +132,7 @@ class MapDriver implements Driver {
     return Promise.resolve(live);
   }
 
-  add(key: string, by: number): Promise<number> {
+  add(key: string, by: number, version?: number): Promise<number> {
     try {
       const e = this.#live(key);
       let n = 0;
@@ -132,7 +143,7 @@ class MapDriver implements Driver {
         n = decodeCounter(e.value);
       }
       const next = encodeCounter(n + by); // RangeError outside the safe integers
-      this.#put(key, { value: next, expiresAt: e?.expiresAt ?? null });
+      this.#put(key, { value: next, expiresAt: e?.expiresAt ?? null, version });
       return Promise.resolve(n + by);
     } catch (error) {
       return Promise.reject(error);

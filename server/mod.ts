@@ -27,13 +27,19 @@ import { RespSession } from "./session.ts";
 export type { ServerConfig } from "./_cmd_context.ts";
 // The store types its signature references, so its documentation is complete.
 export type {
+  AtomicCheck,
+  AtomicOperation,
   BatchEntries,
   CacheStats,
+  CommitResult,
+  KvEntry,
   ScanOptions,
   SetOptions,
   StorageBackend,
   Store,
   StoreStats,
+  WatchEvent,
+  WatchOptions,
 } from "../mod.ts";
 
 /** Options of {@linkcode serveResp}. */

@@ -23,12 +23,10 @@ const SHARDS = 4;
 const BACKENDS: Shared[] = ["sqlite", "deno-kv", "redis"];
 
 /**
- * Backends whose cross-shard commits hold against other processes. deno-kv and redis commit
- * across shards by compare-and-set with undo (their drivers have no begin()): another process
- * can read, and commit on top of, a shard written by a commit that is then undone, and updates
- * are lost. They join this list once their drivers lock shards for a commit.
+ * Backends whose cross-shard commits hold against other processes: every shared backend's
+ * driver now locks each shard of a commit (begin()) before writing any.
  */
-const LOCKING: Shared[] = ["sqlite", "redis"];
+const LOCKING: Shared[] = ["sqlite", "deno-kv", "redis"];
 
 for (const backend of LOCKING) {
   test(

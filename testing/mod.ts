@@ -34,6 +34,7 @@ import {
   CrossShardTransactionError,
   decodeCounter,
   deleteKey,
+  encodeCounter,
   existsKey,
   exportStore,
   getKey,
@@ -48,6 +49,7 @@ import {
   StoreClosedError,
   TransactionTimeoutError,
   ValueTooLargeError,
+  type WatchEvent,
   writeTxn,
 } from "../mod.ts";
 
@@ -123,6 +125,24 @@ function byteOrder(a: string, b: string): number {
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
+}
+
+/** The next event of a watch stream, or a failure after `ms`. */
+async function nextEvent(
+  reader: ReadableStreamDefaultReader<WatchEvent>,
+  ms = 5000,
+): Promise<WatchEvent> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no watch event within ${ms} ms`)), ms);
+  });
+  try {
+    const r = await Promise.race([reader.read(), late]);
+    if (r.done) throw new Error("the watch stream ended");
+    return r.value;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const MiB = 1024 * 1024;
@@ -837,6 +857,269 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     await store[Symbol.asyncDispose]();
     await assert.rejects(s.get("a"), StoreClosedError);
   });
+
+  // --- entries, atomic commits, watch --------------------------------------------------------
+  withStore(
+    "getEntry: value, versionstamp and expiry; every write gives a greater versionstamp",
+    async (s, clock) => {
+      const store = s as Store;
+      assert.deepEqual(await store.getEntry("k"), {
+        key: "k",
+        value: null,
+        versionstamp: null,
+        expiresAt: null,
+      });
+      const stamps: string[] = [];
+      const stamp = async () => {
+        const e = await store.getEntry("k");
+        assert.match(e.versionstamp!, /^[0-9a-f]{20}$/);
+        stamps.push(e.versionstamp!);
+        return e;
+      };
+      await s.set("k", enc("1"));
+      assert.equal(dec((await stamp()).value!), "1");
+      await s.set("k", enc("1"));
+      await stamp();
+      await s.set("k", enc("2"), { ttl: 500 });
+      assert.equal((await stamp()).expiresAt, clock.now() + 500);
+      await store.persist("k");
+      assert.equal((await stamp()).expiresAt, null);
+      await store.expire("k", 100);
+      await stamp();
+      await s.batchSet([["k", enc("3")]]);
+      await stamp();
+      await writeTxn(s, (t) => setKey(t, "k", enc("4")));
+      await stamp();
+      await s.delete("k");
+      await s.incr("k");
+      assert.equal(decodeCounter((await stamp()).value!), 1);
+      await s.incr("k");
+      await stamp();
+      for (let i = 1; i < stamps.length; i++) {
+        assert.ok(
+          stamps[i] > stamps[i - 1],
+          `versionstamp ${i} grew: ${stamps[i - 1]} -> ${stamps[i]}`,
+        );
+      }
+      clock.advance(100_000);
+      await s.set("t", enc("x"), { ttl: 10 });
+      clock.advance(10);
+      assert.deepEqual(await store.getEntry("t"), {
+        key: "t",
+        value: null,
+        versionstamp: null,
+        expiresAt: null,
+      });
+      await assert.rejects(store.getEntry(""), InvalidKeyError);
+    },
+  );
+
+  withStore("atomic: checks decide; a failed check writes nothing", async (s) => {
+    const store = s as Store;
+    const first = await store.atomic().check({ key: "a", versionstamp: null }).set("a", enc("1"))
+      .set("b", enc("1")).commit();
+    assert.equal(first.ok, true);
+    const a = await store.getEntry("a");
+    assert.equal(first.ok && first.versionstamp, a.versionstamp, "the commit's versionstamp");
+    assert.equal((await store.getEntry("b")).versionstamp, a.versionstamp);
+    // The same check again fails: "a" exists now.
+    const again = await store.atomic().check({ key: "a", versionstamp: null })
+      .set("a", enc("2")).delete("b").set("c", enc("new")).commit();
+    assert.deepEqual(again, { ok: false });
+    assert.equal(dec(await s.get("a")), "1");
+    assert.equal(dec(await s.get("b")), "1");
+    assert.equal(await s.get("c"), undefined);
+    // A check with the current versionstamp holds; after a write it is stale.
+    assert.equal((await store.atomic().check(a).set("a", enc("2")).commit()).ok, true);
+    assert.deepEqual(await store.atomic().check(a).set("a", enc("3")).commit(), { ok: false });
+    assert.equal(dec(await s.get("a")), "2");
+    // A rewrite with the same bytes is still a new version.
+    const b = await store.getEntry("b");
+    await s.set("b", enc("1"));
+    assert.deepEqual(await store.atomic().check(b).delete("b").commit(), { ok: false });
+    assert.equal(dec(await s.get("b")), "1");
+    // Checks only, and an empty commit, succeed with a versionstamp.
+    const checksOnly = await store.atomic().check(await store.getEntry("a")).commit();
+    assert.equal(checksOnly.ok, true);
+    assert.equal((await store.atomic().commit()).ok, true);
+    // Two different expectations of one key never both hold.
+    const twice = await store.atomic().check({ key: "zz", versionstamp: null })
+      .check({ key: "zz", versionstamp: a.versionstamp }).set("zz", enc("x")).commit();
+    assert.deepEqual(twice, { ok: false });
+    assert.equal(await s.get("zz"), undefined);
+  });
+
+  withStore("atomic: set with ttl, delete, sum/min/max on 8-byte counters", async (s, clock) => {
+    const store = s as Store;
+    await s.set("gone", enc("x"));
+    await s.incr("n", 10);
+    await store.expire("n", 1000);
+    const res = await store.atomic()
+      .set("t", enc("ttl"), { ttl: 50 })
+      .delete("gone")
+      .sum("n", 5)
+      .sum("new", -3)
+      .min("lo", 7)
+      .max("hi", 7)
+      .commit();
+    assert.equal(res.ok, true);
+    assert.equal(await s.get("gone"), undefined);
+    assert.equal(decodeCounter((await s.get("n"))!), 15);
+    assert.equal(await s.ttl("n"), 1000, "sum keeps the counter's expiry");
+    assert.equal(decodeCounter((await s.get("new"))!), -3);
+    assert.equal(await s.ttl("t"), 50);
+    await store.atomic().min("lo", 9).max("hi", 9).min("n", 4).sum("n", 1).commit();
+    assert.equal(decodeCounter((await s.get("lo"))!), 7);
+    assert.equal(decodeCounter((await s.get("hi"))!), 9);
+    assert.equal(decodeCounter((await s.get("n"))!), 5, "mutations of one key apply in order");
+    await store.atomic().sum("big", 2n ** 52n).sum("big", 2n ** 52n - 1n).commit();
+    assert.equal(decodeCounter((await s.get("big"))!), 2 ** 53 - 1);
+    await assert.rejects(store.atomic().sum("big", 1).set("side", enc("x")).commit(), RangeError);
+    assert.equal(decodeCounter((await s.get("big"))!), 2 ** 53 - 1);
+    assert.equal(await s.get("side"), undefined);
+    clock.advance(50);
+    assert.equal(await s.get("t"), undefined);
+  });
+
+  withStore("atomic: bad input throws a typed error and writes nothing", async (s) => {
+    const store = s as Store;
+    assert.throws(() => store.atomic().set("", enc("x")), InvalidKeyError);
+    assert.throws(() => store.atomic().set("k", "x" as unknown as Uint8Array), InvalidValueError);
+    assert.throws(() => store.atomic().check({ key: "k", versionstamp: "nope" }), TypeError);
+    assert.throws(
+      () => store.atomic().check(null as unknown as { key: string; versionstamp: null }),
+      TypeError,
+    );
+    assert.throws(() => store.atomic().sum("k", 1.5), RangeError);
+    assert.throws(() => store.atomic().max("k", 2n ** 60n), RangeError);
+    assert.throws(() => store.atomic().min("k", "1" as unknown as number), RangeError);
+    assert.throws(() => store.atomic().set("k", enc("x"), { ttl: -1 }), RangeError);
+    await s.set("text", enc("not a counter"));
+    await assert.rejects(
+      store.atomic().set("other", enc("x")).sum("text", 1).commit(),
+      NotACounterError,
+    );
+    assert.equal(await s.get("other"), undefined);
+    assert.equal(dec(await s.get("text")), "not a counter");
+    const op = store.atomic().set("once", enc("1"));
+    await op.commit();
+    await assert.rejects(op.commit(), TypeError);
+  });
+
+  withStore(
+    "atomic: a commit over many shards is all or nothing; readers never see half",
+    async (s) => {
+      const store = s as Store;
+      const keys = Array.from({ length: 12 }, (_, i) => `acct:${i}`);
+      await s.batchSet(keys.map((k) => [k, encodeCounter(100)] as const));
+      // All keys in one commit: one versionstamp for all; then a failing check on one of them.
+      const all = await keys.reduce((op, k) => op.sum(k, 1), store.atomic()).commit();
+      assert.equal(all.ok, true);
+      for (const k of keys) {
+        assert.equal(
+          (await store.getEntry(k)).versionstamp,
+          all.ok && all.versionstamp,
+        );
+      }
+      const stale = { key: keys[5], versionstamp: "00000000000000000001" };
+      const failed = await keys.reduce((op, k) => op.sum(k, 1), store.atomic().check(stale))
+        .commit();
+      assert.deepEqual(failed, { ok: false });
+      for (const k of keys) assert.equal(decodeCounter((await s.get(k))!), 101);
+      // Concurrent transfers keep the total; concurrent multi-key reads never see half of one.
+      const total = 101 * keys.length;
+      let stop = false;
+      const reader = (async () => {
+        let reads = 0;
+        while (!stop || reads === 0) {
+          const got = await s.batchGet(keys);
+          let sum = 0;
+          for (const k of keys) sum += decodeCounter(got.get(k)!);
+          assert.equal(sum, total, "a reader saw part of a commit");
+          const scanned = await s.scan("acct:");
+          assert.equal(scanned.reduce((n, v) => n + decodeCounter(v), 0), total);
+          reads++;
+          // Cached reads resolve without I/O: let the writers' file and socket I/O run.
+          await new Promise((r) => setTimeout(r, 0));
+        }
+      })();
+      await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; i < 6; i++) {
+          const from = keys[(w + i) % keys.length];
+          const to = keys[(w * 5 + i + 1) % keys.length];
+          if (from === to) continue;
+          const r = await store.atomic().sum(from, -1).sum(to, 1).commit();
+          assert.equal(r.ok, true);
+        }
+      }));
+      stop = true;
+      await reader;
+    },
+  );
+
+  withStore("atomic: concurrent check-and-set increments lose no update", async (s) => {
+    const store = s as Store;
+    const workers = 8;
+    const each = 8;
+    await Promise.all(Array.from({ length: workers }, async () => {
+      for (let i = 0; i < each; i++) {
+        for (;;) {
+          const [x, y] = await Promise.all([store.getEntry("x"), store.getEntry("{y}y")]);
+          const nx = (x.value === null ? 0 : decodeCounter(x.value)) + 1;
+          const ny = (y.value === null ? 0 : decodeCounter(y.value)) + 1;
+          const r = await store.atomic().check(x, y).set("x", encodeCounter(nx))
+            .set("{y}y", encodeCounter(ny)).commit();
+          if (r.ok) break;
+        }
+      }
+    }));
+    assert.equal(decodeCounter((await s.get("x"))!), workers * each);
+    assert.equal(decodeCounter((await s.get("{y}y"))!), workers * each);
+  });
+
+  withStore("watch: one event per change of the watched keys, then abort ends it", async (s) => {
+    const store = s as Store;
+    await s.set("w:1", enc("before"));
+    const abort = new AbortController();
+    const events = store.watch(["w:1", "w:2"], { signal: abort.signal }).getReader();
+    await s.set("other", enc("not watched"));
+    await s.set("w:1", enc("one"));
+    let e = await nextEvent(events);
+    assert.equal(e.key, "w:1");
+    assert.equal(dec(e.value!), "one");
+    assert.equal(e.versionstamp, (await store.getEntry("w:1")).versionstamp);
+    await s.batchSet([["w:2", enc("two")]]);
+    e = await nextEvent(events);
+    assert.deepEqual([e.key, dec(e.value!)], ["w:2", "two"]);
+    await store.atomic().delete("w:1").commit();
+    e = await nextEvent(events);
+    assert.deepEqual(e, { key: "w:1", value: null, versionstamp: null });
+    abort.abort();
+    assert.equal((await events.read()).done, true);
+    assert.throws(() => store.watch("w:1" as unknown as string[]), TypeError);
+    assert.throws(() => store.watch([""]), InvalidKeyError);
+  });
+
+  withStore(
+    "watch: a prefix, expiry as a deletion, and the end when the store closes",
+    async (s, clock) => {
+      const store = s as Store;
+      const events = store.watch({ prefix: "p:" }).getReader();
+      await s.set("q:1", enc("outside"));
+      await s.set("p:1", enc("a"), { ttl: 100 });
+      let e = await nextEvent(events);
+      assert.deepEqual([e.key, dec(e.value!)], ["p:1", "a"]);
+      await s.incr("p:n");
+      e = await nextEvent(events);
+      assert.equal(e.key, "p:n");
+      assert.equal(decodeCounter(e.value!), 1);
+      clock.advance(100);
+      e = await nextEvent(events);
+      assert.deepEqual(e, { key: "p:1", value: null, versionstamp: null });
+      await s.close();
+      assert.equal((await events.read()).done, true);
+    },
+  );
 
   // --- cache -------------------------------------------------------------------------------
   if (options.cache) {
