@@ -151,14 +151,22 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   }
 
   if (backend === "redis") {
-    const { openRedisShards } = await loadRedisDriver();
-    const opened = await openRedisShards(path, {
+    const { openRedisStore } = await loadRedisDriver();
+    const { drivers, journal } = await openRedisStore(path, {
       shards,
       defaultShards: DEFAULT_SHARDS,
       now,
       redis: chosen.redis,
     });
-    return assemble(path, "redis", opened, { cache, now });
+    // Cross-shard commits are journaled in Redis and rolled back at open when a crash cut one.
+    const store = assemble(path, "redis", drivers, { cache, now, journal });
+    try {
+      await store.recoverCommits();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return store;
   }
 
   if (typeof path !== "string" || path === "") {
