@@ -15,6 +15,7 @@ import {
   HEADS_END,
   HEADS_START,
   isLongHeadKey,
+  MARK_KEY,
   MAX_READ_KEYS,
   SHORT_KEY,
 } from "./_deno_kv_layout.ts";
@@ -56,11 +57,22 @@ export class DenoKvReader {
   async readHeads(keys: readonly string[]): Promise<Map<string, Stored>> {
     if (keys.length === 1) return new Map([[keys[0], await this.readHead(keys[0])]]);
     const hks = keys.map(headKeyOf);
-    const reads: Promise<{ value: unknown; versionstamp: string | null }[]>[] = [];
-    for (let i = 0; i < hks.length; i += MAX_READ_KEYS) {
-      reads.push(this.#kv.getMany(hks.slice(i, i + MAX_READ_KEYS).map((h) => h.kvKey)));
+    const kvKeys = hks.map((h) => h.kvKey);
+    let found: { value: unknown; versionstamp: string | null }[];
+    if (kvKeys.length <= MAX_READ_KEYS) found = await this.#kv.getMany([...kvKeys]);
+    else {
+      // getMany reads at most 10 keys at once: the change mark (rewritten by every commit that
+      // changes heads) read before and after the reads proves they saw one state.
+      for (;;) {
+        const before = await this.#kv.get(MARK_KEY);
+        const reads = [];
+        for (let i = 0; i < kvKeys.length; i += MAX_READ_KEYS) {
+          reads.push(this.#kv.getMany(kvKeys.slice(i, i + MAX_READ_KEYS)));
+        }
+        found = (await Promise.all(reads)).flat();
+        if ((await this.#kv.get(MARK_KEY)).versionstamp === before.versionstamp) break;
+      }
     }
-    const found = (await Promise.all(reads)).flat();
     const out = new Map<string, Stored>();
     keys.forEach((key, i) =>
       out.set(key, storedOf(key, hks[i], found[i].value, found[i].versionstamp))

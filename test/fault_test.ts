@@ -3,38 +3,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openStore, StorageError, StorageFullError, type Store, verifyStore } from "../mod.ts";
+import { inTmpfs } from "./_tmpfs.ts";
 
 const SIZE = "2m";
 
 /** Runs `fn` in a fresh tmpfs of SIZE; unmounts and removes it afterwards, even on failure. */
-async function withTmpfs(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "shardkv-tmpfs-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${SIZE}`, "tmpfs", dir], { stdio: "pipe" });
-  } catch (e) {
-    await rmdir(dir);
-    const stderr = String((e as { stderr?: unknown }).stderr ?? "").trim();
-    throw new Error(
-      `Cannot mount a tmpfs at ${dir} (the fault tests need root, as in CI): ${stderr}`,
-      { cause: e },
-    );
-  }
-  try {
-    await fn(dir);
-  } finally {
-    try {
-      execFileSync("umount", [dir], { stdio: "pipe" });
-    } catch {
-      // Something still holds a file open there (a failed test's store): detach it anyway.
-      execFileSync("umount", ["-l", dir], { stdio: "pipe" });
-    }
-    await rmdir(dir);
-  }
-}
+const withTmpfs = (fn: (dir: string) => Promise<void>): Promise<void> => inTmpfs(SIZE, fn);
 
 const value = (i: number): Uint8Array => new Uint8Array(4096).fill(i & 0xff);
 
