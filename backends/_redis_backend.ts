@@ -29,7 +29,7 @@ export interface RedisShardsInit {
   redis: RedisBackendOptions | undefined;
   /**
    * How long a shard's write lock (taken by `begin`) lasts, in ms, before a crashed holder's
-   * lock goes away (default {@linkcode LOCK_LEASE}).
+   * lock goes away (default LOCK_LEASE, 10 s).
    */
   lease?: number;
 }
@@ -38,7 +38,7 @@ export interface RedisShardsInit {
  * Default lease of a shard's write lock: far longer than a commit takes, short enough that a
  * store is writable again soon after a holder crashed.
  */
-export const LOCK_LEASE = 10_000;
+const LOCK_LEASE = 10_000;
 // How long a write waits for another writer's lock, in leases: a live holder commits well
 // within one, a crashed holder's lock is gone after one.
 const LOCK_WAIT_LEASES = 3;

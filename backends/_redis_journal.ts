@@ -15,7 +15,7 @@ import { describe } from "../core/validate.ts";
 import { asArg, type RedisLink } from "./_redis_client.ts";
 
 /** How long a record of another host counts as in flight, in ms: far above a commit's time. */
-export const FOREIGN_LEASE = 60_000;
+const FOREIGN_LEASE = 60_000;
 
 const HOST = hostname();
 
