@@ -81,9 +81,10 @@ export class RedisJournal implements Journal {
     checkId(id);
     // `id` is one this process wrote, or a name list() returned.
     const name = inFlight.get(id) ?? id;
-    inFlight.delete(id);
-    // HDEL of the last field deletes the hash: an empty journal leaves no key behind.
+    // HDEL of the last field deletes the hash: an empty journal leaves no key behind. The record
+    // stays in flight until it is gone, so an open meanwhile does not roll the commit back.
     await this.#link.hdel(this.#key, name);
+    inFlight.delete(id);
   }
 
   async list(): Promise<Map<string, Uint8Array>> {

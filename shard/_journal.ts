@@ -48,7 +48,10 @@ export function fileJournal(path: string, options: { sync: boolean }): Journal {
     async remove(id) {
       // `id` is one this process wrote, or a name list() returned.
       const own = `${id}.${process.pid}`;
-      await rm(join(dir, (inFlight.delete(own) ? own : id) + SUFFIX), { force: true });
+      // Still in flight until the file is gone: an open in this process meanwhile must not
+      // take the finished commit for an interrupted one and roll it back.
+      await rm(join(dir, (inFlight.has(own) ? own : id) + SUFFIX), { force: true });
+      inFlight.delete(own);
       await sync();
     },
     async list() {
