@@ -13,6 +13,7 @@ import process from "node:process";
 import type { DenoKv } from "./_deno_kv_api.ts";
 import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
 import { LOCK_KEY } from "./_deno_kv_layout.ts";
+import { isAlive } from "./_alive.ts";
 
 /** How long a lock holds without its holder committing or releasing it (default). */
 export const LOCK_LEASE_MS = 10_000;
@@ -49,23 +50,10 @@ function decodeLock(value: unknown): LockRecord | undefined {
   };
 }
 
-/** Whether the process `pid` is running on this machine (as shard/_layout.ts isAlive, which
- * backends/ may not import: the layers run core <- backends <- shard). */
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to another user.
-    return (e as { code?: string }).code === "EPERM";
-  }
-}
-
 /** Whether a lock record no longer holds: unreadable, its lease ran out, or its holder died. */
 function isStale(record: LockRecord | undefined): boolean {
-  return record === undefined || record.leaseEnd <= Date.now() || !isAlive(record.pid);
+  return record === undefined || record.leaseEnd <= Date.now() ||
+    (record.pid !== process.pid && !isAlive(record.pid));
 }
 
 /** A short jittered wait between looks at a lock another handle holds. */

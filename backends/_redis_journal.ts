@@ -13,6 +13,7 @@ import process from "node:process";
 import type { Journal } from "../core/driver.ts";
 import { describe } from "../core/validate.ts";
 import { asArg, type RedisLink } from "./_redis_client.ts";
+import { isAlive } from "./_alive.ts";
 
 /** How long a record of another host counts as in flight, in ms: far above a commit's time. */
 const FOREIGN_LEASE = 60_000;
@@ -32,21 +33,6 @@ function checkId(id: unknown): void {
 function writerOf(name: string): { host: string; pid: number; at: number } | undefined {
   const m = /@([^@/]*)\/(\d+)\/(\d+)$/.exec(name);
   return m === null ? undefined : { host: m[1], pid: Number(m[2]), at: Number(m[3]) };
-}
-
-/**
- * Whether process `pid` of this host runs (signal 0 checks without sending anything; EPERM:
- * it exists but belongs to another user). Written here, as backends may not import the
- * engine's copy in shard/.
- */
-function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === "EPERM";
-  }
 }
 
 /** Whether the record `name` belongs to a commit that may still be in flight. */

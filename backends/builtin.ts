@@ -7,6 +7,7 @@ import type { Durability } from "../core/types.ts";
 import type { RedisBackendOptions } from "./_redis_client.ts";
 
 export type { RedisBackendOptions };
+export { isAlive } from "./_alive.ts";
 export { checkSqliteFile, hasSqliteCode } from "./_sqlite_driver.ts";
 export { type ShardVerifyReport, verifySqliteFile } from "./_sqlite_verify.ts";
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import type { Journal } from "../core/driver.ts";
 import { crc32 } from "./_backup_crc.ts";
-import { isAlive } from "./_layout.ts";
+import { isAlive } from "../backends/builtin.ts";
 import { fsyncDir, fsyncPath } from "./manifest.ts";
 
 const SUFFIX = ".commit";

@@ -14,6 +14,7 @@ import {
   readPendingMove,
   SHARD_ENTRY,
 } from "./manifest.ts";
+import { isAlive } from "../backends/builtin.ts";
 
 export { BUILD_PREFIX, type PendingMove };
 const LOCK_FILE = ".shardkv-reshard.lock";
@@ -125,18 +126,6 @@ export async function rollForward(path: string, move: PendingMove): Promise<void
   await rename(manifest, join(path, MANIFEST_FILE));
   await fsyncDir(path);
   await rm(build, { recursive: true, force: true });
-}
-
-/** Whether the process `pid` is running (on this machine). */
-export function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as { code?: string }).code === "EPERM";
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
