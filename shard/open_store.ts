@@ -159,14 +159,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       redis: chosen.redis,
     });
     // Cross-shard commits are journaled in Redis and rolled back at open when a crash cut one.
-    const store = assemble(path, "redis", drivers, { cache, now, journal });
-    try {
-      await store.recoverCommits();
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-    return store;
+    return await assemble(path, "redis", drivers, { cache, now, journal });
   }
 
   if (typeof path !== "string" || path === "") {
@@ -269,14 +262,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     await rm(join(path, CREATING_FILE), { force: true });
   }
   const journal = fileJournal(path, { sync: durability === "full" });
-  const store = assemble(path, name, opened, { cache, now, journal });
-  try {
-    await store.recoverCommits();
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
-  return store;
+  return await assemble(path, name, opened, { cache, now, journal });
 }
 
 /** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
@@ -386,13 +372,17 @@ async function openShards(
   });
 }
 
-function assemble(
+/**
+ * The engine over `drivers`; with a journal, multi-shard commits a crash interrupted are rolled
+ * back before the store is handed out.
+ */
+async function assemble(
   path: string,
   backend: string,
   drivers: Driver[],
   options: { cache: false | LruCacheOptions; now: () => number; journal?: Journal },
-): Engine {
-  return new Engine({
+): Promise<Engine> {
+  const store = new Engine({
     journal: options.journal,
     path,
     backend,
@@ -402,4 +392,12 @@ function assemble(
     cache: options.cache,
     schedule: unrefScheduler,
   });
+  if (options.journal === undefined) return store;
+  try {
+    await store.recoverCommits();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return store;
 }
