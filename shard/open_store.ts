@@ -193,11 +193,13 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
       } (sqlite only)`,
     );
   }
-  if (workers > 0 && name === "deno-kv" && runtimeName() === "bun") {
-    // Measured: Bun 1.4.5 aborts or segfaults within seconds once @deno/kv runs in its workers.
+  const runtime = runtimeName();
+  if (workers > 0 && name === "deno-kv" && runtime !== "deno") {
+    // Measured: Bun 1.4.5 aborts or segfaults within seconds once @deno/kv runs in its workers;
+    // Node 26 aborts now and then ("Check failed: node->IsInUse()") in a worker using it.
     throw new TypeError(
-      "workers cannot host the deno-kv backend on Bun: @deno/kv's native module crashes Bun's " +
-        "worker threads; use workers: 0 (Deno and Node host it)",
+      `workers cannot host the deno-kv backend on ${runtime === "bun" ? "Bun" : "Node"}: ` +
+        "@deno/kv's native module crashes worker threads; use workers: 0 (Deno hosts it)",
     );
   }
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;

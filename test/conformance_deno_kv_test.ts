@@ -9,14 +9,14 @@ import { conformanceForBackend, storeTarget } from "./_targets.ts";
 // Deno runs Deno.openKv; Bun runs the same suite through the npm package @deno/kv.
 conformanceForBackend("deno-kv", "deno-kv");
 // The same driver hosted in worker threads (the `workers` wrapper), where the runtime can:
-// on Bun, @deno/kv's native module crashes worker threads, so openStore refuses it there.
-if ("Bun" in globalThis) {
-  test("deno-kv with workers on Bun: refused with a TypeError, new or existing, nothing opened", async () => {
+// on Bun and Node, @deno/kv's native module crashes worker threads, so openStore refuses it.
+if (!("Deno" in globalThis)) {
+  test("deno-kv with workers outside Deno: refused with a TypeError, new or existing, nothing opened", async () => {
     const { dir, dispose } = await tempDir("denokv-workers-bun");
     try {
       await assert.rejects(
         openStore(`${dir}/new`, { backend: "deno-kv", shards: 2, workers: 2 }),
-        (e: unknown) => e instanceof TypeError && /deno-kv backend on Bun/.test(e.message),
+        (e: unknown) => e instanceof TypeError && /deno-kv backend on (Bun|Node)/.test(e.message),
       );
       const made = await openStore(`${dir}/old`, { backend: "deno-kv", shards: 2 });
       await made.set("k", new Uint8Array([1]));

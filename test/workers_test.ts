@@ -44,12 +44,12 @@ test("workers: descriptors are hosted with their options, deno-kv reopens withou
     });
     await a.set("k", enc("v"));
     await a.close();
-    // Bun refuses deno-kv in workers (its worker threads crash in @deno/kv's native module).
-    const onBun = "Bun" in globalThis;
+    // Only Deno hosts deno-kv in workers (@deno/kv's native module crashes Bun's and Node's).
+    const onDeno = "Deno" in globalThis;
     const b = await openStore(`${dir}/kv`, {
       backend: denoKv(),
       shards: 3,
-      workers: onBun ? 0 : 2,
+      workers: onDeno ? 2 : 0,
     });
     await b.batchSet(Array.from({ length: 30 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const));
     await b.close();
