@@ -152,7 +152,6 @@ export class Engine implements Store {
   #swept = 0;
   #host: TxnHost;
   #commits: CommitHost;
-  #journal: Journal | undefined;
   /** The newest version this store gave (a hybrid clock: store time in ms × 1024, then +1). */
   #lastVersion = 0;
   /** Multi-shard commits writing right now, and a counter bumped as each starts and ends. */
@@ -181,7 +180,6 @@ export class Engine implements Store {
       check: (op) => this.#check(op),
       version: () => this.#version(),
     };
-    this.#journal = init.journal;
     this.#commits = {
       shardOf: (key) => this.#shard(key),
       driver: (i) => this.#drivers[i],
