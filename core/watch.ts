@@ -170,14 +170,9 @@ class Watcher {
       for (const [shard, list] of this.#byShard(keys)) {
         const found = await this.#source.read(shard, list);
         for (const key of list) {
-          const e = found.get(key);
-          if (this.#noted.has(key)) this.#update(key, this.#seen.get(key), e);
-          else {
-            this.#noted.add(key);
-            if (e === undefined) this.#seen.delete(key);
-            else this.#seen.set(key, seenOf(e));
-            this.#emit(key, e);
-          }
+          const known = this.#noted.has(key);
+          this.#noted.add(key);
+          this.#update(key, this.#seen.get(key), found.get(key), !known);
         }
       }
     }
@@ -249,8 +244,9 @@ class Watcher {
     }
   }
 
-  #update(key: string, seen: Seen | undefined, e: Entry | undefined): void {
-    if (!changed(seen, e)) return;
+  /** Records and reports `e` as the state of `key` if it differs from `seen` (or `always`). */
+  #update(key: string, seen: Seen | undefined, e: Entry | undefined, always = false): void {
+    if (!always && !changed(seen, e)) return;
     if (e === undefined) this.#seen.delete(key);
     else this.#seen.set(key, seenOf(e));
     this.#emit(key, e);
