@@ -17,10 +17,8 @@ import { openDenoKvDriver } from "../backends/deno_kv.ts";
 import { openKv } from "../backends/_deno_kv_api.ts";
 import { headKeyOf } from "../backends/_deno_kv_layout.ts";
 import { CURRENT, SLOW } from "./_runtimes.ts";
-import { inTmpfs } from "./_tmpfs.ts";
+import { assertKept, diskValue, fillDisk, inTmpfs } from "./_tmpfs.ts";
 import { dec, enc, withTempDir } from "./_helpers.ts";
-
-const value = (i: number): Uint8Array => new Uint8Array(4096).fill(i & 0xff);
 
 function assertTyped(
   error: unknown,
@@ -55,42 +53,21 @@ for (const workers of CURRENT === "deno" ? [0, 2] : [0]) {
           workers,
         });
         try {
-          const acknowledged: number[] = [];
-          const errors: unknown[] = [];
-          for (let i = 0; errors.length < 20 && i < 10_000; i += 24) {
-            const results = await Promise.allSettled([0, 8, 16].map((off) =>
-              store!.batchSet(
-                Array.from(
-                  { length: 8 },
-                  (_, j) => [`k${i + off + j}`, value(i + off + j)] as const,
-                ),
-              )
-            ));
-            results.forEach((r, n) => {
-              if (r.status === "rejected") {
-                errors.push(r.reason);
-              } else for (let j = 0; j < 8; j++) acknowledged.push(i + n * 8 + j);
-            });
-          }
+          const { acknowledged, errors } = await fillDisk(store);
           assert.ok(errors.length >= 20, "the disk never filled up");
           assert.ok(acknowledged.length > 0);
           for (const e of errors) {
             assertTyped(e, StorageFullError, { file: join(dir, "shard-00{shard}.kv") });
             assert.match(e.message, /full/);
           }
-          const check = async (s: Store, keys: number[]) => {
-            const found = await s.batchGet(keys.map((i) => `k${i}`));
-            assert.equal(found.size, keys.length, `${keys.length - found.size} acknowledged lost`);
-            for (const i of keys) assert.deepEqual(found.get(`k${i}`), value(i));
-          };
-          await check(store, acknowledged);
+          await assertKept(store, acknowledged);
 
           await rm(join(mount, "filler"));
           const more = Array.from({ length: 20 }, (_, i) => 100_000 + i);
-          await store.batchSet(more.map((i) => [`k${i}`, value(i)] as const));
+          await store.batchSet(more.map((i) => [`k${i}`, diskValue(i)] as const));
           await store.close();
           store = await openStore(dir, { workers });
-          await check(store, [...acknowledged, ...more]);
+          await assertKept(store, [...acknowledged, ...more]);
         } finally {
           await store?.close();
         }
@@ -109,7 +86,7 @@ test(
       try {
         let error: unknown;
         for (let i = 0; error === undefined && i < 1000; i++) {
-          await driver.apply([{ key: `k${i}`, value: value(i) }]).catch((e) => error = e);
+          await driver.apply([{ key: `k${i}`, value: diskValue(i) }]).catch((e) => error = e);
         }
         assertTyped(error, StorageFullError, { shard: 5, file });
       } finally {

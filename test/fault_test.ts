@@ -6,14 +6,12 @@ import { execFileSync } from "node:child_process";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openStore, StorageError, StorageFullError, type Store, verifyStore } from "../mod.ts";
-import { inTmpfs } from "./_tmpfs.ts";
+import { assertKept, diskValue, fillDisk, inTmpfs } from "./_tmpfs.ts";
 
 const SIZE = "2m";
 
 /** Runs `fn` in a fresh tmpfs of SIZE; unmounts and removes it afterwards, even on failure. */
 const withTmpfs = (fn: (dir: string) => Promise<void>): Promise<void> => inTmpfs(SIZE, fn);
-
-const value = (i: number): Uint8Array => new Uint8Array(4096).fill(i & 0xff);
 
 for (const workers of [0, 2]) {
   test(`full disk${workers ? " (workers)" : ""}: StorageFullError, nothing acknowledged lost, works again once space is freed`, async () => {
@@ -23,20 +21,8 @@ for (const workers of [0, 2]) {
       const dir = join(mount, "store");
       let store: Store | undefined = await openStore(dir, { shards: 4, workers });
       try {
-        const acknowledged: number[] = [];
-        const errors: unknown[] = [];
         // Batches of 8 keys, three at a time, until the disk refuses 20 batches.
-        for (let i = 0; errors.length < 20 && i < 10_000; i += 24) {
-          const results = await Promise.allSettled([0, 8, 16].map((off) =>
-            store!.batchSet(
-              Array.from({ length: 8 }, (_, j) => [`k${i + off + j}`, value(i + off + j)] as const),
-            )
-          ));
-          results.forEach((r, n) => {
-            if (r.status === "rejected") errors.push(r.reason);
-            else for (let j = 0; j < 8; j++) acknowledged.push(i + n * 8 + j);
-          });
-        }
+        const { acknowledged, errors } = await fillDisk(store);
         assert.ok(errors.length >= 20, "the 2 MiB disk never filled up");
         assert.ok(acknowledged.length > 0);
         for (const e of errors) {
@@ -49,26 +35,17 @@ for (const workers of [0, 2]) {
           assert.match(e.message, /full/);
         }
         // Nothing acknowledged is lost, even while the disk is full.
-        const check = async (s: Store, keys: number[]) => {
-          const found = await s.batchGet(keys.map((i) => `k${i}`));
-          assert.equal(
-            found.size,
-            keys.length,
-            `${keys.length - found.size} acknowledged keys lost`,
-          );
-          for (const i of keys) assert.deepEqual(found.get(`k${i}`), value(i));
-        };
-        await check(store, acknowledged);
+        await assertKept(store, acknowledged);
 
         // Freeing space: writes succeed again, on every shard.
         await rm(join(mount, "filler"));
         const more = Array.from({ length: 40 }, (_, i) => 100_000 + i);
-        await store.batchSet(more.map((i) => [`k${i}`, value(i)] as const));
+        await store.batchSet(more.map((i) => [`k${i}`, diskValue(i)] as const));
         await store.close();
         store = undefined;
         // Everything survives a reopen, and the files are sound.
         store = await openStore(dir, { workers });
-        await check(store, [...acknowledged, ...more]);
+        await assertKept(store, [...acknowledged, ...more]);
         await store.close();
         store = undefined;
         const report = await verifyStore(dir);
@@ -101,10 +78,10 @@ test("a store created on a full disk fails with StorageError and leaves no manif
     await rm(join(mount, "filler"));
     // With space again, the interrupted creation completes.
     const store = await openStore(dir, { shards: 4 });
-    await store.set("a", value(1));
+    await store.set("a", diskValue(1));
     await store.close();
     const again = await openStore(dir);
-    assert.deepEqual(await again.get("a"), value(1));
+    assert.deepEqual(await again.get("a"), diskValue(1));
     await again.close();
   });
 });
@@ -114,7 +91,7 @@ for (const workers of [0, 2]) {
     await withTmpfs(async (mount) => {
       const dir = join(mount, "store");
       const store = await openStore(dir, { shards: 2 });
-      await store.set("a", value(1));
+      await store.set("a", diskValue(1));
       await store.close();
       execFileSync("mount", ["-o", "remount,ro", mount], { stdio: "pipe" });
       try {
@@ -134,7 +111,7 @@ for (const workers of [0, 2]) {
         execFileSync("mount", ["-o", "remount,rw", mount], { stdio: "pipe" });
       }
       const again = await openStore(dir);
-      assert.deepEqual(await again.get("a"), value(1));
+      assert.deepEqual(await again.get("a"), diskValue(1));
       await again.close();
     });
   });
