@@ -3,7 +3,6 @@
 // the cluster.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { Buffer } from "node:buffer";
 import { spawnSync } from "node:child_process";
 import { hostname } from "node:os";
@@ -14,19 +13,7 @@ import { Clock, dec, enc, readLines, spawnChild } from "./_helpers.ts";
 import { SLOW } from "./_runtimes.ts";
 import { shardOf } from "../shard/router.ts";
 import { KEYS, openAtomicStore } from "./_redis_atomic.ts";
-import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
-
-const TARGETS: Array<[string, RedisBackendOptions]> = [["standalone", { url }], [
-  "cluster",
-  { nodes },
-]];
-
-/** A raw client that reaches any key: the standalone server, or the cluster. */
-function rawClient(redis: RedisBackendOptions): Redis {
-  if (redis.url !== undefined) return new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  const [host, port] = nodes[0].split(":");
-  return new Redis.Cluster([{ host, port: Number(port) }]) as unknown as Redis;
-}
+import { freshName, rawClient, REDIS_TARGETS } from "./_redis_env.ts";
 
 async function open(name: string, redis: RedisBackendOptions, shards = 4) {
   const { openRedisStore } = await loadRedisDriver();
@@ -37,7 +24,7 @@ async function open(name: string, redis: RedisBackendOptions, shards = 4) {
 const closeAll = (drivers: Array<{ close(): Promise<void> }>) =>
   Promise.all(drivers.map((d) => d.close()));
 
-for (const [label, redis] of TARGETS) {
+for (const [label, redis] of REDIS_TARGETS) {
   test(`redis journal (${label}): write, list and remove round-trip, seen by another connection`, async () => {
     const name = freshName("journal");
     const key = `{shardkv:${name}}:commits`;
@@ -179,7 +166,7 @@ for (const [label, redis] of TARGETS) {
   });
 }
 
-for (const [label, redis] of TARGETS) {
+for (const [label, redis] of REDIS_TARGETS) {
   test(
     `redis journal (${label}): SIGKILLs during cross-shard atomic commits tear none`,
     SLOW,

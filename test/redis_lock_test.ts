@@ -3,7 +3,6 @@
 // ends with its lease. On the standalone server and the cluster.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { loadRedisDriver } from "../backends/builtin.ts";
 import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
 import {
@@ -16,19 +15,7 @@ import {
 } from "../mod.ts";
 import { dec, enc, readLines, spawnChild } from "./_helpers.ts";
 import { SLOW } from "./_runtimes.ts";
-import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
-
-const TARGETS: Array<[string, RedisBackendOptions]> = [["standalone", { url }], [
-  "cluster",
-  { nodes },
-]];
-
-/** A raw client that reaches any key: the standalone server, or the cluster. */
-function rawClient(redis: RedisBackendOptions): Redis {
-  if (redis.url !== undefined) return new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  const [host, port] = nodes[0].split(":");
-  return new Redis.Cluster([{ host, port: Number(port) }]) as unknown as Redis;
-}
+import { freshName, rawClient, REDIS_TARGETS } from "./_redis_env.ts";
 
 /** The shard of store `name`, over a connection of its own. */
 async function shard(name: string, redis: RedisBackendOptions, lease?: number): Promise<Driver> {
@@ -56,7 +43,7 @@ const value = async (d: Driver, key: string) => {
   return e === undefined ? undefined : dec(e.value);
 };
 
-for (const [label, redis] of TARGETS) {
+for (const [label, redis] of REDIS_TARGETS) {
   test(`redis lock (${label}): begin() holds off every write of another connection until commit`, async () => {
     const name = freshName("lock");
     const [a, b] = [await shard(name, redis), await shard(name, redis)];
@@ -164,7 +151,7 @@ for (const [label, redis] of TARGETS) {
 
 // The multi-process test of atomic_multiprocess_test.ts runs on the standalone server; this one
 // runs the same kind of commits on both, the cluster spreading the two shards over its nodes.
-for (const [label, redis] of TARGETS) {
+for (const [label, redis] of REDIS_TARGETS) {
   test(
     `redis lock (${label}): 4 processes x 40 checked commits of two keys on two shards lose none`,
     SLOW,

@@ -4,26 +4,13 @@
 // and gone with the key (delete, sweep, drop). On the standalone server and the cluster.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Driver, Entry } from "../core/driver.ts";
 import { BUILTIN_DRIVERS } from "../backends/builtin.ts";
 import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
 import { openStore } from "../mod.ts";
 import { Clock, dec, enc } from "./_helpers.ts";
-import { freshName, REDIS_NODES as nodes, REDIS_URL as url } from "./_redis_env.ts";
-
-const TARGETS: Array<[string, RedisBackendOptions]> = [["standalone", { url }], [
-  "cluster",
-  { nodes },
-]];
-
-/** A raw client that reaches any key: the standalone server, or the cluster. */
-function rawClient(redis: RedisBackendOptions): Redis {
-  if (redis.url !== undefined) return new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  const [first] = nodes.map((n) => n.split(":"));
-  // A cluster client routes each command to the node of its key's slot.
-  return new Redis.Cluster([{ host: first[0], port: Number(first[1]) }]) as unknown as Redis;
-}
+import { freshName, rawClient, REDIS_TARGETS } from "./_redis_env.ts";
 
 /** Runs `body` on the one-shard driver of a fresh store; always closes and drops it. */
 async function withDriver(
@@ -51,7 +38,7 @@ async function version(d: Driver, key: string): Promise<number | undefined> {
   return (await entry(d, key))?.version;
 }
 
-for (const [label, redis] of TARGETS) {
+for (const [label, redis] of REDIS_TARGETS) {
   test(`redis versions (${label}): set, overwrite and add grow the version`, async () => {
     await withDriver(redis, async (d) => {
       assert.equal(await d.apply([{ key: "k", value: enc("a") }]), true);
