@@ -4,7 +4,7 @@
 // compare-and-set with a stale version fails and writes nothing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Driver, Entry } from "../core/driver.ts";
+import { type Driver, type Entry, rangeOf } from "../core/driver.ts";
 import { openDenoKvDriver } from "../backends/deno_kv.ts";
 import { openStore, type Store } from "../mod.ts";
 import { openKv } from "../backends/_deno_kv_api.ts";
@@ -168,16 +168,9 @@ withPath("heads written before versions existed read as version 0", async (path)
       true,
     );
     assert.equal(await versionOf(d, "plain"), 1);
-    const range = await d.range({
-      prefix: "",
-      after: undefined,
-      lo: undefined,
-      loExclusive: false,
-      hi: undefined,
-      reverse: false,
-      limit: Infinity,
-      keysOnly: false,
-    });
+    const range = await d.range(
+      rangeOf("", { after: undefined, reverse: false, limit: Infinity }, false),
+    );
     assert.deepEqual(range.keys, ["plain", "ttl"]);
     assert.deepEqual(range.values.map(dec), ["new", "old"]);
   } finally {
@@ -228,16 +221,7 @@ withPath(
       assert.notEqual(afterSet, start);
       assert.equal(await b.changes!(), afterSet, "the other handle sees the same mark");
       await b.getEntries(["k"]);
-      await b.range({
-        prefix: "",
-        after: undefined,
-        lo: undefined,
-        loExclusive: false,
-        hi: undefined,
-        reverse: false,
-        limit: Infinity,
-        keysOnly: false,
-      });
+      await b.range(rangeOf("", { after: undefined, reverse: false, limit: Infinity }, false));
       assert.equal(await a.changes!(), afterSet, "reads move nothing");
       assert.equal(await b.apply([{ key: "k", value: enc("2") }], new Map([["k", null]])), false);
       assert.equal(await a.changes!(), afterSet, "a failed check moves nothing");

@@ -11,6 +11,7 @@ import { loadRedisDriver } from "../backends/builtin.ts";
 import { dropRedisStore, type RedisBackendOptions } from "../backends/redis.ts";
 import { Clock, dec, enc, readLines, spawnChild } from "./_helpers.ts";
 import { SLOW } from "./_runtimes.ts";
+import { rangeOf } from "../core/driver.ts";
 import { shardOf } from "../shard/router.ts";
 import { KEYS, openAtomicStore } from "./_redis_atomic.ts";
 import { freshName, rawClient, REDIS_TARGETS } from "./_redis_env.ts";
@@ -140,16 +141,7 @@ for (const [label, redis] of REDIS_TARGETS) {
       await d1.add("n", 1);
       await moved(1, "add");
       await d0.getEntries(["k"]);
-      await d0.range({
-        prefix: "",
-        after: undefined,
-        lo: undefined,
-        loExclusive: false,
-        hi: undefined,
-        reverse: false,
-        limit: Infinity,
-        keysOnly: false,
-      });
+      await d0.range(rangeOf("", { after: undefined, reverse: false, limit: Infinity }, false));
       assert.deepEqual(await marks(), [c0, c1]);
       // A failed check writes nothing and moves nothing.
       assert.equal(await d0.apply([{ key: "k", value: enc("w") }], new Map([["k", null]])), false);
