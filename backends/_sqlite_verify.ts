@@ -137,11 +137,15 @@ export async function checkSqliteValues(
   }
 }
 
-/** Every row of `sql`; the statement is finalized (bun:sqlite's close waits for that). */
-export function allRows(db: SqliteDatabase, sql: string): Record<string, SqlValue>[] {
+/** Every row of `sql` with `params`; the statement is finalized (bun:sqlite's close waits for that). */
+export function allRows(
+  db: SqliteDatabase,
+  sql: string,
+  ...params: SqlValue[]
+): Record<string, SqlValue>[] {
   const stmt = db.prepare(sql);
   try {
-    return stmt.all();
+    return stmt.all(...params);
   } finally {
     stmt.finalize?.();
   }

@@ -18,7 +18,8 @@ import { openDenoKvDriver } from "../backends/deno_kv.ts";
 import { openKv } from "../backends/_deno_kv_api.ts";
 import { headKeyOf } from "../backends/_deno_kv_layout.ts";
 import { checkDenoKvValues } from "../backends/_deno_kv_verify.ts";
-import { verifySqliteFile } from "../backends/_sqlite_verify.ts";
+import { allRows, verifySqliteFile } from "../backends/_sqlite_verify.ts";
+import { openSqliteDatabase } from "../backends/_sqlite_driver.ts";
 import { CURRENT, runOn, SLOW } from "./_runtimes.ts";
 import { assertKept, diskValue, fillDisk, inTmpfs } from "./_tmpfs.ts";
 import { dec, enc, withTempDir } from "./_helpers.ts";
@@ -325,5 +326,39 @@ test(
       );
       assert.match(cli.stderr, /shard 2\/2: \d+ rows checked/);
     });
+  },
+);
+
+test(
+  "deno-kv: damage in the pages Deno KV's background task reads first -> CorruptStoreError at open, not a process abort",
+  SLOW,
+  async () => {
+    // The roots of the expiry index (collect_expired) and of the queue tables' indexes
+    // (queue_next_ready, queue_cleanup): Deno KV's own task panics on each, aborting the process.
+    for (
+      const index of [
+        "kv_expiration_ms_idx",
+        "sqlite_autoindex_queue_1",
+        "sqlite_autoindex_queue_running_1",
+      ]
+    ) {
+      await withTempDir(async (dir) => {
+        await victimStore(dir);
+        const file = join(dir, "shard-001.kv");
+        const { db } = await openSqliteDatabase(file, { readOnly: true });
+        const root = Number(
+          allRows(db, "SELECT rootpage FROM sqlite_schema WHERE name = ?", index)[0].rootpage,
+        );
+        db.close();
+        await patch(file, (root - 1) * 4096, 4096, () => new Uint8Array(4096).fill(0xa5));
+
+        const error = await openStore(dir).then(async (s) => {
+          await s.close();
+          return undefined;
+        }, (e) => e);
+        assertTyped(error, CorruptStoreError, { shard: 1, file });
+        assert.match(error.message, /malformed.*background task/);
+      });
+    }
   },
 );
