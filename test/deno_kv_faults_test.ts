@@ -362,3 +362,24 @@ test(
     }
   },
 );
+
+test("verifyStore on deno-kv: a damaged expiry time (not checksummed) is found through the expiry index", async () => {
+  await withTempDir(async (dir) => {
+    const store = await openStore(dir, { shards: 1, backend: "deno-kv" });
+    await store.batchSet(Array.from({ length: 50 }, (_, i) => [`k${i}`, enc(`v${i}`)] as const), {
+      ttl: 3_600_000,
+    });
+    await store.set("victim", enc("TTL-VICTIM-VALUE"), { ttl: 3_600_000 });
+    await store.close();
+    assert.equal((await verifyStore(dir)).ok, true);
+    // A head record: flags, version (f64), checksum (u32), expiry time (f64), then the value.
+    const file = join(dir, "shard-000.kv");
+    const [at] = await offsetsOf(file, "TTL-VICTIM-VALUE");
+    await patch(file, at - 1, 1, (old) => Uint8Array.of(old[0] ^ 0x10));
+    const report = await verifyStore(dir);
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.shards[0].keys, []);
+    assert.equal(report.shards[0].problems.length, 1);
+    assert.match(report.shards[0].problems[0], /^key "victim": damaged expiry time/);
+  });
+});
