@@ -1,6 +1,7 @@
 // The small part of the Deno KV API the deno-kv backend uses, described structurally so no global
 // Deno types are needed. Deno provides it as Deno.openKv; Bun and Node get it from the npm
 // package @deno/kv (an optional peer dependency), which is imported lazily and only there.
+import { resolve } from "node:path";
 import { runtimeApi } from "../core/runtime.ts";
 import { importOptional } from "./_optional_import.ts";
 
@@ -87,5 +88,34 @@ export async function openKv(path: string): Promise<DenoKv> {
   const npm = await importOptional<DenoKvNpm>("@deno/kv", "^0.14.0", 'The "deno-kv" backend');
   const v8 = (await import("node:v8")) as NodeV8;
   // Without encodeV8/decodeV8 @deno/kv refuses to start outside Node.
-  return await npm.openKv(path, { encodeV8: v8.serialize, decodeV8: v8.deserialize });
+  const kv = await npm.openKv(path, { encodeV8: v8.serialize, decodeV8: v8.deserialize });
+  const file = resolve(path);
+  openedThroughNpm.set(file, (openedThroughNpm.get(file) ?? 0) + 1);
+  const close = kv.close.bind(kv);
+  let closed = false;
+  kv.close = () => {
+    if (!closed) {
+      closed = true;
+      const left = openedThroughNpm.get(file)! - 1;
+      if (left === 0) openedThroughNpm.delete(file);
+      else openedThroughNpm.set(file, left);
+    }
+    close();
+  };
+  return kv;
+}
+
+/** Files this process has open through @deno/kv, with how many handles each. */
+const openedThroughNpm = new Map<string, number>();
+
+/**
+ * Whether this process holds `path` open through @deno/kv (Bun, Node). @deno/kv brings its own
+ * copy of SQLite: a second copy opening the same file in the same process (the project's SQLite
+ * driver) would drop the first one's POSIX file locks when it closes, and could reset the
+ * shared-memory WAL index under it (see "Multiple copies of SQLite linked into the same
+ * application" in SQLite's "How To Corrupt An SQLite Database File"). Deno.openKv and Deno's
+ * node:sqlite share one SQLite, so on Deno this is always `false`.
+ */
+export function isOpenThroughNpm(path: string): boolean {
+  return openedThroughNpm.has(resolve(path));
 }

@@ -29,9 +29,11 @@ export interface ShardVerifyReport {
   ok: boolean;
   /** Rows whose checksum was compared. */
   rows: number;
-  /** Rows written before values carried checksums (read unchecked). */
+  /** Rows written before values carried checksums (read unchecked). For deno-kv, rows are
+   * entries (head records), wherever their values are stored. */
   unchecked: number;
-  /** Keys whose stored value does not match its checksum. */
+  /** Keys whose stored value does not match its checksum (a key whose record is damaged in
+   * another way is named in `problems`). */
   keys: string[];
   /** Everything else found wrong, one sentence each. */
   problems: string[];
@@ -40,13 +42,21 @@ export interface ShardVerifyReport {
 /** Rows read per query while checking checksums (bounds memory on large shards). */
 const PAGE_ROWS = 1000;
 
+/** Checks the stored values of a shard open as `db`, adding what it finds to `report` and
+ * telling `onRows` the rows checked so far. */
+export type ValueCheck = (
+  db: SqliteDatabase,
+  report: ShardVerifyReport,
+  onRows?: (rows: number) => void,
+) => Promise<void>;
+
 /**
- * Verifies one shard file. `values`: whether rows carry shardkv checksums (the sqlite backend)
- * or only the SQLite file can be checked (deno-kv). `onRows` is told the rows checked so far.
+ * Verifies one shard file: the file, its WAL, SQLite's integrity_check, then `values` (the
+ * checksums of the backend's rows: checkSqliteValues or _deno_kv_verify.ts's checkDenoKvValues).
  */
 export async function verifySqliteFile(
   where: StorageErrorInit,
-  options: { values: boolean; onRows?: (rows: number) => void },
+  options: { values: ValueCheck; onRows?: (rows: number) => void },
 ): Promise<ShardVerifyReport> {
   const report: ShardVerifyReport = {
     shard: where.shard,
@@ -78,7 +88,7 @@ export async function verifySqliteFile(
     if (messages.join() !== "ok") {
       report.problems.push(`SQLite integrity_check: ${messages.join("; ")}`);
     }
-    if (options.values) await checkValues(db, report, options.onRows);
+    await options.values(db, report, options.onRows);
   } catch (e) {
     report.problems.push(`cannot be read: ${(e as Error).message}`);
   } finally {
@@ -87,7 +97,8 @@ export async function verifySqliteFile(
   return done();
 }
 
-async function checkValues(
+/** Checks the checksum of every row of an sqlite shard (see ValueCheck). */
+export async function checkSqliteValues(
   db: SqliteDatabase,
   report: ShardVerifyReport,
   onRows?: (rows: number) => void,
@@ -126,11 +137,15 @@ async function checkValues(
   }
 }
 
-/** Every row of `sql`; the statement is finalized (bun:sqlite's close waits for that). */
-function allRows(db: SqliteDatabase, sql: string): Record<string, SqlValue>[] {
+/** Every row of `sql` with `params`; the statement is finalized (bun:sqlite's close waits for that). */
+export function allRows(
+  db: SqliteDatabase,
+  sql: string,
+  ...params: SqlValue[]
+): Record<string, SqlValue>[] {
   const stmt = db.prepare(sql);
   try {
-    return stmt.all();
+    return stmt.all(...params);
   } finally {
     stmt.finalize?.();
   }

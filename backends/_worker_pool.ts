@@ -3,9 +3,26 @@
 // driver's module and export). The main thread keeps a WorkerShard (a Driver) per shard that
 // forwards every driver call. Calls made in one event-loop turn travel to a worker as one
 // message and their results come back batched too, so the ~40 µs round trip of a message is
-// paid per turn, not per call; the worker's own group commit then covers the whole batch.
+// paid per turn, not per call; the worker's own group commit then covers the whole batch. The
+// hot calls and plain results travel as bytes in one transferred buffer (./_worker_wire.ts).
 import type { Worker } from "node:worker_threads";
 import { startWorker } from "./_worker_thread.ts";
+import {
+  CALL_APPLY,
+  CALL_CLONED,
+  CALL_GET_ENTRIES,
+  CALL_GET_ENTRY,
+  REPLY_CLONED,
+  REPLY_ENTRIES,
+  REPLY_ENTRY,
+  REPLY_FALSE,
+  REPLY_NUMBER,
+  REPLY_TRUE,
+  REPLY_UNDEFINED,
+  type WireMessage,
+  WireReader,
+  WireWriter,
+} from "./_worker_wire.ts";
 import * as errors from "../core/errors.ts";
 import { StoreClosedError } from "../core/errors.ts";
 import type {
@@ -53,7 +70,10 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
-  outbox: WorkerCall[];
+  /** This turn's calls: bytes, with a CALL_CLONED record for each of `cloned`. */
+  out: WireWriter;
+  cloned: WorkerCall[];
+  queued: number;
   inFlight: number;
 }
 
@@ -97,8 +117,8 @@ export class WorkerPool {
     this.#create = init.create;
     this.#slots = Array.from({ length: init.workers }, () => {
       const worker = startWorker("shard_worker");
-      const slot: Slot = { worker, outbox: [], inFlight: 0 };
-      worker.on("message", (replies: WorkerReply[]) => this.#settle(slot, replies));
+      const slot: Slot = { worker, out: new WireWriter(), cloned: [], queued: 0, inFlight: 0 };
+      worker.on("message", (m: WireMessage<WorkerReply>) => this.#settle(slot, m));
       worker.on("error", (e: unknown) => this.#fail(slot, e));
       // After the listeners: on Bun, adding a "message" listener refs the worker again.
       worker.unref();
@@ -129,14 +149,57 @@ export class WorkerPool {
     args: unknown[],
   ): Promise<unknown> {
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#slots[slot].outbox.push([id, shard, method, now, args]);
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        queueMicrotask(() => this.#flush());
-      }
-    });
+    const s = this.#slots[slot];
+    s.out.u8(CALL_CLONED);
+    s.cloned.push([id, shard, method, now, args]);
+    return this.#queued(s, id);
+  }
+
+  /** Queues `apply` in its byte form. */
+  apply(
+    slot: number,
+    shard: number,
+    now: number,
+    ops: readonly WriteOp[],
+    checks: Checks | undefined,
+  ): Promise<boolean> {
+    const id = this.#nextId++;
+    const out = this.#head(slot, CALL_APPLY, id, shard, now);
+    out.ops(ops);
+    out.checks(checks);
+    return this.#queued(this.#slots[slot], id) as Promise<boolean>;
+  }
+
+  /** Queues `getEntries` (or `getEntry`, when `one`) in its byte form. */
+  read(
+    slot: number,
+    shard: number,
+    now: number,
+    keys: readonly string[] | string,
+  ): Promise<unknown> {
+    const id = this.#nextId++;
+    const one = typeof keys === "string";
+    const out = this.#head(slot, one ? CALL_GET_ENTRY : CALL_GET_ENTRIES, id, shard, now);
+    if (one) out.string(keys);
+    else out.strings(keys);
+    return this.#queued(this.#slots[slot], id);
+  }
+
+  #head(slot: number, kind: number, id: number, shard: number, now: number): WireWriter {
+    const out = this.#slots[slot].out;
+    out.head(kind, id);
+    out.u32(shard);
+    out.f64(now);
+    return out;
+  }
+
+  #queued(slot: Slot, id: number): Promise<unknown> {
+    slot.queued++;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
   }
 
   /** A shard was closed; the threads end with the last one. */
@@ -148,36 +211,75 @@ export class WorkerPool {
   #flush(): void {
     this.#scheduled = false;
     for (const slot of this.#slots) {
-      const calls = slot.outbox;
-      if (calls.length === 0) continue;
-      slot.outbox = [];
+      const count = slot.queued;
+      if (count === 0) continue;
+      slot.queued = 0;
+      const cloned = slot.cloned;
+      slot.cloned = [];
+      const [buffer, length] = slot.out.take();
       // Pending replies must keep the process (and Deno's test runner) alive.
       if (slot.inFlight === 0) slot.worker.ref();
-      slot.inFlight += calls.length;
+      slot.inFlight += count;
       try {
-        slot.worker.postMessage(calls);
-      } catch {
-        // A call whose arguments cannot be cloned fails alone.
-        for (const c of calls) {
-          try {
-            slot.worker.postMessage([c]);
-          } catch (e) {
-            this.#settle(slot, [[c[0], false, serializeError(e)]]);
-          }
-        }
+        slot.worker.postMessage([buffer, length, cloned], [buffer]);
+      } catch (e) {
+        // A call whose arguments cannot be cloned fails alone: the others go again without it.
+        // (Serialization fails before anything is transferred, so the buffer is still ours.)
+        this.#dropUncloneable(slot, cloned, e);
+        slot.worker.postMessage([buffer, length, cloned], [buffer]);
       }
     }
   }
 
-  #settle(slot: Slot, replies: WorkerReply[]): void {
-    for (const [id, ok, value] of replies) {
+  /** Rejects the calls of `cloned` that cannot be cloned; the worker skips their records. */
+  #dropUncloneable(slot: Slot, cloned: WorkerCall[], error: unknown): void {
+    for (let i = 0; i < cloned.length; i++) {
+      try {
+        structuredClone(cloned[i]);
+      } catch (e) {
+        const id = cloned[i][0];
+        // An empty method: the worker skips the call and sends no reply for it.
+        cloned[i] = [0, 0, "", 0, []];
+        slot.inFlight--;
+        this.#settleOne(id, false, serializeError(e ?? error));
+      }
+    }
+  }
+
+  #settleOne(id: number, ok: boolean, value: unknown): void {
+    const p = this.#pending.get(id);
+    if (p === undefined) return;
+    this.#pending.delete(id);
+    if (ok) p.resolve(value);
+    else p.reject(reviveError(value as SerializedError));
+  }
+
+  #settle(slot: Slot, [buffer, length, cloned]: WireMessage<WorkerReply>): void {
+    const r = new WireReader(buffer, length, true);
+    let next = 0;
+    let count = 0;
+    while (!r.done) {
+      const kind = r.u8();
+      count++;
+      if (kind === REPLY_CLONED) {
+        const [id, ok, value] = cloned[next++];
+        this.#settleOne(id, ok, value);
+        continue;
+      }
+      const id = r.u32();
       const p = this.#pending.get(id);
+      let value: unknown;
+      if (kind === REPLY_TRUE) value = true;
+      else if (kind === REPLY_FALSE) value = false;
+      else if (kind === REPLY_NUMBER) value = r.f64();
+      else if (kind === REPLY_ENTRY) value = r.entry();
+      else if (kind === REPLY_ENTRIES) value = r.entries();
+      else if (kind !== REPLY_UNDEFINED) throw new Error(`bad reply record ${kind}`);
       if (p === undefined) continue;
       this.#pending.delete(id);
-      if (ok) p.resolve(value);
-      else p.reject(reviveError(value as SerializedError));
+      p.resolve(value);
     }
-    slot.inFlight -= replies.length;
+    slot.inFlight -= count;
     if (slot.inFlight === 0) slot.worker.unref();
   }
 
@@ -227,7 +329,14 @@ class WorkerShard implements Driver {
     this.#slot = init.slot;
     this.#shard = init.shard;
     this.now = init.now;
-    if (init.methods.getEntry) this.getEntry = (key) => this.#call("getEntry", [key]);
+    if (init.methods.getEntry) {
+      this.getEntry = (key) => {
+        if (this.#closed) return Promise.reject(new StoreClosedError("getEntry"));
+        return this.#pool.read(this.#slot, this.#shard, this.now(), key) as Promise<
+          Entry | undefined
+        >;
+      };
+    }
     if (init.methods.changes) this.changes = () => this.#call("changes", []);
     if (init.methods.begin) this.begin = (keys) => this.#begin(keys);
   }
@@ -247,13 +356,17 @@ class WorkerShard implements Driver {
   }
 
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
-    return this.#call("getEntries", [keys]);
+    if (this.#closed) return Promise.reject(new StoreClosedError("getEntries"));
+    return this.#pool.read(this.#slot, this.#shard, this.now(), keys) as Promise<
+      Map<string, Entry>
+    >;
   }
   range(q: RangeQuery): Promise<RangeResult> {
     return this.#call("range", [q]);
   }
   apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {
-    return this.#call("apply", [ops, checks]);
+    if (this.#closed) return Promise.reject(new StoreClosedError("apply"));
+    return this.#pool.apply(this.#slot, this.#shard, this.now(), ops, checks);
   }
   remove(keys: readonly string[]): Promise<number> {
     return this.#call("remove", [keys]);

@@ -9,7 +9,9 @@ import type { RedisBackendOptions } from "./_redis_client.ts";
 export type { RedisBackendOptions };
 export { isAlive } from "./_alive.ts";
 export { checkSqliteFile, hasSqliteCode } from "./_sqlite_driver.ts";
-export { type ShardVerifyReport, verifySqliteFile } from "./_sqlite_verify.ts";
+export { checkSqliteValues, type ShardVerifyReport, verifySqliteFile } from "./_sqlite_verify.ts";
+export { checkDenoKvValues } from "./_deno_kv_verify.ts";
+export { isOpenThroughNpm } from "./_deno_kv_api.ts";
 
 /** Loads the redis driver, which opens a redis store's shards (and commit journal) together. */
 export const loadRedisDriver = (): Promise<typeof import("./_redis_backend.ts")> =>

@@ -6,17 +6,23 @@
  * value (checked on every read: a mismatch is a `CorruptStoreError` naming the key) are kept in
  * the head. Deno KV's failures become `StorageFullError`, `StorageError` or `CorruptStoreError`
  * with the shard and file, the same on every runtime; a shard found damaged refuses writes.
- * Note that Deno KV's own background expiry task aborts the whole process (Deno 2.9, Bun with
- * `@deno/kv`) when it meets a badly damaged file: keep backups and run `verifyStore`.
+ * Deno KV's own background task aborts the whole process (Deno 2.9; `@deno/kv` on Bun and Node)
+ * when a statement it runs right after opening a file fails: before Deno KV opens an existing
+ * file, those statements run through a read-only SQLite connection, so damage on their pages is
+ * a `CorruptStoreError` instead. The task runs them again about every minute: damage that
+ * appears there while the shard is open still aborts the process. Keep backups and run
+ * `verifyStore`.
  *
  * @module
  */
+import { stat } from "node:fs/promises";
 import type { Driver } from "../core/driver.ts";
 import { Engine } from "../core/engine.ts";
 import type { StorageBackend } from "../core/types.ts";
 import { type DenoKv, openKv } from "./_deno_kv_api.ts";
 import { kvErrorOf } from "./_deno_kv_errors.ts";
 import { createDenoKvBackend } from "./_deno_kv_backend.ts";
+import { checkBeforeDenoKv } from "./_deno_kv_open_check.ts";
 
 /** Options of {@linkcode openDenoKvBackend}. */
 export interface DenoKvBackendOptions {
@@ -70,6 +76,9 @@ export async function openDenoKvDriver(
   const where = { shard: options.shard ?? 0, path };
   let kv: DenoKv;
   try {
+    // An existing file: the pages Deno KV's background task reads first are checked here, where
+    // damage is an error instead of a process abort.
+    if ((await stat(path).catch(() => undefined))?.size) await checkBeforeDenoKv(where);
     kv = await openKv(path);
   } catch (e) {
     throw kvErrorOf(e, where);

@@ -5,10 +5,13 @@
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { MissingManifestError } from "../core/errors.ts";
+import { MissingManifestError, StorageError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
 import { readManifest, SHARD_FILE } from "./manifest.ts";
 import {
+  checkDenoKvValues,
+  checkSqliteValues,
+  isOpenThroughNpm,
   SHARD_FILE_EXTENSION,
   type ShardVerifyReport,
   verifySqliteFile,
@@ -49,10 +52,13 @@ export interface VerifyReport {
 /**
  * Checks every shard of the store at `path` without changing it: each shard file exists and is
  * an SQLite database; its WAL holds no damaged frame that would make SQLite drop later commits;
- * SQLite's `PRAGMA integrity_check` passes; and (sqlite backend) every stored value matches its
- * checksum. Run it on a closed store for the WAL check to be exact (opening a store recovers,
- * and closing the last connection removes, the WAL). A missing manifest throws
- * `MissingManifestError` (shard files present) or `TypeError` (no store there).
+ * SQLite's `PRAGMA integrity_check` passes; and every stored value matches its checksum (sqlite
+ * and deno-kv; a deno-kv file is read through a read-only SQLite connection, never through Deno
+ * KV). Run it on a closed store for the WAL check to be exact (opening a store recovers, and
+ * closing the last connection removes, the WAL). A missing manifest throws
+ * `MissingManifestError` (shard files present) or `TypeError` (no store there). A deno-kv store
+ * that this process holds open through `@deno/kv` (Bun, Node) throws `StorageError`: close it
+ * first or verify from another process.
  *
  * @example
  * ```ts
@@ -90,13 +96,25 @@ export async function verifyStore(
       `verifyStore checks file stores ("sqlite", "deno-kv"); the store at "${path}" uses backend "${manifest.backend}"`,
     );
   }
+  const fileOf = (shard: number) =>
+    join(path, `shard-${String(shard).padStart(3, "0")}${extension}`);
+  for (let shard = 0; shard < manifest.shards; shard++) {
+    if (isOpenThroughNpm(fileOf(shard))) {
+      throw new StorageError(
+        "is open in this process through @deno/kv: close the store first, or verify it from " +
+          "another process (a second copy of SQLite opening the file here would drop the " +
+          "locks of @deno/kv's copy)",
+        { shard, path: fileOf(shard) },
+      );
+    }
+  }
   const shards: ShardVerifyReport[] = [];
   for (let shard = 0; shard < manifest.shards; shard++) {
-    const file = join(path, `shard-${String(shard).padStart(3, "0")}${extension}`);
+    const file = fileOf(shard);
     const progress = (rows: number, done: boolean) =>
       onProgress?.({ shard, shards: manifest.shards, rows, done });
     const report = await verifySqliteFile({ shard, path: file }, {
-      values: manifest.backend === "sqlite",
+      values: manifest.backend === "sqlite" ? checkSqliteValues : checkDenoKvValues,
       onRows: (rows) => progress(rows, false),
     });
     progress(report.rows + report.unchecked, true);
