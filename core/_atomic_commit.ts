@@ -312,9 +312,9 @@ export async function recoverCommits(host: CommitHost): Promise<number> {
     for (const [shard, before] of byShard) {
       // Under the shard's lock: a reader may start this while the store is in use.
       const keys = before.map(([key]) => key);
-      host.touched(shard, keys);
+      host.invalidate(shard, keys);
       await host.lock(shard).with("write", () => restore(host, shard, before, record.version));
-      host.touched(shard, keys);
+      host.written(shard, keys);
     }
     await journal.remove(id);
   }

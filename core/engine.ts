@@ -11,7 +11,6 @@ import {
   type Driver,
   type Entry,
   type Journal,
-  type JournalState,
   rangeOf,
   type RangeResult,
   type WriteOp,
@@ -169,6 +168,8 @@ export class Engine implements Store {
   #gateWaiters: (() => void)[] = [];
   #journal: Journal | undefined;
   #journalWait: number;
+  /** A journal generation found with no commit in flight (see `#consistent`). */
+  #quiet: string | number | undefined;
   /** The rollback of dead writers' commits a reader started, while it runs. */
   #recovering: Promise<number> | undefined;
   #watch: WatchHub;
@@ -242,42 +243,47 @@ export class Engine implements Store {
   /**
    * Runs a read of several shards (the first is `shard`) so that it sees no multi-shard commit
    * half applied: none of this store object (the gate), nor, with a journal that has `state`,
-   * of other processes and store objects. It reads once no commit is in flight and keeps the
-   * result if the journal's generation did not move meanwhile (see `Journal.state`: a commit
-   * that starts after the look at the records bumps it before it writes any shard). Commits of
-   * writers that died are rolled back first (as `openStore` does). Waiting for other writers'
-   * commits ends after `journalWait` ms with a `StorageError`.
+   * of other processes and store objects. The read counts when the journal's generation after
+   * it is one that an earlier look found with no commit in flight (see `Journal.state`: a
+   * commit that starts after that look moves the generation before it writes any shard); the
+   * last such generation is kept, so a read costs one look while nothing is written. Commits of
+   * writers that died are rolled back first (as `openStore` does). After `journalWait` ms of
+   * other writers' commits in flight the read gives up with a `StorageError`.
    */
   async #consistent<T>(read: () => Promise<T>, shard: number): Promise<T> {
     const journal = this.#journal?.state === undefined ? undefined : this.#journal;
     let since: number | undefined;
+    const waited = (): void => {
+      since ??= Date.now();
+      if (Date.now() - since < this.#journalWait) return;
+      throw new StorageError(
+        `multi-shard commits of other processes or store objects were in flight for over ` +
+          `${this.#journalWait} ms (a writer that is alive but does not finish?); the read was ` +
+          `not made: retry it`,
+        { shard, path: this.path },
+      );
+    };
     for (let attempt = 0;; attempt++) {
       while (this.#gates > 0) await new Promise<void>((r) => this.#gateWaiters.push(r));
       const epoch = this.#gateEpoch;
-      let before: JournalState | undefined;
-      if (journal !== undefined) {
-        before = await journal.state!();
+      let quiet = this.#quiet;
+      if (journal !== undefined && quiet === undefined) {
+        const before = await journal.state!();
         if (before.busy || before.stale) {
-          const recovered = before.stale ? await this.#recoverForReaders() : 0;
-          if (recovered > 0) continue;
-          since ??= Date.now();
-          if (Date.now() - since >= this.#journalWait) {
-            throw new StorageError(
-              `a multi-shard commit of another process or store object was still in flight ` +
-                `after ${this.#journalWait} ms (its writer is alive but does not finish); the ` +
-                `read was not made: retry it`,
-              { shard, path: this.path },
-            );
-          }
+          if (before.stale && (await this.#recoverForReaders()) > 0) continue;
+          waited();
           await pause(attempt);
           continue;
         }
+        quiet = this.#quiet = before.generation;
       }
       const out = await read();
       if (epoch !== this.#gateEpoch) continue;
-      if (before === undefined || (await journal!.state!()).generation === before.generation) {
-        return out;
-      }
+      if (journal === undefined) return out;
+      const after = await journal.state!();
+      this.#quiet = after.busy || after.stale ? undefined : after.generation;
+      if (after.generation === quiet) return out;
+      waited();
     }
   }
 
