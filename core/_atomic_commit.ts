@@ -21,8 +21,10 @@ export interface CommitHost {
   /** A new version, greater than every one this store gave before. */
   version(): number;
   journal: Journal | undefined;
-  /** Drops cached reads of `keys` and tells watchers they may have changed. */
-  touched(shard: number, keys: readonly string[]): void;
+  /** Drops cached reads of `keys` before they are written. */
+  invalidate(shard: number, keys: readonly string[]): void;
+  /** Drops cached reads of `keys` after they were written and tells watchers. */
+  written(shard: number, keys: readonly string[]): void;
   /** Runs the writes of a multi-shard commit; plain multi-shard reads wait for it. */
   gate<T>(run: () => Promise<T>): Promise<T>;
 }
@@ -198,7 +200,7 @@ async function writeParts(
   const id = `${versionstampOf(version)}-${Math.random().toString(36).slice(2, 10)}`;
   if (journal !== undefined) await journal.write(id, recordOf(written, read, version));
   const keys = (p: Part) => p.ops.map((op) => op.key);
-  for (const p of written) host.touched(p.shard, keys(p));
+  for (const p of written) host.invalidate(p.shard, keys(p));
   const run = async () => {
     const done: Part[] = [];
     try {
@@ -214,7 +216,7 @@ async function writeParts(
       await undo(host, done, read, version);
       throw e;
     } finally {
-      for (const p of written) host.touched(p.shard, keys(p));
+      for (const p of written) host.written(p.shard, keys(p));
     }
   };
   const ok = written.length > 1 ? await host.gate(run) : await run();

@@ -13,6 +13,8 @@ export interface TxnHost {
   backend(shard: number): Driver;
   /** Drops cached reads of `keys` on `shard` (no-op without a cache). */
   invalidate(shard: number, keys: readonly string[]): void;
+  /** Drops cached reads of `keys` after they were written and tells watchers. */
+  written(shard: number, keys: readonly string[]): void;
   now(): number;
   /** Throws StoreClosedError when the store is closed. */
   check(operation: string): void;

@@ -176,6 +176,7 @@ export class Engine implements Store {
       lock: (i) => this.#locks[i],
       backend: (i) => this.#drivers[i],
       invalidate: (i, keys) => this.#invalidate(i, keys),
+      written: (i, keys) => this.#written(i, keys),
       now: this.#now,
       check: (op) => this.#check(op),
       version: () => this.#version(),
@@ -186,7 +187,8 @@ export class Engine implements Store {
       lock: (i) => this.#locks[i],
       version: () => this.#version(),
       journal: init.journal,
-      touched: (i, keys) => this.#invalidate(i, keys),
+      invalidate: (i, keys) => this.#invalidate(i, keys),
+      written: (i, keys) => this.#written(i, keys),
       gate: (run) => this.#gated(run),
     };
     this.#watch = new WatchHub({
@@ -256,12 +258,20 @@ export class Engine implements Store {
     return this.shards === 1 ? 0 : this.#route(key, this.shards);
   }
 
-  /** Drops cached reads of `keys` and tells watchers they were written. */
+  /** Drops cached reads of `keys` (before a write too: nothing is cached while it runs). */
   #invalidate(i: number, keys: readonly string[]): void {
-    if (this.#watch.size > 0) this.#watch.touched(keys);
     if (this.#cache === undefined) return;
     this.#epochs[i]++;
     for (const key of keys) this.#cache.delete(key);
+  }
+
+  /**
+   * After a write of `keys` on shard `i` (applied or failed): drops cached reads and tells
+   * watchers. Not before it: a watcher reading then could report the old state as a change.
+   */
+  #written(i: number, keys: readonly string[]): void {
+    this.#invalidate(i, keys);
+    if (this.#watch.size > 0) this.#watch.touched(keys);
   }
 
   /**
@@ -273,7 +283,7 @@ export class Engine implements Store {
     try {
       return await this.#locks[i].with("write", () => run(this.#drivers[i]));
     } finally {
-      this.#invalidate(i, keys);
+      this.#written(i, keys);
     }
   }
 
@@ -620,7 +630,7 @@ export class Engine implements Store {
         try {
           return await d.remove(keys);
         } finally {
-          this.#invalidate(i, keys);
+          this.#written(i, keys);
         }
       })
     ));

@@ -331,7 +331,7 @@ class Txn implements WriteTxn {
     try {
       return await backend.apply(ops, this.#reads);
     } finally {
-      this.#host.invalidate(this.#shard, keys);
+      this.#host.written(this.#shard, keys);
     }
   }
 
