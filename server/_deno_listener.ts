@@ -7,6 +7,7 @@ import {
   type ListenerHandle,
   type Transport,
 } from "./_listener.ts";
+import { pollTurn, sliceOver } from "./_cmd_context.ts";
 
 /** The part of Deno's TCP connection used here. */
 interface DenoConn {
@@ -89,6 +90,9 @@ class DenoTransport implements Transport {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         events.data(buffer.subarray(0, n));
+        // A client that keeps sending finds data at every read and would keep the loop from
+        // polling the other sockets: after a slice of work, wait for a timer first.
+        if (sliceOver()) await pollTurn();
       }
     } catch {
       // A reset or closed connection ends this client only.
