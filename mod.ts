@@ -19,6 +19,7 @@
  * @module
  */
 export {
+  autoWorkers,
   type BackendFactory,
   type BackendName,
   DEFAULT_SHARDS,

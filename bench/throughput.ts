@@ -398,9 +398,9 @@ async function w5Child(path: string): Promise<void> {
   process.exit(0);
 }
 
-/** Adds the `workers` option only when asked for, so the bench runs before that option exists. */
+/** Sets the `workers` option: explicit, so a row's count never depends on `"auto"`. */
 function withWorkers(o: Partial<StoreOptions>, workers: number): Partial<StoreOptions> {
-  return workers > 0 ? { ...o, workers } as Partial<StoreOptions> : o;
+  return { ...o, workers };
 }
 
 /**

@@ -87,13 +87,15 @@ export interface StoreOptions {
   /** Clock in ms used for TTLs (default `Date.now`). */
   now?: () => number;
   /**
-   * Host the shards in this many worker threads (0..64, default 0: in the calling thread),
-   * whatever their driver: sqlite, deno-kv or a {@linkcode hosted} custom driver. Calls of one
-   * event-loop turn cross to a worker as one message. Refused (`TypeError`) for memory (its data
-   * would live in the workers), redis (its shards are already off-thread connections) and
-   * factory functions (a function cannot cross threads: use `hosted()`).
+   * Host the shards in this many worker threads (0..64; 0: in the calling thread), whatever
+   * their driver: sqlite, deno-kv or a {@linkcode hosted} custom driver. Calls of one event-loop
+   * turn cross to a worker as one message. Refused (`TypeError`) for memory (its data would live
+   * in the workers), redis (its shards are already off-thread connections) and factory functions
+   * (a function cannot cross threads: use `hosted()`). Default `"auto"`:
+   * {@linkcode autoWorkers} of the core count, the shard count and the backend (0 on this
+   * project's 2-core measurements, where workers lost; see the README's "Worker threads").
    */
-  workers?: number;
+  workers?: number | "auto";
   /**
    * Shorthand for `redis({ url })`: where the `"redis"` backend connects (`{ url }` or cluster
    * `{ nodes }`). Its store keeps the manifest in Redis, and `path` names the store there.
@@ -101,8 +103,68 @@ export interface StoreOptions {
   redis?: RedisBackendOptions;
 }
 
-/** Shard count of a new store when `shards` is not given. */
-export const DEFAULT_SHARDS = 16;
+/**
+ * Shard count of a new store when `shards` is not given: 4. Measured 2026-11-30 on a 2-core VM
+ * (W1 relaxed, CPU time per write, the measure least hurt by the machine's other load): 4 shards
+ * cost 1.16–1.22× what 1 shard does and 16 shards 1.55–1.7× (each shard commits its own share of
+ * a turn's writes), on Bun and Deno; with 2 processes writing one store, 4 shards gave the most
+ * total throughput with 16 and stayed fair (0.95), where 1 shard starves a process. See the
+ * README's "Choosing the shard count".
+ */
+export const DEFAULT_SHARDS = 4;
+
+/** Fewest cores with which `workers: "auto"` hosts shards in worker threads. */
+const AUTO_MIN_CORES = 4;
+/**
+ * Most workers `"auto"` picks: the calling thread spends ~3 µs a call on the engine and the
+ * hand-off, a worker ~9–10 µs on SQLite per call it hosts (W1 relaxed, measured per thread), so
+ * the calling thread saturates at about three workers.
+ */
+const AUTO_MAX_WORKERS = 3;
+
+/**
+ * What `workers: "auto"` resolves to for a store of `shards` shards on `cores` cores (the
+ * runtime's `navigator.hardwareConcurrency`) whose backend is `backend`: 0 (shards in the
+ * calling thread) for any backend but the built-in sqlite, and below 4 cores, where measured
+ * workers lost on every workload but W1 `"full"` (the calling thread and the workers compete
+ * for the same cores); else the largest count from 2 to min(cores - 1, 3) that divides the
+ * shards evenly, so every worker carries the same share (0 when none does).
+ *
+ * @example
+ * ```ts
+ * import { autoWorkers } from "@shardkv/shardkv";
+ * autoWorkers({ cores: 2, shards: 4, backend: "sqlite" }); // 0
+ * autoWorkers({ cores: 8, shards: 16, backend: "sqlite" }); // 2
+ * ```
+ */
+export function autoWorkers(
+  options: { cores: number; shards: number; backend: string },
+): number {
+  const { cores, shards, backend } = options ?? {};
+  for (const [name, n] of [["cores", cores], ["shards", shards]] as const) {
+    if (typeof n !== "number") {
+      throw new TypeError(`${name} must be a number, received ${describe(n)}`);
+    }
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`${name} must be an integer >= 1, received ${describe(n)}`);
+    }
+  }
+  if (typeof backend !== "string") {
+    throw new TypeError(`backend must be a backend name, received ${describe(backend)}`);
+  }
+  if (backend !== "sqlite" || cores < AUTO_MIN_CORES) return 0;
+  for (let w = Math.min(cores - 1, AUTO_MAX_WORKERS, shards); w >= 2; w--) {
+    if (shards % w === 0) return w;
+  }
+  return 0;
+}
+
+/** The core count the runtime reports (`navigator.hardwareConcurrency`), 1 when it has none. */
+function coreCount(): number {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: unknown } }).navigator;
+  const n = nav?.hardwareConcurrency;
+  return typeof n === "number" && n >= 1 ? n : 1;
+}
 
 /**
  * Opens the store at `path`, creating it when missing. The directory holds a manifest
@@ -129,10 +191,15 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   if (typeof now !== "function") {
     throw new TypeError(`now must be a function, received ${describe(now)}`);
   }
-  const { workers = 0 } = options;
-  if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
-    throw new RangeError(`workers must be an integer from 0 to 64, received ${describe(workers)}`);
+  const { workers: asked = "auto" } = options;
+  if (typeof asked !== "number" && asked !== "auto") {
+    throw new TypeError(`workers must be a number or "auto", received ${describe(asked)}`);
   }
+  if (asked !== "auto" && (!Number.isInteger(asked) || asked < 0 || asked > 64)) {
+    throw new RangeError(`workers must be an integer from 0 to 64, received ${describe(asked)}`);
+  }
+  // "auto" resolves once the backend and shard count are known (the manifest's, if any).
+  let workers = asked === "auto" ? 0 : asked;
   const hostedDriver = isHosted(options.backend) ? options.backend : undefined;
   if (workers > 0) refuseUnhostable(backend, hostedDriver);
   if (cache !== false && (typeof cache !== "object" || cache === null)) {
@@ -203,6 +270,9 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     );
   }
   const count = manifest?.shards ?? shards ?? DEFAULT_SHARDS;
+  if (asked === "auto" && hostedDriver === undefined && typeof backend !== "function") {
+    workers = autoWorkers({ cores: coreCount(), shards: count, backend: name });
+  }
   let factory: BackendFactory;
   const create = manifest === undefined;
   const spec: DriverSpec | undefined = hostedDriver !== undefined
@@ -264,7 +334,9 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     await rm(join(path, CREATING_FILE), { force: true });
   }
   const journal = fileJournal(path, { sync: durability === "full" });
-  return await assemble(path, name, opened, { cache, now, journal });
+  // A reader of several shards waits for another process's commit as long as a writer waits
+  // for SQLite's lock (sqlite({ busyTimeout })), else the engine's default (the lock lease).
+  return await assemble(path, name, opened, { cache, now, journal, journalWait: busyTimeout });
 }
 
 /** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
@@ -382,10 +454,16 @@ async function assemble(
   path: string,
   backend: string,
   drivers: Driver[],
-  options: { cache: false | LruCacheOptions; now: () => number; journal?: Journal },
+  options: {
+    cache: false | LruCacheOptions;
+    now: () => number;
+    journal?: Journal;
+    journalWait?: number;
+  },
 ): Promise<Engine> {
   const store = new Engine({
     journal: options.journal,
+    journalWait: options.journalWait,
     path,
     backend,
     drivers,

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { CorruptStoreError, denoKv, hosted, openStore, sqlite } from "../mod.ts";
+import { autoWorkers, CorruptStoreError, denoKv, hosted, openStore, sqlite } from "../mod.ts";
 import { conformance, type OpenTarget } from "./conformance.ts";
 import { dec, enc, tempDir } from "./_helpers.ts";
 
@@ -127,6 +127,12 @@ test("workers: bad values are RangeError, other backends are TypeError", async (
   for (const workers of [-1, 1.5, 65, NaN]) {
     await assert.rejects(openStore("/nonexistent-shardkv", { workers }), RangeError);
   }
+  for (const workers of ["2", "AUTO", null, {}]) {
+    await assert.rejects(
+      openStore("/nonexistent-shardkv", { workers: workers as unknown as number }),
+      (e: Error) => e instanceof TypeError && /workers must be a number or "auto"/.test(e.message),
+    );
+  }
   await assert.rejects(
     openStore("", { backend: "memory", workers: 2 }),
     (e: Error) => e instanceof TypeError && /memory.*live in the worker/.test(e.message),
@@ -142,6 +148,53 @@ test("workers: bad values are RangeError, other backends are TypeError", async (
     }),
     (e: Error) => e instanceof TypeError && /hosted\(/.test(e.message),
   );
+});
+
+test('workers: "auto" follows the core count, the shard count and the backend', () => {
+  assert.equal(autoWorkers({ cores: 1, shards: 4, backend: "sqlite" }), 0);
+  assert.equal(autoWorkers({ cores: 2, shards: 16, backend: "sqlite" }), 0);
+  assert.equal(autoWorkers({ cores: 3, shards: 16, backend: "sqlite" }), 0);
+  assert.equal(autoWorkers({ cores: 4, shards: 4, backend: "sqlite" }), 2);
+  assert.equal(autoWorkers({ cores: 4, shards: 3, backend: "sqlite" }), 3);
+  assert.equal(autoWorkers({ cores: 64, shards: 16, backend: "sqlite" }), 2);
+  assert.equal(autoWorkers({ cores: 64, shards: 9, backend: "sqlite" }), 3);
+  assert.equal(autoWorkers({ cores: 64, shards: 1, backend: "sqlite" }), 0);
+  assert.equal(autoWorkers({ cores: 64, shards: 7, backend: "sqlite" }), 0);
+  for (const backend of ["deno-kv", "memory", "redis", "custom"]) {
+    assert.equal(autoWorkers({ cores: 64, shards: 16, backend }), 0);
+  }
+  assert.throws(() => autoWorkers({ cores: 0, shards: 4, backend: "sqlite" }), RangeError);
+  assert.throws(() => autoWorkers({ cores: 4, shards: 2.5, backend: "sqlite" }), RangeError);
+  assert.throws(
+    () => autoWorkers({ cores: "4" as unknown as number, shards: 4, backend: "sqlite" }),
+    TypeError,
+  );
+  assert.throws(
+    () => autoWorkers({ cores: 4, shards: 4, backend: undefined as unknown as string }),
+    TypeError,
+  );
+});
+
+test('workers: "auto" (the default) opens every backend, also those workers cannot host', async () => {
+  const { dir, dispose } = await tempDir("workers-auto");
+  try {
+    const stores = [
+      await openStore("", { backend: "memory", workers: "auto" }),
+      await openStore(`${dir}/factory`, {
+        backend: () => import("../backends/memory.ts").then((m) => m.openMemoryDriver()),
+        workers: "auto",
+      }),
+      await openStore(`${dir}/sqlite`, { workers: "auto" }),
+      await openStore(`${dir}/default`),
+    ];
+    for (const store of stores) {
+      await store.set("k", enc("v"));
+      assert.equal(dec((await store.get("k"))!), "v");
+      await store.close();
+    }
+  } finally {
+    await dispose();
+  }
 });
 
 test("workers: an open store with workers never keeps the process alive", async () => {
