@@ -126,7 +126,7 @@ export const CHUNK = 1024;
  * 50-170 ms. A timer wait lets the loop go idle, so every runtime polls its sockets at least
  * this often; it costs about a millisecond per slice.
  */
-const SLICE_MS = 8;
+const SLICE_MS = 4;
 /** When the server last resumed from a timer wait (see {@linkcode SLICE_MS}). */
 let polledAt = 0;
 

@@ -54,6 +54,8 @@ function deno(): DenoApi {
 }
 
 const READ_SIZE = 64 * 1024;
+/** A read this large comes from a client sending much more than requests and replies take. */
+const BUSY_READ = 16 * 1024;
 /** Replies waiting for the socket are merged into writes of up to this many bytes. */
 const COALESCE_MAX = 64 * 1024;
 /** How long a closing connection keeps draining the client's input (see `#finish`). */
@@ -90,9 +92,9 @@ class DenoTransport implements Transport {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         events.data(buffer.subarray(0, n));
-        // A client that keeps sending finds data at every read and would keep the loop from
-        // polling the other sockets: after a slice of work, wait for a timer first.
-        if (sliceOver()) await pollTurn();
+        // A client that keeps sending (large reads) finds data at every read and would keep the
+        // loop from polling the other sockets: after a slice of work, wait for a timer first.
+        if (n >= BUSY_READ && sliceOver()) await pollTurn();
       }
     } catch {
       // A reset or closed connection ends this client only.
