@@ -254,6 +254,7 @@ export class DenoKvBackend extends BaseDriver {
         commit: (ops) =>
           finish(async () => {
             // Only the lock is checked: while it is ours no other handle changes a head.
+            await held.settle();
             const written = await this.#committer.commit(ops, heads, [held.check], {
               key: LOCK_KEY,
             });

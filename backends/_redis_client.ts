@@ -2,7 +2,13 @@
 // connection shared by the shards of one store (closed when its last shard closes).
 import { Buffer } from "node:buffer";
 import { importOptional } from "./_optional_import.ts";
-import { MANIFEST_SCRIPT, SHARD_SCRIPTS, type ShardScript } from "./_redis_scripts.ts";
+import {
+  JOURNAL_SCRIPTS,
+  type JournalScript,
+  MANIFEST_SCRIPT,
+  SHARD_SCRIPTS,
+  type ShardScript,
+} from "./_redis_scripts.ts";
 
 /** Where the Redis server or cluster is. */
 export interface RedisBackendOptions {
@@ -21,7 +27,6 @@ interface Client {
   disconnect(): void;
   del(key: string): Promise<number>;
   get(key: string): Promise<string | null>;
-  hset(key: string, field: string, value: Buffer): Promise<number>;
   hdel(key: string, field: string): Promise<number>;
   hgetallBuffer(key: string): Promise<Record<string, Buffer>>;
   on(event: "error", listener: (error: unknown) => void): unknown;
@@ -68,6 +73,9 @@ export class RedisLink {
     for (const [name, lua] of Object.entries(SHARD_SCRIPTS)) {
       client.defineCommand(name, { numberOfKeys: 5, lua });
     }
+    for (const [name, lua] of Object.entries(JOURNAL_SCRIPTS)) {
+      client.defineCommand(name, { numberOfKeys: 2, lua });
+    }
     client.defineCommand("skvManifest", { numberOfKeys: 1, lua: MANIFEST_SCRIPT });
     return new RedisLink(client);
   }
@@ -98,11 +106,6 @@ export class RedisLink {
     return this.#client.get(key);
   }
 
-  /** Sets one field of the hash at `key`; resolves once Redis acknowledged it. */
-  async hset(key: string, field: string, value: Buffer): Promise<void> {
-    await this.#client.hset(key, field, value);
-  }
-
   /** Deletes one field of the hash at `key`. */
   async hdel(key: string, field: string): Promise<void> {
     await this.#client.hdel(key, field);
@@ -115,7 +118,7 @@ export class RedisLink {
 
   /** Runs a script with binary replies. */
   run(
-    script: ShardScript | "skvManifest",
+    script: ShardScript | JournalScript | "skvManifest",
     keys: readonly string[],
     args: readonly Arg[],
   ): Promise<unknown> {

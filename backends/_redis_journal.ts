@@ -8,9 +8,14 @@
 // wall-clock time. list() leaves out commits still in flight, which an open must not roll
 // back: this process's own, those of a live process on this host, and those of another host
 // younger than FOREIGN_LEASE (whether a process of another host still runs cannot be asked).
+//
+// Readers of several shards ask state() (see Journal.state): one script call reads the
+// generation, a counter `<hash>:generation` that write() bumps in the script that stores the
+// record, and the names of the records; in flight are those list() would leave out.
 import { hostname } from "node:os";
 import process from "node:process";
-import type { Journal } from "../core/driver.ts";
+import type { Buffer } from "node:buffer";
+import type { Journal, JournalState } from "../core/driver.ts";
 import { describe } from "../core/validate.ts";
 import { asArg, type RedisLink } from "./_redis_client.ts";
 import { isAlive } from "./_alive.ts";
@@ -47,10 +52,12 @@ function inFlightElsewhere(name: string, now: number): boolean {
 export class RedisJournal implements Journal {
   readonly #link: RedisLink;
   readonly #key: string;
+  readonly #keys: [string, string];
 
   constructor(link: RedisLink, key: string) {
     this.#link = link;
     this.#key = key;
+    this.#keys = [key, generationKey(key)];
   }
 
   async write(id: string, record: Uint8Array): Promise<void> {
@@ -60,7 +67,24 @@ export class RedisJournal implements Journal {
     }
     const name = inFlight.get(id) ?? `${id}@${HOST}/${process.pid}/${Date.now()}`;
     inFlight.set(id, name);
-    await this.#link.hset(this.#key, name, asArg(record));
+    await this.#link.run("skvJournalWrite", this.#keys, [name, asArg(record)]);
+  }
+
+  async state(): Promise<JournalState> {
+    const [generation, ...names] =
+      (await this.#link.run("skvJournalState", this.#keys, []) as Buffer[]).map((b) =>
+        b.toString("utf8")
+      );
+    const own = new Set(inFlight.values());
+    const now = Date.now();
+    let busy = false;
+    let stale = false;
+    for (const name of names) {
+      // The same test as list()'s: what it leaves out is in flight, what it returns is stale.
+      if (own.has(name) || inFlightElsewhere(name, now)) busy = true;
+      else stale = true;
+    }
+    return { generation, busy, stale };
   }
 
   async remove(id: string): Promise<void> {
@@ -84,4 +108,9 @@ export class RedisJournal implements Journal {
     }
     return out;
   }
+}
+
+/** The key of the generation counter of the journal hash at `key` (same hash tag). */
+export function generationKey(key: string): string {
+  return `${key}:generation`;
 }

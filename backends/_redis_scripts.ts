@@ -114,6 +114,16 @@ redis.call('DEL', lock)
 return 1
 `;
 
+/**
+ * Renews a write transaction's lease: if the lock still holds the token ARGV[3], it expires
+ * ARGV[4] ms from now; returns 1, else 0 (the lock expired or was taken by another writer).
+ */
+const RENEW = `
+if redis.call('GET', lock) ~= ARGV[3] then return 0 end
+redis.call('PEXPIRE', lock, tonumber(ARGV[4]))
+return 1
+`;
+
 /** Ends a write transaction without writing: deletes the lock if it still holds ARGV[3]. */
 const RELEASE = `
 if redis.call('GET', lock) == ARGV[3] then redis.call('DEL', lock) end
@@ -220,6 +230,7 @@ export const SHARD_SCRIPTS = {
   skvBegin: PRELUDE + READ + BEGIN,
   skvCommit: PRELUDE + COMMIT,
   skvRelease: PRELUDE + RELEASE,
+  skvRenew: PRELUDE + RENEW,
   skvWrite: PRELUDE + WRITE,
   skvRemove: PRELUDE + REMOVE,
   skvRange: PRELUDE + RANGE,
@@ -228,6 +239,26 @@ export const SHARD_SCRIPTS = {
 } as const;
 
 export type ShardScript = keyof typeof SHARD_SCRIPTS;
+
+/**
+ * Scripts of a store's commit journal (see _redis_journal.ts): KEYS[1] = its hash of records,
+ * KEYS[2] = its generation counter. `skvJournalWrite` stores the record ARGV[2] under ARGV[1]
+ * and then bumps the generation; `skvJournalState` returns the generation followed by every
+ * record name, read together (a script runs atomically).
+ */
+export const JOURNAL_SCRIPTS = {
+  skvJournalWrite: `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+`,
+  skvJournalState: `
+local out = redis.call('HKEYS', KEYS[1])
+table.insert(out, 1, redis.call('GET', KEYS[2]) or '0')
+return out
+`,
+} as const;
+
+export type JournalScript = keyof typeof JOURNAL_SCRIPTS;
 
 /**
  * The store manifest, a hash at KEYS[1]: created from ARGV (format, backend, shards, hash)

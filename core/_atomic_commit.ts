@@ -294,7 +294,8 @@ function recordOf(written: readonly Part[], read: ReadonlyMap<string, Entry>, ve
 /**
  * Rolls back every multi-shard commit the journal still holds (one a crash interrupted):
  * each written key that still has the commit's version gets its before-image back. Resolves
- * how many commits were rolled back.
+ * how many commits were rolled back. Safe while other processes and store objects use the
+ * store: `list()` leaves out live writers' commits, and each restore is a compare-and-set.
  */
 export async function recoverCommits(host: CommitHost): Promise<number> {
   const journal = host.journal;
@@ -308,7 +309,13 @@ export async function recoverCommits(host: CommitHost): Promise<number> {
       list.push([key, value === null ? null : { value, expiresAt }]);
       byShard.set(shard, list);
     }
-    for (const [shard, before] of byShard) await restore(host, shard, before, record.version);
+    for (const [shard, before] of byShard) {
+      // Under the shard's lock: a reader may start this while the store is in use.
+      const keys = before.map(([key]) => key);
+      host.invalidate(shard, keys);
+      await host.lock(shard).with("write", () => restore(host, shard, before, record.version));
+      host.written(shard, keys);
+    }
     await journal.remove(id);
   }
   return records.size;

@@ -168,6 +168,25 @@ export interface Journal {
   remove(id: string): Promise<void>;
   /** Every record left behind, by id. */
   list(): Promise<Map<string, Uint8Array>>;
+  /**
+   * Optional: what a reader of several shards needs to never see a commit of another process
+   * (or store object) half applied. The generation must be read before the records are looked
+   * at, and `write` must change it after the record is stored and before it resolves: then a
+   * reader that finds no record in flight, reads, and finds the same generation again saw no
+   * shard write of a commit that started meanwhile. Without it, only this store object's own
+   * commits are waited for.
+   */
+  state?(): Promise<JournalState>;
+}
+
+/** What {@linkcode Journal.state} reports. */
+export interface JournalState {
+  /** Changes whenever a record is written (compared with `===` only). */
+  generation: string | number;
+  /** A record of a live writer exists: a commit is in flight. */
+  busy: boolean;
+  /** A record of a writer that is gone exists: `list()` returns it for rollback. */
+  stale: boolean;
 }
 
 /** Whether `entry` is live at `now`. */

@@ -18,7 +18,7 @@ import {
 import { AtomicBuilder, type AtomicOperation, type KvEntry, versionstampOf } from "./atomic.ts";
 import { commitAtomic, type CommitHost, recoverCommits } from "./_atomic_commit.ts";
 import { type WatchEvent, WatchHub, type WatchOptions } from "./watch.ts";
-import { StoreClosedError } from "./errors.ts";
+import { StorageError, StoreClosedError } from "./errors.ts";
 import { type CacheStats, LruCache, type LruCacheOptions } from "./lru_cache.ts";
 import { mergeLimited, mergePaged, mergeSorted } from "./_merge.ts";
 import { ShardLock } from "./shard_lock.ts";
@@ -129,7 +129,15 @@ export interface EngineInit {
   journal?: Journal;
   /** How often `watch` polls for other processes' writes and expiries, in ms (default 100). */
   watchInterval?: number;
+  /**
+   * How long a read of several shards waits for other processes' multi-shard commits in flight
+   * (see `Journal.state`) before it rejects with `StorageError`, in ms (default 10 000).
+   */
+  journalWait?: number;
 }
+
+/** Default of {@linkcode EngineInit.journalWait}. */
+const JOURNAL_WAIT = 10_000;
 
 const SWEEP_BATCH = 1000;
 const ENTRIES_PAGE = 256;
@@ -158,6 +166,12 @@ export class Engine implements Store {
   #gates = 0;
   #gateEpoch = 0;
   #gateWaiters: (() => void)[] = [];
+  #journal: Journal | undefined;
+  #journalWait: number;
+  /** A journal generation found with no commit in flight (see `#consistent`). */
+  #quiet: string | number | undefined;
+  /** The rollback of dead writers' commits a reader started, while it runs. */
+  #recovering: Promise<number> | undefined;
   #watch: WatchHub;
 
   constructor(init: EngineInit) {
@@ -171,6 +185,8 @@ export class Engine implements Store {
     this.#now = init.now;
     this.#cache = init.cache ? new LruCache(init.cache) : undefined;
     this.#stopSweeper = init.schedule?.(() => void this.#sweep(), init.sweepInterval ?? 1000);
+    this.#journal = init.journal;
+    this.#journalWait = init.journalWait ?? JOURNAL_WAIT;
     this.#host = {
       route: (key) => this.#shard(key),
       lock: (i) => this.#locks[i],
@@ -224,14 +240,59 @@ export class Engine implements Store {
     }
   }
 
-  /** Runs a read of several shards so that it sees no multi-shard commit half applied. */
-  async #consistent<T>(read: () => Promise<T>): Promise<T> {
-    for (;;) {
+  /**
+   * Runs a read of several shards (the first is `shard`) so that it sees no multi-shard commit
+   * half applied: none of this store object (the gate), nor, with a journal that has `state`,
+   * of other processes and store objects. The read counts when the journal's generation after
+   * it is one that an earlier look found with no commit in flight (see `Journal.state`: a
+   * commit that starts after that look moves the generation before it writes any shard); the
+   * last such generation is kept, so a read costs one look while nothing is written. Commits of
+   * writers that died are rolled back first (as `openStore` does). After `journalWait` ms of
+   * other writers' commits in flight the read gives up with a `StorageError`.
+   */
+  async #consistent<T>(read: () => Promise<T>, shard: number): Promise<T> {
+    const journal = this.#journal?.state === undefined ? undefined : this.#journal;
+    let since: number | undefined;
+    const waited = (): void => {
+      since ??= Date.now();
+      if (Date.now() - since < this.#journalWait) return;
+      throw new StorageError(
+        `multi-shard commits of other processes or store objects were in flight for over ` +
+          `${this.#journalWait} ms (a writer that is alive but does not finish?); the read was ` +
+          `not made: retry it`,
+        { shard, path: this.path },
+      );
+    };
+    for (let attempt = 0;; attempt++) {
       while (this.#gates > 0) await new Promise<void>((r) => this.#gateWaiters.push(r));
       const epoch = this.#gateEpoch;
+      let quiet = this.#quiet;
+      if (journal !== undefined && quiet === undefined) {
+        const before = await journal.state!();
+        if (before.busy || before.stale) {
+          if (before.stale && (await this.#recoverForReaders()) > 0) continue;
+          waited();
+          await pause(attempt);
+          continue;
+        }
+        quiet = this.#quiet = before.generation;
+      }
       const out = await read();
-      if (epoch === this.#gateEpoch) return out;
+      if (epoch !== this.#gateEpoch) continue;
+      if (journal === undefined) return out;
+      const after = await journal.state!();
+      this.#quiet = after.busy || after.stale ? undefined : after.generation;
+      if (after.generation === quiet) return out;
+      waited();
     }
+  }
+
+  /** Rolls back dead writers' commits for a reader; one run at a time. */
+  #recoverForReaders(): Promise<number> {
+    this.#recovering ??= this.#gated(() => recoverCommits(this.#commits)).finally(() => {
+      this.#recovering = undefined;
+    });
+    return this.#recovering;
   }
 
   /**
@@ -424,7 +485,9 @@ export class Engine implements Store {
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
     const read = () => Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
-    const found = groups.size > 1 ? await this.#consistent(read) : await read();
+    const found = groups.size > 1
+      ? await this.#consistent(read, groups.keys().next().value!)
+      : await read();
     const merged = found.length === 1 ? found[0] : new Map(found.flatMap((m) => Array.from(m)));
     // Results follow the order of the requested keys.
     const out = new Map<string, Uint8Array>();
@@ -490,12 +553,14 @@ export class Engine implements Store {
           keyOf: (x) => x.key,
           limit: scan.limit,
           reverse: scan.reverse,
-        })
-      );
+        }), 0);
       return resultOf(merged, keysOnly);
     }
     if (this.#drivers.length === 1) return await this.#drivers[0].range(q);
-    const results = await this.#consistent(() => Promise.all(this.#drivers.map((d) => d.range(q))));
+    const results = await this.#consistent(
+      () => Promise.all(this.#drivers.map((d) => d.range(q))),
+      0,
+    );
     const lists = results.map((r) => r.keys.map((key, i) => ({ key, i, r })));
     const merged = mergeSorted(lists, {
       keyOf: (x) => x.key,
@@ -613,7 +678,8 @@ export class Engine implements Store {
     this.#check("count");
     assertPrefix(prefix);
     const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
-    const found = await Promise.all(this.#drivers.map((d) => d.range(q)));
+    const read = () => Promise.all(this.#drivers.map((d) => d.range(q)));
+    const found = this.#drivers.length > 1 ? await this.#consistent(read, 0) : await read();
     return found.reduce((n, r) => n + r.keys.length, 0);
   }
 
@@ -722,6 +788,11 @@ export class Engine implements Store {
     }
     return this.#closing;
   }
+}
+
+/** A short jittered wait before looking at the journal again, longer as `attempt` grows. */
+function pause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.random() * Math.min(10, 1 + attempt)));
 }
 
 /**

@@ -5,15 +5,38 @@
 // they are fsynced (and their directory after each change) to survive a power loss too.
 // A record's name carries its writer's pid: one whose writer still runs is a commit in flight,
 // not an interrupted one, and list() leaves it out (any process may open the store meanwhile).
+//
+// Readers of several shards in other processes ask state() (see Journal.state): the generation
+// is `commits/generation`, a file every write() appends one byte to (O_APPEND, atomic between
+// processes) once its record is stored, read with one stat: its size is exact, where a
+// directory's mtime only moves by clock ticks. Past GENERATION_RESET bytes a writer renames a
+// fresh empty file over it, so the file stays small; the generation is inode and size, so the
+// swap changes it too. In flight: a record in `commits/` whose writer is alive. Both are read
+// with synchronous calls: a stat and a readdir of a (usually empty) directory cost a few µs,
+// less than one round trip to the thread pool that the promise API takes.
+import {
+  closeSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import type { Journal } from "../core/driver.ts";
+import type { Journal, JournalState } from "../core/driver.ts";
 import { crc32 } from "./_backup_crc.ts";
 import { isAlive } from "../backends/builtin.ts";
 import { fsyncDir, fsyncPath } from "./manifest.ts";
 
 const SUFFIX = ".commit";
+const GENERATION = "generation";
+/** Size at which the generation file is replaced by an empty one. */
+const GENERATION_RESET = 1 << 20;
+const ONE_BYTE = new Uint8Array(1);
 
 /** Names of the records this process is writing (shared by its store objects: ids are unique). */
 const inFlight = new Set<string>();
@@ -44,6 +67,7 @@ export function fileJournal(path: string, options: { sync: boolean }): Journal {
       inFlight.add(name);
       await writeFile(file, framed);
       await sync(file);
+      bump(join(dir, GENERATION));
     },
     async remove(id) {
       // `id` is one this process wrote, or a name list() returned.
@@ -77,5 +101,65 @@ export function fileJournal(path: string, options: { sync: boolean }): Journal {
       }
       return out;
     },
+    state: () => Promise.resolve(stateOf(dir)),
   };
+}
+
+/** The generation and in-flight records of the journal directory `dir` (see Journal.state). */
+function stateOf(dir: string): JournalState {
+  let generation = "-";
+  try {
+    const st = statSync(join(dir, GENERATION));
+    generation = `${st.ino}:${st.size}`;
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
+  }
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
+  }
+  let busy = false;
+  let stale = false;
+  for (const name of names) {
+    if (!name.endsWith(SUFFIX)) continue;
+    const base = name.slice(0, -SUFFIX.length);
+    const writer = writerOf(base);
+    // The same test as list()'s: what it leaves out is in flight, what it returns is stale.
+    if (inFlight.has(base) || (writer !== undefined && writer !== process.pid && isAlive(writer))) {
+      busy = true;
+    } else stale = true;
+  }
+  return { generation, busy, stale };
+}
+
+/**
+ * Appends a byte to the generation file `file`; when it has grown past GENERATION_RESET, puts a
+ * fresh empty file in its place. A byte appended to a file just replaced (by another writer)
+ * would go unseen, so the append is repeated until it landed in the file at `file`.
+ */
+function bump(file: string): void {
+  for (;;) {
+    const fd = openSync(file, "a");
+    let ino: number;
+    let size: number;
+    try {
+      writeSync(fd, ONE_BYTE);
+      ({ ino, size } = fstatSync(fd));
+    } finally {
+      closeSync(fd);
+    }
+    if (size >= GENERATION_RESET) {
+      const fresh = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+      writeFileSync(fresh, ONE_BYTE);
+      renameSync(fresh, file);
+      return;
+    }
+    try {
+      if (statSync(file).ino === ino) return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") throw e;
+    }
+  }
 }

@@ -334,7 +334,9 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     await rm(join(path, CREATING_FILE), { force: true });
   }
   const journal = fileJournal(path, { sync: durability === "full" });
-  return await assemble(path, name, opened, { cache, now, journal });
+  // A reader of several shards waits for another process's commit as long as a writer waits
+  // for SQLite's lock (sqlite({ busyTimeout })), else the engine's default (the lock lease).
+  return await assemble(path, name, opened, { cache, now, journal, journalWait: busyTimeout });
 }
 
 /** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
@@ -452,10 +454,16 @@ async function assemble(
   path: string,
   backend: string,
   drivers: Driver[],
-  options: { cache: false | LruCacheOptions; now: () => number; journal?: Journal },
+  options: {
+    cache: false | LruCacheOptions;
+    now: () => number;
+    journal?: Journal;
+    journalWait?: number;
+  },
 ): Promise<Engine> {
   const store = new Engine({
     journal: options.journal,
+    journalWait: options.journalWait,
     path,
     backend,
     drivers,

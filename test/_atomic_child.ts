@@ -13,6 +13,12 @@
 //       reads commands from stdin, one a line: "set <key> <text>", "delete <key>",
 //       "atomic <key> <text> <key> <text>" (two sets in one commit); answers each with
 //       "OK <versionstamp|->" once it is acknowledged
+//   _atomic_child.ts move <where> <backend> <redis-url|-> <ms> <keyA> <keyB>
+//       for <ms> after the go: checked atomic commits of A -= 1, B += 1 (their sum stays 0),
+//       retried until ok; prints "M <commits>" at the end
+//   _atomic_child.ts read <where> <backend> <redis-url|-> <ms> <prefix> <keyA> <keyB>
+//       for <ms> after the go: batchGet([A, B]) and scanKeysWithValues(prefix), each checked to
+//       sum to 0 ("E ..." for a half-seen commit); prints "R <reads> <distinct B values>"
 // Every mode prints "READY" once the store is open and "DONE" at a clean end; incr2 and sum
 // then wait for a line on stdin, so that no process opens the store while others commit.
 import process from "node:process";
@@ -91,6 +97,37 @@ try {
       const res = await op.commit();
       if (res.ok) out(`A ${res.versionstamp} ${i} ${j}`);
     }
+  } else if (mode === "move") {
+    const [ms, a, b] = [Number(rest[0]), rest[1], rest[2]];
+    await go();
+    let commits = 0;
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      const [ea, eb] = [await store.getEntry(a), await store.getEntry(b)];
+      const res = await store.atomic().check(ea, eb)
+        .set(a, encodeCounter(counterOf(ea.value) - 1))
+        .set(b, encodeCounter(counterOf(eb.value) + 1)).commit();
+      if (res.ok) commits++;
+    }
+    out(`M ${commits}`);
+  } else if (mode === "read") {
+    const [ms, prefix, a, b] = [Number(rest[0]), rest[1], rest[2], rest[3]];
+    await go();
+    let reads = 0;
+    let failures = 0;
+    const seen = new Set<number>();
+    const check = (what: string, values: Iterable<Uint8Array>) => {
+      const all = [...values].map((v) => decodeCounter(v));
+      const sum = all.reduce((x, y) => x + y, 0);
+      if (sum !== 0 && failures++ < 5) out(`E ${what} saw half a commit: ${all.join(" ")}`);
+    };
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      const got = await store.batchGet([a, b]);
+      check("batchGet", got.values());
+      if (got.has(b)) seen.add(decodeCounter(got.get(b)!));
+      check("scan", (await store.scanKeysWithValues(prefix)).values());
+      reads += 2;
+    }
+    out(`R ${reads} ${seen.size}`);
   } else if (mode === "script") {
     const enc = new TextEncoder();
     for await (const line of createInterface({ input: process.stdin })) {

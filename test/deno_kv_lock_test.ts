@@ -1,7 +1,8 @@
 // deno-kv begin(): the shard's lock record holds every other handle's writes back until the
 // holder commits or releases; the holder reads its keys with versions under the lock; a lock
 // whose holder vanished (a crash) stops holding once its lease runs out, and that holder can
-// then no longer commit; nor does a lock whose process died, whatever its lease.
+// then no longer commit; nor does a lock whose process died, whatever its lease. A live holder
+// renews its lease.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Driver } from "../core/driver.ts";
@@ -104,9 +105,28 @@ withTwo("begin waits for another handle's begin", async (a, b) => {
 });
 
 withTwo(
-  "a lock its holder abandoned stops holding once its lease ran out",
+  "a live holder renews its lease and keeps the lock past it",
   async (a, b) => {
-    // `a` begins and never finishes, like a process killed while holding the lock.
+    const txn = await a.begin!(["k"]);
+    const set = tracked(b.apply([{ key: "k", value: enc("other") }]));
+    // Four leases later the other handle still waits: the lease was renewed.
+    await idle(600);
+    const overtaken = set.settled();
+    // Committed either way, so that the transaction ends.
+    const committed = await txn.commit([{ key: "k", value: enc("mine") }]).then(() => true);
+    assert.equal(overtaken, false, "a set went past a renewed lock");
+    assert.equal(committed, true);
+    await set.p;
+    assert.equal(dec((await b.getEntries(["k"])).get("k")!.value), "other");
+  },
+  150,
+);
+
+withTwo(
+  "a lock its holder abandoned stops holding once its renewals end and its lease ran out",
+  async (a, b) => {
+    // `a` begins and never finishes, like a holder stuck in a live process: it renews its
+    // lease for a few leases only (a holder that stopped or died renews none).
     const stale = await a.begin!(["k"]);
     await b.apply([{ key: "k", value: enc("other") }]);
     assert.equal(dec((await b.getEntries(["k"])).get("k")!.value), "other");

@@ -104,6 +104,52 @@ for (const [label, redis] of REDIS_TARGETS) {
     }
   });
 
+  test(`redis journal (${label}): state() gives the generation and the commits in flight`, async () => {
+    const name = freshName("journal-state");
+    const key = `{shardkv:${name}}:commits`;
+    const a = await open(name, redis);
+    const b = await open(name, redis);
+    const raw = rawClient(redis);
+    try {
+      const s0 = await b.journal.state!();
+      assert.deepEqual({ ...s0, generation: 0 }, { generation: 0, busy: false, stale: false });
+      // A write bumps the generation; its commit is in flight for every store object.
+      await a.journal.write("c1", enc("x"));
+      const s1 = await b.journal.state!();
+      assert.notEqual(s1.generation, s0.generation);
+      assert.deepEqual([s1.busy, s1.stale], [true, false]);
+      await a.journal.write("c2", enc("y"));
+      assert.notEqual((await b.journal.state!()).generation, s1.generation);
+      await a.journal.remove("c1");
+      await a.journal.remove("c2");
+      const s2 = await b.journal.state!();
+      assert.deepEqual([s2.busy, s2.stale], [false, false]);
+      // A record of a process that is gone is stale; one of a live process is in flight.
+      const gone = spawnSync(process.execPath, ["--version"]).pid!;
+      await raw.hset(key, `d1@${hostname()}/${gone}/${Date.now()}`, "dead");
+      assert.deepEqual(
+        [(await b.journal.state!()).busy, (await b.journal.state!()).stale],
+        [false, true],
+      );
+      await raw.hset(key, `l1@${hostname()}/${process.ppid}/${Date.now()}`, "live");
+      const s3 = await b.journal.state!();
+      assert.deepEqual([s3.busy, s3.stale], [true, true]);
+      // The counter shares the journal's slot, and dropping the store removes it.
+      const slot = (k: string) => raw.call("CLUSTER", "KEYSLOT", k).catch(() => "standalone");
+      assert.equal(await slot(`${key}:generation`), await slot(key));
+      assert.equal(await raw.exists(`${key}:generation`), 1);
+    } finally {
+      await closeAll(b.drivers);
+      await closeAll(a.drivers);
+      await dropRedisStore(name, redis);
+    }
+    try {
+      assert.equal(await raw.exists(`${key}:generation`), 0);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   test(`redis journal (${label}): a bad id or record is a TypeError and writes nothing`, async () => {
     const name = freshName("journal-bad");
     const { drivers, journal } = await open(name, redis, 1);

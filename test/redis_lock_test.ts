@@ -1,6 +1,7 @@
 // The redis driver's shard write lock (Driver.begin): a transaction holds its shard against
-// every writer of every connection until it commits or releases, and a crashed holder's lock
-// ends with its lease. On the standalone server and the cluster.
+// every writer of every connection until it commits or releases, a live holder renews its
+// lease, and a crashed (or stopped) holder's lock ends with its lease. On the standalone server
+// and the cluster.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadRedisDriver } from "../backends/builtin.ts";
@@ -110,17 +111,42 @@ for (const [label, redis] of REDIS_TARGETS) {
 
   test(`redis lock (${label}): a crashed holder's lock ends with its lease; its commit then writes nothing`, async () => {
     const name = freshName("lock-lease");
-    // The holder never commits or releases, as if its process died.
+    const raw = rawClient(redis);
+    const lock = `{shardkv:${name}:0}:lock`;
     const [a, b] = [await shard(name, redis, 400), await shard(name, redis, 400)];
     try {
-      const txn = await a.begin!(["k"]);
+      // A holder that died: its lock (with a 400 ms lease) is never renewed.
+      await raw.set(lock, "crashed-holder", "PX", 400);
       assert.equal(await b.apply([{ key: "k", value: enc("b") }]), true);
       assert.equal(await value(b, "k"), "b");
+      // A holder stopped (SIGSTOP) past its lease: the lock expired under it, as deleting it
+      // here does, and another writer wrote.
+      const txn = await a.begin!(["k"]);
+      await raw.del(lock);
+      assert.equal(await b.apply([{ key: "k", value: enc("b2") }]), true);
       // The late holder finds its lock gone: a StorageError, and b's write stays.
       const late = await txn.commit([{ key: "k", value: enc("a") }]).catch((e) => e);
       assert.ok(late instanceof StorageError, String(late));
       assert.match(late.message, /lock expired/);
-      assert.equal(await value(b, "k"), "b");
+      assert.equal(await value(b, "k"), "b2");
+    } finally {
+      raw.disconnect();
+      await Promise.all([a.close(), b.close()]);
+      await dropRedisStore(name, redis);
+    }
+  });
+
+  test(`redis lock (${label}): a live holder renews its lease and keeps the lock past it`, async () => {
+    const name = freshName("lock-renew");
+    const [a, b] = [await shard(name, redis, 300), await shard(name, redis, 300)];
+    try {
+      const txn = await a.begin!(["k"]);
+      // Past the lease the other writer still waits (it gives up after three): it was renewed.
+      const write = b.apply([{ key: "k", value: enc("b") }]);
+      assert.equal(await settledWithin(write, 500), false, "a write went past a renewed lock");
+      await txn.commit([{ key: "k", value: enc("a") }]);
+      assert.equal(await write, true);
+      assert.equal(await value(a, "k"), "b");
     } finally {
       await Promise.all([a.close(), b.close()]);
       await dropRedisStore(name, redis);
