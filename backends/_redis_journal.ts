@@ -70,6 +70,15 @@ export class RedisJournal implements Journal {
     await this.#link.run("skvJournalWrite", this.#keys, [name, asArg(record)]);
   }
 
+  async release(id: string): Promise<void> {
+    checkId(id);
+    const name = inFlight.get(id);
+    if (name === undefined) return;
+    // Without a writer in its name, every process takes it for an interrupted commit.
+    await this.#link.run("skvJournalRelease", this.#keys, [name, id]);
+    inFlight.delete(id);
+  }
+
   async state(): Promise<JournalState> {
     const [generation, ...names] =
       (await this.#link.run("skvJournalState", this.#keys, []) as Buffer[]).map((b) =>

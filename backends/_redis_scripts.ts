@@ -243,13 +243,22 @@ export type ShardScript = keyof typeof SHARD_SCRIPTS;
 /**
  * Scripts of a store's commit journal (see _redis_journal.ts): KEYS[1] = its hash of records,
  * KEYS[2] = its generation counter. `skvJournalWrite` stores the record ARGV[2] under ARGV[1]
- * and then bumps the generation; `skvJournalState` returns the generation followed by every
- * record name, read together (a script runs atomically).
+ * and then bumps the generation; `skvJournalRelease` renames the record ARGV[1] to ARGV[2];
+ * `skvJournalState` returns the generation followed by every record name, read together (a
+ * script runs atomically).
  */
 export const JOURNAL_SCRIPTS = {
   skvJournalWrite: `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('INCR', KEYS[2])
+`,
+  skvJournalRelease: `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  redis.call('HSET', KEYS[1], ARGV[2], v)
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
 `,
   skvJournalState: `
 local out = redis.call('HKEYS', KEYS[1])

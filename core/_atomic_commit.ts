@@ -187,7 +187,8 @@ async function commitChecked(
 /**
  * Writes each part with `write`, in order, behind the gate and the journal. When a write
  * answers `false` or throws, the parts already written are undone; the journal record stays
- * only when the undo itself failed (so the next open finishes it).
+ * only when the undo itself failed, released (see `Journal.release`) so that the next
+ * multi-shard read or open rolls the commit back.
  */
 async function writeParts(
   host: CommitHost,
@@ -201,25 +202,38 @@ async function writeParts(
   if (journal !== undefined) await journal.write(id, recordOf(written, read, version));
   const keys = (p: Part) => p.ops.map((op) => op.key);
   for (const p of written) host.invalidate(p.shard, keys(p));
+  // Whether the shards are whole again: every part written, or the written ones undone.
+  let whole = false;
   const run = async () => {
     const done: Part[] = [];
     try {
       for (const p of written) {
         if (!(await write(p))) {
           await undo(host, done, read, version);
+          whole = true;
           return false;
         }
         done.push(p);
       }
+      whole = true;
       return true;
     } catch (e) {
       await undo(host, done, read, version);
+      whole = true;
       throw e;
     } finally {
       for (const p of written) host.written(p.shard, keys(p));
     }
   };
-  const ok = written.length > 1 ? await host.gate(run) : await run();
+  let ok: boolean;
+  try {
+    ok = written.length > 1 ? await host.gate(run) : await run();
+  } catch (e) {
+    // A commit left half written (its undo failed too) is no longer in flight: readers, and
+    // the next open, roll it back from the record.
+    await (whole ? journal?.remove(id) : journal?.release?.(id))?.catch(() => {});
+    throw e;
+  }
   await journal?.remove(id);
   return ok;
 }

@@ -169,6 +169,12 @@ export interface Journal {
   /** Every record left behind, by id. */
   list(): Promise<Map<string, Uint8Array>>;
   /**
+   * Optional: keeps the record `id` (one this process wrote) but no longer as a commit in
+   * flight, as if its writer had died: its commit failed half written and could not be undone,
+   * so `list()` returns it and {@linkcode JournalState.stale} reports it for rollback.
+   */
+  release?(id: string): Promise<void>;
+  /**
    * Optional: what a reader of several shards needs to never see a commit of another process
    * (or store object) half applied. The generation must be read before the records are looked
    * at, and `write` must change it after the record is stored and before it resolves: then a

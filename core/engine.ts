@@ -337,15 +337,32 @@ export class Engine implements Store {
 
   /**
    * Runs a write on shard `i` under its lock in "write" mode (so it never lands inside a
-   * transaction), dropping cached reads of `keys` around it.
+   * transaction), dropping cached reads of `keys` around it. The lock is taken and released
+   * here rather than through `ShardLock.with`, and with `then` rather than `await`: this is
+   * every single-key write's path, and an uncontended write then costs one promise of its own.
    */
-  async #write<T>(i: number, keys: readonly string[], run: (d: Driver) => Promise<T>): Promise<T> {
+  #write<T>(i: number, keys: readonly string[], run: (d: Driver) => Promise<T>): Promise<T> {
     this.#invalidate(i, keys);
-    try {
-      return await this.#locks[i].with("write", () => run(this.#drivers[i]));
-    } finally {
-      this.#written(i, keys);
-    }
+    const lock = this.#locks[i];
+    const go = (): Promise<T> => {
+      let running: Promise<T>;
+      try {
+        running = run(this.#drivers[i]);
+      } catch (e) {
+        running = Promise.reject(e);
+      }
+      if (!(running instanceof Promise)) running = Promise.resolve(running);
+      return running.then((value) => {
+        lock.release();
+        this.#written(i, keys);
+        return value;
+      }, (error) => {
+        lock.release();
+        this.#written(i, keys);
+        throw error;
+      });
+    };
+    return lock.tryAcquire("write") ? go() : lock.acquire("write").then(go);
   }
 
   /** Groups items by the shard of their key, keeping their order within each shard. */
@@ -360,11 +377,14 @@ export class Engine implements Store {
     return groups;
   }
 
-  /** The live entry of `key` on shard `i`, without the cache. */
-  async #entry(i: number, key: string): Promise<Entry | undefined> {
+  /**
+   * The live entry of `key` on shard `i`, without the cache. Not `async`: callers are, and a
+   * driver's synchronous throw becomes their rejection.
+   */
+  #entry(i: number, key: string): Promise<Entry | undefined> {
     const d = this.#drivers[i];
-    if (d.getEntry !== undefined) return await d.getEntry(key);
-    return (await d.getEntries([key])).get(key);
+    if (d.getEntry !== undefined) return d.getEntry(key);
+    return d.getEntries([key]).then((found) => found.get(key));
   }
 
   /** Values of `keys` (all on shard `i`), through the cache when there is one. */
@@ -411,7 +431,10 @@ export class Engine implements Store {
   async get(key: string): Promise<Uint8Array | undefined> {
     this.#check("get");
     assertKey(key);
-    return await this.#value(this.#shard(key), key);
+    const i = this.#shard(key);
+    // Without a cache, straight to the driver: one async frame fewer on the hottest read.
+    if (this.#cache === undefined) return (await this.#entry(i, key))?.value;
+    return await this.#value(i, key);
   }
 
   async exists(key: string): Promise<boolean> {

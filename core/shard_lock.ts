@@ -52,14 +52,34 @@ export class ShardLock {
     return new Promise((wake) => this.#waiters.push({ mode, wake }));
   }
 
-  /** Runs `fn` while holding the lock in `mode`; waits only when the lock is taken. */
-  async with<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
-    if (!this.tryAcquire(mode)) await this.acquire(mode);
+  /**
+   * Runs `fn` while holding the lock in `mode`; waits only when the lock is taken. Written with
+   * `then` rather than `async`/`await`: an uncontended call (the common one) costs no promise
+   * beyond `fn`'s own and its release.
+   */
+  with<T>(mode: LockMode, fn: () => Promise<T>): Promise<T> {
+    if (!this.tryAcquire(mode)) return this.acquire(mode).then(() => this.#holding(fn));
+    return this.#holding(fn);
+  }
+
+  /** Runs `fn` (the lock is held) and releases the hold once it settles, or throws. */
+  #holding<T>(fn: () => Promise<T>): Promise<T> {
+    let running: Promise<T>;
     try {
-      return await fn();
-    } finally {
+      running = fn();
+    } catch (e) {
       this.release();
+      return Promise.reject(e);
     }
+    // A caller in plain JavaScript may hand a function that returns a value.
+    if (!(running instanceof Promise)) running = Promise.resolve(running);
+    return running.then((value) => {
+      this.release();
+      return value;
+    }, (error) => {
+      this.release();
+      throw error;
+    });
   }
 
   /** Releases one hold; wakes the next waiter (and every compatible one behind it). */

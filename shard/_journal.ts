@@ -24,7 +24,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { Journal, JournalState } from "../core/driver.ts";
@@ -75,6 +75,13 @@ export function fileJournal(path: string, options: { sync: boolean }): Journal {
       // Still in flight until the file is gone: an open in this process meanwhile must not
       // take the finished commit for an interrupted one and roll it back.
       await rm(join(dir, (inFlight.has(own) ? own : id) + SUFFIX), { force: true });
+      inFlight.delete(own);
+      await sync();
+    },
+    async release(id) {
+      const own = `${id}.${process.pid}`;
+      // Without a writer in its name, every process takes it for an interrupted commit.
+      await rename(join(dir, own + SUFFIX), join(dir, id + SUFFIX));
       inFlight.delete(own);
       await sync();
     },

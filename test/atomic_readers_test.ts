@@ -2,8 +2,9 @@
 // commit: a child process moves 1 from one key to another (on a different shard) in checked
 // atomic commits, while another child and a second store object in this process read both keys
 // with batchGet and a prefix scan, asserting that every pair they see sums to 0. Also: a reader
-// waiting for a commit whose writer is alive but never finishes gives up with StorageError, and
-// a commit whose writer died is rolled back by the next multi-shard read.
+// waiting for a commit whose writer is alive but never finishes gives up with StorageError; a
+// commit whose writer died, or that failed half written and could not be undone, is rolled back
+// by the next multi-shard read; the journals' state() and release().
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir, readdir, rename, stat, truncate, writeFile } from "node:fs/promises";
@@ -11,6 +12,7 @@ import process from "node:process";
 import { test } from "node:test";
 import {
   decodeCounter,
+  type Driver,
   encodeCounter,
   openStore,
   shardOf,
@@ -21,6 +23,7 @@ import {
 import { versionOf } from "../core/atomic.ts";
 import { encodeStructured } from "../core/_structured.ts";
 import { fileJournal } from "../shard/_journal.ts";
+import { openMemoryDriver } from "../backends/memory.ts";
 import { withTempDir } from "./_helpers.ts";
 import { SLOW } from "./_runtimes.ts";
 import {
@@ -198,6 +201,13 @@ test("file journal: state() gives the generation and the commits in flight", asy
       busy: false,
       stale: false,
     });
+    // A released record (a commit that failed half written) is stale, for every process.
+    await journal.write("c4", encodeCounter(4));
+    await journal.release!("c4");
+    assert.deepEqual([(await other.state!()).busy, (await other.state!()).stale], [false, true]);
+    assert.deepEqual([...(await other.list()).keys()], ["c4"]);
+    await other.remove("c4");
+    assert.equal((await other.state!()).stale, false);
     // A record of a process that is gone is stale; one of a live process is in flight.
     const dead = spawn("true", { stdio: "ignore" });
     await new Promise((r) => dead.on("close", r));
@@ -214,5 +224,64 @@ test("file journal: state() gives the generation and the commits in flight", asy
     assert.notEqual((await other.state!()).generation, big);
     assert.ok((await stat(`${dir}/commits/generation`)).size < 16);
     await journal.remove("c3");
+  });
+});
+
+test("a failed commit leaves nothing in flight; one whose undo failed too is rolled back by the next read", async () => {
+  await withTempDir(async (dir) => {
+    const [a, b] = keysOnShards("k", 2, SHARDS);
+    const last = Math.max(shardOf(a, SHARDS), shardOf(b, SHARDS));
+    // Shards that fail on demand: the last shard's commit, and every plain write (the undo).
+    let failing = false;
+    let failCommit = false;
+    const broken = () => Promise.reject(new Error("the disk failed"));
+    const backend = async (_path: string, shard: number): Promise<Driver> => {
+      const d = await openMemoryDriver();
+      return {
+        getEntries: (keys) => d.getEntries(keys),
+        range: (q) => d.range(q),
+        apply: (ops, checks) => failing ? broken() : d.apply(ops, checks),
+        remove: (keys) => d.remove(keys),
+        add: (key, by, version) => d.add(key, by, version),
+        sweep: (max) => d.sweep(max),
+        close: () => d.close(),
+        begin: async (keys) => {
+          const txn = await d.begin!(keys);
+          return {
+            entries: txn.entries,
+            commit: (ops) =>
+              (failing || failCommit) && shard === last
+                ? txn.release().then(broken)
+                : txn.commit(ops),
+            release: () => txn.release(),
+          };
+        },
+      };
+    };
+    const store = await openStore(`${dir}/store`, { backend, shards: SHARDS });
+    try {
+      await store.atomic().set(a, encodeCounter(5)).set(b, encodeCounter(-5)).commit();
+      // The last shard fails, the first is undone: the record goes, readers do not wait.
+      failCommit = true;
+      await assert.rejects(store.atomic().sum(a, -1).sum(b, 1).commit(), /the disk failed/);
+      failCommit = false;
+      assert.deepEqual(await readdir(`${dir}/store/commits`), ["generation"]);
+      const whole = await store.batchGet([a, b]);
+      assert.deepEqual([decodeCounter(whole.get(a)!), decodeCounter(whole.get(b)!)], [5, -5]);
+      failing = true;
+      await assert.rejects(
+        store.atomic().sum(a, -3).sum(b, 3).commit(),
+        /the disk failed/,
+      );
+      // Half written, and the undo failed too: the first shard holds the commit.
+      const first = shardOf(a, SHARDS) < shardOf(b, SHARDS) ? a : b;
+      assert.equal(decodeCounter((await store.get(first))!), first === a ? 2 : -2);
+      failing = false;
+      // The record is no longer in flight: a read of both shards rolls it back.
+      const got = await store.batchGet([a, b]);
+      assert.deepEqual([decodeCounter(got.get(a)!), decodeCounter(got.get(b)!)], [5, -5]);
+    } finally {
+      await store.close();
+    }
   });
 });

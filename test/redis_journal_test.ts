@@ -124,6 +124,15 @@ for (const [label, redis] of REDIS_TARGETS) {
       await a.journal.remove("c2");
       const s2 = await b.journal.state!();
       assert.deepEqual([s2.busy, s2.stale], [false, false]);
+      // A released record (a commit that failed half written) is stale, for every process.
+      await a.journal.write("c3", enc("z"));
+      await a.journal.release!("c3");
+      assert.deepEqual([(await b.journal.state!()).busy, (await b.journal.state!()).stale], [
+        false,
+        true,
+      ]);
+      assert.deepEqual([...(await a.journal.list()).keys()], ["c3"]);
+      await a.journal.remove("c3");
       // A record of a process that is gone is stale; one of a live process is in flight.
       const gone = spawnSync(process.execPath, ["--version"]).pid!;
       await raw.hset(key, `d1@${hostname()}/${gone}/${Date.now()}`, "dead");
