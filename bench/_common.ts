@@ -4,6 +4,7 @@ import { execSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -186,4 +187,16 @@ export async function driveWorkers(
   lat.reset();
   const r = await phase(ms, true);
   return { opsPerSec: Math.round(r.ops / r.secs), ops: r.ops, errors: r.errors };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server a benchmark starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
