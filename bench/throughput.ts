@@ -4,7 +4,7 @@
  * reads, W3 ordered prefix scans, W4 90/10 get/set, W5 several processes writing one store
  * directory, and the RSS of 64 idle shards.
  *
- *   bun bench/throughput.ts [--quick] [--shards 1,16,64] [--backends sqlite,memory,deno-kv]
+ *   bun bench/throughput.ts [--quick] [--shards 1,4,16,64] [--backends sqlite,memory,deno-kv]
  *     [--workloads W1,W5,...] [--duration S] [--processes 1,2,4] [--w5-durability normal,relaxed]
  *     [--w5-workers 0]
  *   deno run -A bench/throughput.ts [same flags]
@@ -58,7 +58,7 @@ export interface ThroughputRow {
 const opt = args();
 const quick = opt.has("quick");
 const seconds = Number(opt.get("duration") ?? (quick ? 0.3 : 5));
-const shardCounts = (opt.get("shards") ?? "1,16,64").split(",").map(Number);
+const shardCounts = (opt.get("shards") ?? "1,4,16,64").split(",").map(Number);
 const backends = (opt.get("backends") ?? "sqlite,memory,deno-kv").split(",");
 const only = opt.get("workloads")?.split(",");
 // 0: shards in the calling thread; n: the `workers` option (sqlite only).
