@@ -8,23 +8,19 @@
 // the record behind: once its lease has run out, or at once when its process is gone (a Deno KV
 // file is shared by processes of one machine), a waiting writer deletes it (checked against the
 // versionstamp it read, so a lock taken again meanwhile stays).
-// While held, the lock's lease is renewed every third of a lease (a commit waiting for other
-// shards' locks, or a slow one, keeps it), for at most RENEWED_LEASES leases: a holder that
-// stopped (SIGSTOP, a frozen VM) stops renewing and loses the lock after one lease, and its
-// commit then fails its check of the lock record and writes nothing.
+// While held, the lock's lease is renewed (./_lease.ts); a holder that stopped loses it after
+// one lease, and its commit then fails its check of the lock record and writes nothing.
 // node:process (Deno, Bun and Node all have it) gives the pid and process.kill(pid, 0).
 import process from "node:process";
 import type { DenoKv } from "./_deno_kv_api.ts";
 import type { DenoKvCommitter, KvCheck } from "./_deno_kv_commit.ts";
 import { LOCK_KEY } from "./_deno_kv_layout.ts";
 import { isAlive } from "./_alive.ts";
+import { renewLease } from "./_lease.ts";
 
 /** How long a lock holds without its holder committing or releasing it (default). */
 export const LOCK_LEASE_MS = 10_000;
 const TOKEN_BYTES = 16;
-
-/** Leases a holder renews its lock for at most (a live holder commits far sooner). */
-const RENEWED_LEASES = 6;
 
 /** A lock this handle holds: the check its commit and release make. */
 export interface HeldLock {
@@ -123,33 +119,19 @@ export class DenoKvLock {
 
   /** The lock just taken with `token` (record versionstamp `stamp`), renewed while held. */
   #renewing(token: Uint8Array, stamp: string): HeldLock {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let running: Promise<void> = Promise.resolve();
-    let left = RENEWED_LEASES * 3;
     const held: HeldLock = {
       check: { key: LOCK_KEY, versionstamp: stamp },
-      settle: async () => {
-        clearTimeout(timer);
-        left = 0;
-        await running;
-      },
+      settle: renewLease(this.#leaseMs, async () => {
+        const next = await this.#committer.stamped(
+          [{ key: LOCK_KEY, value: encodeLock(token, Date.now() + this.#leaseMs) }],
+          [held.check],
+        );
+        // Lost (taken over after the lease ran out): the commit's check will say so.
+        if (next === false || next === "") return false;
+        held.check = { key: LOCK_KEY, versionstamp: next };
+        return true;
+      }),
     };
-    const renew = async () => {
-      const next = await this.#committer.stamped(
-        [{ key: LOCK_KEY, value: encodeLock(token, Date.now() + this.#leaseMs) }],
-        [held.check],
-      ).catch(() => false as const);
-      // Lost (taken over after the lease ran out): the commit's check will say so.
-      if (next === false || next === "") left = 0;
-      else held.check = { key: LOCK_KEY, versionstamp: next };
-    };
-    const schedule = () => {
-      if (left-- <= 0) return;
-      timer = setTimeout(() => {
-        running = renew().then(schedule);
-      }, this.#leaseMs / 3);
-    };
-    schedule();
     return held;
   }
 

@@ -17,6 +17,7 @@ import { describe } from "../core/validate.ts";
 import { FORMAT_VERSION, HASH_NAME } from "../core/format.ts";
 import { type Arg, asArg, type RedisBackendOptions, RedisLink } from "./_redis_client.ts";
 import { generationKey, RedisJournal } from "./_redis_journal.ts";
+import { renewLease } from "./_lease.ts";
 import type { ShardScript } from "./_redis_scripts.ts";
 
 /** How a store's shards are opened. */
@@ -42,11 +43,6 @@ const LOCK_LEASE = 10_000;
 // How long a write waits for another writer's lock, in leases: a live holder commits well
 // within one, a crashed holder's lock is gone after one.
 const LOCK_WAIT_LEASES = 3;
-// A holder renews its lock's lease every third of a lease (a commit waiting for other shards'
-// locks, or a slow one, keeps it) for at most this many leases; a holder that stopped
-// (SIGSTOP, a frozen VM) stops renewing, loses the lock after one lease, and its commit then
-// writes nothing.
-const RENEWED_LEASES = 6;
 
 // Update attempts that may lose to writers in other processes before giving up.
 const CAS_ATTEMPTS = 1000;
@@ -321,7 +317,7 @@ export class RedisBackend extends BaseDriver {
     const end = () => {
       if (!open) throw new Error(`The transaction on Redis shard ${this.#tag} already ended`);
       open = false;
-      stopRenewing();
+      void stopRenewing();
     };
     return {
       entries,
@@ -338,29 +334,19 @@ export class RedisBackend extends BaseDriver {
       release: async () => {
         if (!open) return;
         open = false;
-        stopRenewing();
+        void stopRenewing();
         await this.#run("skvRelease", [token]);
       },
     };
   }
 
-  /** Renews the lease of the lock held with `token` until the returned function is called. */
-  #renew(token: string): () => void {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let left = RENEWED_LEASES * 3;
-    const schedule = () => {
-      if (left-- <= 0) return;
-      timer = setTimeout(async () => {
-        const kept = await this.#run("skvRenew", [token, String(this.#lease)]).catch(() => 0);
-        // Lost (expired, taken by another writer): the commit will say so.
-        if (kept === 1) schedule();
-      }, this.#lease / 3);
-    };
-    schedule();
-    return () => {
-      left = 0;
-      clearTimeout(timer);
-    };
+  /** Renews the lease of the lock held with `token` (./_lease.ts) until the result is called. */
+  #renew(token: string): () => Promise<void> {
+    // Lost (expired, taken by another writer): the commit will say so.
+    return renewLease(
+      this.#lease,
+      async () => await this.#run("skvRenew", [token, String(this.#lease)]) === 1,
+    );
   }
 
   /** One script call: the checks and the writes run atomically on the shard's node. */
