@@ -40,12 +40,20 @@ function writerOf(name: string): { host: string; pid: number; at: number } | und
   return m === null ? undefined : { host: m[1], pid: Number(m[2]), at: Number(m[3]) };
 }
 
-/** Whether the record `name` belongs to a commit that may still be in flight. */
-function inFlightElsewhere(name: string, now: number): boolean {
-  const writer = writerOf(name);
-  if (writer === undefined) return false;
-  if (writer.host !== HOST) return now - writer.at < FOREIGN_LEASE;
-  return writer.pid !== process.pid && isAlive(writer.pid);
+/**
+ * Whether a record name belongs to a commit that may still be in flight: this process's own,
+ * or another's that list() must leave out (a live process here, a recent one of another host).
+ */
+function inFlightTest(): (name: string) => boolean {
+  const own = new Set(inFlight.values());
+  const now = Date.now();
+  return (name) => {
+    if (own.has(name)) return true;
+    const writer = writerOf(name);
+    if (writer === undefined) return false;
+    if (writer.host !== HOST) return now - writer.at < FOREIGN_LEASE;
+    return writer.pid !== process.pid && isAlive(writer.pid);
+  };
 }
 
 /** The journal in the hash at `key`, over `link` (usable while the link is open). */
@@ -84,13 +92,12 @@ export class RedisJournal implements Journal {
       (await this.#link.run("skvJournalState", this.#keys, []) as Buffer[]).map((b) =>
         b.toString("utf8")
       );
-    const own = new Set(inFlight.values());
-    const now = Date.now();
+    const inFlightNow = inFlightTest();
     let busy = false;
     let stale = false;
     for (const name of names) {
-      // The same test as list()'s: what it leaves out is in flight, what it returns is stale.
-      if (own.has(name) || inFlightElsewhere(name, now)) busy = true;
+      // What list() leaves out is in flight, what it returns is stale.
+      if (inFlightNow(name)) busy = true;
       else stale = true;
     }
     return { generation, busy, stale };
@@ -108,11 +115,10 @@ export class RedisJournal implements Journal {
 
   async list(): Promise<Map<string, Uint8Array>> {
     const all = await this.#link.hgetall(this.#key);
-    const own = new Set(inFlight.values());
-    const now = Date.now();
+    const inFlightNow = inFlightTest();
     const out = new Map<string, Uint8Array>();
     for (const name of Object.keys(all).sort()) {
-      if (own.has(name) || inFlightElsewhere(name, now)) continue;
+      if (inFlightNow(name)) continue;
       out.set(name, new Uint8Array(all[name]));
     }
     return out;

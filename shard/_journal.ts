@@ -47,6 +47,13 @@ function writerOf(name: string): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 
+/** Whether the record `base` is still being written: this process's commit, or a live one's. */
+function isInFlight(base: string): boolean {
+  if (inFlight.has(base)) return true;
+  const writer = writerOf(base);
+  return writer !== undefined && writer !== process.pid && isAlive(writer);
+}
+
 export function fileJournal(path: string, options: { sync: boolean }): Journal {
   const dir = join(path, "commits");
   let made: Promise<unknown> | undefined;
@@ -90,10 +97,7 @@ export function fileJournal(path: string, options: { sync: boolean }): Journal {
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names.filter((n) => n.endsWith(SUFFIX)).sort()) {
         const base = name.slice(0, -SUFFIX.length);
-        const writer = writerOf(base);
-        // Still being written: this process's commit in flight, or a live process's.
-        if (inFlight.has(base)) continue;
-        if (writer !== undefined && writer !== process.pid && isAlive(writer)) continue;
+        if (isInFlight(base)) continue;
         // Gone since readdir: its commit finished (another process may be committing).
         const bytes = await readFile(join(dir, name)).catch((e) => {
           if ((e as { code?: string }).code === "ENOENT") return undefined;
@@ -131,12 +135,9 @@ function stateOf(dir: string): JournalState {
   let stale = false;
   for (const name of names) {
     if (!name.endsWith(SUFFIX)) continue;
-    const base = name.slice(0, -SUFFIX.length);
-    const writer = writerOf(base);
-    // The same test as list()'s: what it leaves out is in flight, what it returns is stale.
-    if (inFlight.has(base) || (writer !== undefined && writer !== process.pid && isAlive(writer))) {
-      busy = true;
-    } else stale = true;
+    // What list() leaves out is in flight, what it returns is stale.
+    if (isInFlight(name.slice(0, -SUFFIX.length))) busy = true;
+    else stale = true;
   }
   return { generation, busy, stale };
 }
