@@ -17,6 +17,11 @@ export const MANIFEST_FILE = "shardkv.json";
 export const CREATING_FILE = "shardkv.creating";
 /** The name of a file-backed shard (sqlite or deno-kv) in a store directory. */
 export const SHARD_FILE = /^shard-\d{3}\.(sqlite|kv)$/;
+
+/** Where shard `index` of the store in `dir` lives, without its backend's extension. */
+export function shardPathOf(dir: string, index: number): string {
+  return join(dir, `shard-${String(index).padStart(3, "0")}`);
+}
 /** A reshard's build directory in the store directory: `.reshard-<pid>-<id>`. */
 export const BUILD_PREFIX = ".reshard-";
 /** A shard's files as a backend names them: `shard-007.sqlite`, `shard-007.sqlite-wal`, `shard-007/`. */

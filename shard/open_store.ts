@@ -33,6 +33,7 @@ import {
   HASH_NAME,
   readManifest,
   SHARD_FILE,
+  shardPathOf,
   writeManifest,
 } from "./manifest.ts";
 import { unrefScheduler } from "./_scheduler.ts";
@@ -300,7 +301,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     await mkdir(path, { recursive: true });
     await writeFile(join(path, CREATING_FILE), "");
   }
-  const shardPath = (i: number): string => join(path, `shard-${String(i).padStart(3, "0")}`);
+  const shardPath = (i: number): string => shardPathOf(path, i);
   const extension = SHARD_FILE_EXTENSION[name as BackendName];
   const fileOf = (i: number): string => `${shardPath(i)}${extension ?? ""}`;
   if (manifest !== undefined && extension !== undefined) {

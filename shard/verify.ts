@@ -4,10 +4,9 @@
  * @module
  */
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { MissingManifestError, StorageError } from "../core/errors.ts";
 import { describe } from "../core/validate.ts";
-import { readManifest, SHARD_FILE } from "./manifest.ts";
+import { readManifest, SHARD_FILE, shardPathOf } from "./manifest.ts";
 import {
   checkDenoKvValues,
   checkSqliteValues,
@@ -96,8 +95,7 @@ export async function verifyStore(
       `verifyStore checks file stores ("sqlite", "deno-kv"); the store at "${path}" uses backend "${manifest.backend}"`,
     );
   }
-  const fileOf = (shard: number) =>
-    join(path, `shard-${String(shard).padStart(3, "0")}${extension}`);
+  const fileOf = (shard: number) => shardPathOf(path, shard) + extension;
   for (let shard = 0; shard < manifest.shards; shard++) {
     if (isOpenThroughNpm(fileOf(shard))) {
       throw new StorageError(
