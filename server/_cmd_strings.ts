@@ -3,22 +3,28 @@ import { decodeCounter, encodeCounter, MAX_VALUE_BYTES } from "../mod.ts";
 import {
   CommandError,
   encoder,
-  floatOf,
-  formatFloat,
   int64,
   INT64_MAX,
   INT64_MIN,
   int64Of,
+  latin1,
   NOT_FLOAT,
   SYNTAX,
   upper,
 } from "./_cmd_args.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  type LongDouble,
+  parseLongDouble,
+} from "./_cmd_long_double.ts";
 import { type Call, type CommandSpec, specsOf, TWO_KEYS } from "./_cmd_context.ts";
 import { OK, type Reply } from "./resp.ts";
 import { mapReply } from "./_cmd_resp3.ts";
 
 const TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 const EMPTY = new Uint8Array(0);
+const ZERO: LongDouble = { negative: false, sig: 0n, exp: 0 };
 /** LCS's dynamic-programming table limit: 16M cells, 64 MiB. */
 const LCS_MAX_CELLS = 16 * 1024 * 1024;
 
@@ -155,25 +161,21 @@ async function incrBy(call: Call, by: bigint): Promise<Reply> {
   return next;
 }
 
+/** A stored value or argument as Redis's string2ld reads it, or "ERR value is not a valid float". */
+function longDoubleOf(bytes: Uint8Array): LongDouble | "inf" | "-inf" {
+  const v = parseLongDouble(latin1(bytes));
+  if (v === undefined) throw new CommandError(NOT_FLOAT);
+  return v;
+}
+
 async function incrByFloat(call: Call): Promise<Reply> {
   const key = call.keys[0];
   const old = await call.ops.get(key);
-  const n = old === undefined ? 0 : floatOf(old);
-  if (n === undefined) throw new CommandError(NOT_FLOAT);
-  const by = floatOf(call.args[1]);
-  if (by === undefined) throw new CommandError(NOT_FLOAT);
-  const next = n + by;
-  if (!Number.isFinite(next)) {
-    throw new CommandError("ERR increment would produce NaN or Infinity");
-  }
-  // Redis adds long doubles (64-bit mantissa): integers stay exact there, so add them as BigInt.
-  const a = old === undefined ? 0n : int64Of(old);
-  const b = int64Of(call.args[1]);
-  const exact = a !== undefined && b !== undefined ? a + b : undefined;
-  const text = exact !== undefined && (exact < 0n ? -exact : exact) < 1n << 64n
-    ? String(exact)
-    : formatFloat(next);
-  const value = encoder.encode(text);
+  const n = old === undefined ? ZERO : longDoubleOf(old);
+  const by = longDoubleOf(call.args[1]);
+  const next = typeof n === "string" || typeof by === "string" ? undefined : addLongDouble(n, by);
+  if (next === undefined) throw new CommandError("ERR increment would produce NaN or Infinity");
+  const value = encoder.encode(formatLongDouble(next));
   await rewrite(call, key, value, old !== undefined);
   return value;
 }
@@ -275,6 +277,9 @@ function popcount(b: number): number {
 
 async function bitcount(call: Call): Promise<Reply> {
   const { args } = call;
+  // Redis 7.0 looks the key up first: a missing key counts 0 whatever the other arguments.
+  const value = await call.ops.get(call.keys[0]);
+  if (value === undefined) return 0;
   let start = 0n;
   let end = 0n;
   let isBit = false;
@@ -287,8 +292,6 @@ async function bitcount(call: Call): Promise<Reply> {
       else if (unit !== "BYTE") throw new CommandError(SYNTAX);
     }
   } else if (args.length !== 1) throw new CommandError(SYNTAX);
-  const value = await call.ops.get(call.keys[0]);
-  if (value === undefined) return 0;
   if (args.length === 1) {
     start = 0n;
     end = BigInt(value.length) - 1n;

@@ -132,6 +132,7 @@ async function startRedis(...extra: string[]): Promise<{ port: number; proc: Chi
  * - KEYS: the order is Redis's hash order vs shardkv's key order: compared sorted.
  * - PTTL/PEXPIRETIME/TIME: clocks: compared by shape.
  * - RANDOMKEY: any key: compared by type (null or bulk).
+ * - CONFIG GET of several parameters: Redis's order is its dict's: compared sorted.
  */
 function normalise(args: (string | Uint8Array)[], reply: string): string {
   const name = String(args[0]).toUpperCase();
@@ -145,6 +146,13 @@ function normalise(args: (string | Uint8Array)[], reply: string): string {
   if (name === "TIME") return reply.replace(/\d+/g, "n");
   if (name === "RANDOMKEY") return reply.startsWith("$-1") ? reply : "$<key>";
   if (name === "HELLO") return reply.replace(/(\$2\r\nid\r\n):\d+/, "$1:<id>");
+  if (name === "CONFIG" && String(args[1]).toUpperCase() === "GET" && args.length > 3) {
+    // Redis answers in its dict's (per-process random) order.
+    const items = reply.split("\r\n").slice(1, -1);
+    const pairs: string[] = [];
+    for (let i = 0; i + 3 < items.length; i += 4) pairs.push(items.slice(i, i + 4).join("\n"));
+    return `CONFIG GET ${JSON.stringify(pairs.sort())}`;
+  }
   if (name === "CLIENT" && String(args[1]).toUpperCase() === "ID") {
     return reply.replace(/\d+/, "<id>");
   }
@@ -693,6 +701,109 @@ function cases(): (string | Uint8Array)[][][] {
       ["CONFIG", "GET", "maxclients"],
       ["CONFIG", "SET", "maxclients", "10000"],
       ["CONFIG", "GET", "maxclients"],
+    ],
+    // INCRBYFLOAT in 80-bit long doubles: strtold's syntax (hex, inf), "%.17Lf" output, range
+    [
+      ["INCRBYFLOAT", "a", "0.1"],
+      ["INCRBYFLOAT", "a", "0.2"],
+      ["INCRBYFLOAT", "b", "1e-20"],
+      ["INCRBYFLOAT", "b", "-1e-20"],
+      ["INCRBYFLOAT", "c", "0x10"],
+      ["INCRBYFLOAT", "c", "0X1.8p1"],
+      ["INCRBYFLOAT", "c", "0x"],
+      ["INCRBYFLOAT", "c", "1."],
+      ["INCRBYFLOAT", "c", ".5"],
+      ["INCRBYFLOAT", "c", "."],
+      ["INCRBYFLOAT", "c", "1e"],
+      ["INCRBYFLOAT", "c", "1\u0000"],
+      ["INCRBYFLOAT", "c", "nan"],
+      ["INCRBYFLOAT", "c", "Infinity"],
+      ["INCRBYFLOAT", "c", "+inf"],
+      ["INCRBYFLOAT", "d", "1e308"],
+      ["INCRBYFLOAT", "d", "1.7976931348623157e308"],
+      ["INCRBYFLOAT", "d", "1e4932"],
+      ["INCRBYFLOAT", "e", "1e4933"],
+      ["INCRBYFLOAT", "e", "1e-4950"],
+      ["INCRBYFLOAT", "e", "1e-5000"],
+      ["INCRBYFLOAT", "e", "0x1p-16445"],
+      ["INCRBYFLOAT", "e", "0e99999999999"],
+      ["INCRBYFLOAT", "e", "0.000003814697265625"],
+      ["INCRBYFLOAT", "e", "123456789012345678901234567890"],
+      ["INCRBYFLOAT", "e", "1".repeat(5119)],
+      ["INCRBYFLOAT", "e", "1".repeat(5120)],
+      ["SET", "f", "9223372036854775807"],
+      ["INCRBYFLOAT", "f", "1"],
+      ["INCRBYFLOAT", "f", "0.5"],
+      ["SET", "g", "-0"],
+      ["INCRBYFLOAT", "g", "-0"],
+      ["SET", "g", "1e3"],
+      ["INCRBYFLOAT", "g", "-1000"],
+    ],
+    // Argument parsing found by the random soak: int-sized arguments, SCAN cursors, BITCOUNT
+    [
+      ["SELECT", "2147483648"],
+      ["SELECT", "-2147483649"],
+      ["SELECT", "4294967296"],
+      ["SET", "k", "foobar"],
+      ["COPY", "k", "j", "DB", "2147483648"],
+      ["COPY", "k", "j", "DB", "16"],
+      ["BITCOUNT", "nope", "1"],
+      ["BITCOUNT", "nope", "x", "y", "BOGUS"],
+      ["BITCOUNT", "nope", "1", "2", "3", "4"],
+      ["BITCOUNT", "k", "1"],
+      ["BITCOUNT", "k", "x", "y"],
+      ["SCAN", ""],
+      ["SCAN", "+0"],
+      ["SCAN", "-0"],
+      ["SCAN", "000"],
+      ["SCAN", "0\u0000x"],
+      ["SCAN", " 0"],
+      ["SCAN", "0 "],
+      ["SCAN", "-"],
+      ["SCAN", "18446744073709551616"],
+      ["SCAN", "0x0"],
+    ],
+    // EXEC refused for its arity discards the transaction; CONFIG and COMMAND subcommands
+    [
+      ["EXEC", "x"],
+      ["MULTI"],
+      ["SET", "{t}a", "1"],
+      ["EXEC", "x"],
+      ["EXEC"],
+      ["MULTI"],
+      ["EXEC"],
+      ["WATCH", "{t}a"],
+      ["SET", "{t}a", "2"],
+      ["EXEC", "x"],
+      ["MULTI"],
+      ["EXEC"],
+      ["CONFIG", "GET", "TIMEOUT"],
+      ["CONFIG", "GET", "Timeout", "time*", "timeout"],
+      ["CONFIG", "GET", "[t]imeout"],
+      ["CONFIG", "SET", "timeout", "1", "maxclients"],
+      ["CONFIG", "SET", "timeout", "abc", "nosuch", "1"],
+      ["CONFIG", "SET", "TIMEOUT", "abc"],
+      ["CONFIG", "SET", "Databases", "16"],
+      ["CONFIG", "SET", "cluster-enabled", "no"],
+      ["CONFIG", "SET", "timeout", "1", "Databases", "2", "nosuch", "3"],
+      ["CONFIG", "SET", "nosuch", "1", "Databases", "2"],
+      ["CONFIG", "SET", "timeout", "1", "TIMEOUT", "2"],
+      ["CONFIG", "GET", "timeout"],
+      ["CONFIG", "REWRITE"],
+      ["CONFIG", "HELP"],
+      ["COMMAND", "GETKEYS"],
+      ["COMMAND", "GETKEYS", "get"],
+      ["COMMAND", "GETKEYS", "GET", "a"],
+      ["COMMAND", "GETKEYS", "mset", "a", "1", "b", "2"],
+      ["COMMAND", "GETKEYS", "ping"],
+      ["COMMAND", "GETKEYS", "nosuch", "a"],
+      ["COMMAND", "GETKEYS", "lcs", "a", "b", "IDX"],
+      ["COMMAND", "GETKEYS", "copy", "a", "b", "DB", "1"],
+      ["COMMAND", "LIST", "FILTERBY"],
+      ["COMMAND", "LIST", "FILTERBY", "MODULE", "x"],
+      ["COMMAND", "LIST", "FILTERBY", "BOGUS", "x"],
+      ["COMMAND", "LIST", "FILTERBY", "pattern", "getd*"],
+      ["COMMAND", "LIST", "x"],
     ],
     // RESP3 after HELLO 3: nulls, maps
     [
