@@ -322,7 +322,13 @@ export const KEY_COMMANDS: Record<string, CommandSpec> = {
   copy: {
     ...spec(-3, ["write", "denyoom"], "Copy a key", "6.2.0", copy, TWO_KEYS),
     keysOf: (args, db) => {
-      const { db: dst } = copyOptions(args, db);
+      // Bad options are COPY's error when it runs (in MULTI: at EXEC, as Redis).
+      let dst = db;
+      try {
+        dst = copyOptions(args, db).db;
+      } catch {
+        // The key in the current database stands for it until then.
+      }
       return [storeKey(db, args[0]), storeKey(dst, args[1])];
     },
   },

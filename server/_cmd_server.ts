@@ -20,7 +20,7 @@ import {
   type ServerConfig,
   type ServerContext,
 } from "./_cmd_context.ts";
-import { countDb, DATABASES, flushDb, Glob } from "./_cmd_keyspace.ts";
+import { countDb, DATABASES, dbOf, flushDb, Glob } from "./_cmd_keyspace.ts";
 import { mapReply, verbatim } from "./_cmd_resp3.ts";
 import { OK, type Reply, SimpleReply } from "./resp.ts";
 
@@ -87,15 +87,24 @@ export function unwatch(ctx: ServerContext, client: Client): void {
   client.dirty = false;
 }
 
-/** Marks the clients WATCHing any of `keys` (all WATCHing clients for `null`) dirty. */
-export function touchKeys(ctx: ServerContext, keys: string[] | null): void {
+/** Marks the clients WATCHing any of `keys` dirty. */
+export function touchKeys(ctx: ServerContext, keys: string[]): void {
   const { watchers } = stateOf(ctx);
   if (watchers.size === 0) return;
-  if (keys === null) {
-    for (const set of watchers.values()) for (const c of set) c.dirty = true;
-    return;
-  }
   for (const key of keys) for (const c of watchers.get(key) ?? []) c.dirty = true;
+}
+
+/**
+ * Before a flush of `db` (every db for `null`): marks the clients WATCHing a key that exists
+ * there, as Redis's touchAllWatchedKeysInDb does (a watched key that does not exist is not
+ * changed by the flush).
+ */
+async function touchFlushed(ctx: ServerContext, db: number | null): Promise<void> {
+  const { watchers } = stateOf(ctx);
+  const keys = [...watchers.keys()].filter((key) => db === null || dbOf(key) === db);
+  if (keys.length === 0) return;
+  const found = await ctx.store.batchGet(keys);
+  touchKeys(ctx, keys.filter((key) => found.has(key)));
 }
 
 function flushOption(args: Uint8Array[]): void {
@@ -664,8 +673,8 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
     "1.0.0",
     async ({ ctx, client, args }) => {
       flushOption(args);
+      await touchFlushed(ctx, client.db);
       await flushDb(ctx.store, client.db);
-      touchKeys(ctx, null);
       return OK;
     },
   ),
@@ -677,8 +686,8 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
     "1.0.0",
     async ({ ctx, args }) => {
       flushOption(args);
+      await touchFlushed(ctx, null);
       for (let db = 0; db < DATABASES; db++) await flushDb(ctx.store, db);
-      touchKeys(ctx, null);
       return OK;
     },
   ),

@@ -28,6 +28,16 @@ const ZERO: LongDouble = { negative: false, sig: 0n, exp: 0 };
 /** LCS's dynamic-programming table limit: 16M cells, 64 MiB. */
 const LCS_MAX_CELLS = 16 * 1024 * 1024;
 
+/**
+ * MSET and MSETNX take key-value pairs. Redis checks that when the command runs, not when it
+ * is queued in MULTI (where its arity, at least 3, passes).
+ */
+function pairsArity(args: Uint8Array[], name: string): void {
+  if (args.length % 2 !== 0) {
+    throw new CommandError(`ERR wrong number of arguments for '${name}' command`);
+  }
+}
+
 function checkLength(n: number): void {
   if (n > MAX_VALUE_BYTES) throw new CommandError(TOO_BIG);
 }
@@ -286,6 +296,8 @@ async function bitcount(call: Call): Promise<Reply> {
   if (args.length === 3 || args.length === 4) {
     start = int64(args[1]);
     end = int64(args[2]);
+    // Redis answers 0 here, before it looks at BIT/BYTE.
+    if (start < 0n && end < 0n && start > end) return 0;
     if (args.length === 4) {
       const unit = upper(args[3]);
       if (unit === "BIT") isBit = true;
@@ -473,6 +485,7 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     return (await c.ops.getMany(c.keys)).map((v) => v ?? null);
   }, [1, -1, 1]),
   mset: spec(-3, WRITE, "Set multiple keys to multiple values", "1.0.1", async (c) => {
+    pairsArity(c.args, "mset");
     await c.ops.setMany(c.keys.map((key, i) => [key, c.args[2 * i + 1]]));
     return OK;
   }, [1, -1, 2]),
@@ -482,6 +495,7 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     "Set multiple keys to multiple values, only if none of the keys exist",
     "1.0.1",
     async (c) => {
+      pairsArity(c.args, "msetnx");
       if ((await c.ops.getMany(c.keys)).some((v) => v !== undefined)) return 0;
       await c.ops.setMany(c.keys.map((key, i) => [key, c.args[2 * i + 1]]));
       return 1;

@@ -287,9 +287,6 @@ function lookup(args: Uint8Array[]): { name: string; spec: CommandSpec } | Error
   if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
     return new ErrorReply(`ERR wrong number of arguments for '${name}' command`);
   }
-  if ((name === "mset" || name === "msetnx") && args.length % 2 === 0) {
-    return new ErrorReply(`ERR wrong number of arguments for '${name}' command`);
-  }
   return { name, spec };
 }
 
@@ -322,20 +319,58 @@ async function run(
     call.ops = storeOps(store);
     return await spec.run(call);
   }
-  touchKeys(ctx, keys);
   if (name === "set" && rest.length === 2) {
+    touchKeys(ctx, keys);
     await setsOf(ctx).add([[keys[0], rest[1]]]);
     return OK;
   }
   if ((await shardOfMany(store, keys)) === -2) {
     // Keys on several shards: each key's operation is atomic, the command as a whole is not.
-    call.ops = storeOps(store);
+    call.ops = touching(ctx, storeOps(store));
     return await spec.run(call);
   }
   return await writeTxn(store, (txn) => {
-    call.ops = txnOps(store, txn, () => nowOf(ctx));
+    call.ops = touching(ctx, txnOps(store, txn, () => nowOf(ctx)));
     return spec.run(call);
   });
+}
+
+/**
+ * `ops` that mark the clients WATCHing a key when a command really changes it, as Redis's
+ * signalModifiedKey: every write, and a delete of a key that exists (a failed SET NX, a DEL of
+ * a missing key or an EXPIRE that does not apply leave watchers alone). A key is marked before
+ * its write, so no EXEC can see the change without seeing the mark.
+ */
+function touching(ctx: ServerContext, ops: Ops): Ops {
+  const { watchers } = stateOf(ctx);
+  /** The watched ones of `keys` that exist, marked. */
+  const touchExisting = async (keys: string[]): Promise<void> => {
+    const watched = keys.filter((key) => watchers.has(key));
+    if (watched.length === 0) return;
+    const values = await ops.getMany(watched);
+    touchKeys(ctx, watched.filter((_, i) => values[i] !== undefined));
+  };
+  return {
+    get: (key) => ops.get(key),
+    ttl: (key) => ops.ttl(key),
+    getMany: (keys) => ops.getMany(keys),
+    set: (key, value, ttl) => {
+      touchKeys(ctx, [key]);
+      return ops.set(key, value, ttl);
+    },
+    setMany: (pairs) => {
+      if (watchers.size > 0) touchKeys(ctx, pairs.map(([key]) => key));
+      return ops.setMany(pairs);
+    },
+    delete: async (key) => {
+      if (watchers.size > 0) await touchExisting([key]);
+      return await ops.delete(key);
+    },
+    deleteMany: async (keys) => {
+      if (watchers.size > 0) await touchExisting(keys);
+      return await ops.deleteMany(keys);
+    },
+  };
 }
 
 /** EXEC: the queued commands, in one write transaction on their shard. */
@@ -370,8 +405,10 @@ async function exec(call: Call): Promise<Reply> {
         }
         const rest = args.slice(1);
         const keys = keysOf(spec, rest, client.db);
-        if (spec.flags.includes("write")) touchKeys(ctx, keys);
-        replies.push(await spec.run({ ctx, client, args: rest, keys, ops, now: nowOf(ctx) }));
+        const callOps = spec.flags.includes("write") ? touching(ctx, ops) : ops;
+        replies.push(
+          await spec.run({ ctx, client, args: rest, keys, ops: callOps, now: nowOf(ctx) }),
+        );
       } catch (e) {
         replies.push(errorOf(e));
       }
@@ -769,8 +806,14 @@ export async function executePacked(
     for (let i = 0; i < chunks; i++) {
       if (i > 0) await yieldTurn();
       const { args, keys } = chunkOf(i);
-      if (write) touchKeys(ctx, keys);
-      const reply = await spec.run({ ctx, client, args, keys, ops, now: nowOf(ctx) });
+      const reply = await spec.run({
+        ctx,
+        client,
+        args,
+        keys,
+        ops: write ? touching(ctx, ops) : ops,
+        now: nowOf(ctx),
+      });
       if (Array.isArray(total) && Array.isArray(reply)) { for (const r of reply) total.push(r); }
       else if (typeof total === "number" && typeof reply === "number") total += reply;
     }
