@@ -274,6 +274,8 @@ async function setbit(call: Call): Promise<Reply> {
   const value = concat(old ?? EMPTY, EMPTY, byte + 1);
   const mask = 1 << (7 - (offset & 7));
   const was = value[byte] & mask ? 1 : 0;
+  // Redis 7.0 writes (and so marks WATCHers) only a new or longer value, or a changed bit.
+  if (old !== undefined && byte < old.length && BigInt(was) === on) return was;
   value[byte] = on === 1n ? value[byte] | mask : value[byte] & ~mask;
   await rewrite(call, key, value, old !== undefined);
   return was;
