@@ -605,6 +605,7 @@ async function info(call: Call): Promise<Reply> {
 }
 
 const PONG = new SimpleReply("PONG");
+const RESET = new SimpleReply("RESET");
 
 function spec(
   arity: number,
@@ -630,6 +631,24 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
   }),
   echo: spec(2, ["fast"], CONN, "Echo the given string", "1.0.0", ({ args }) => args[0]),
   quit: spec(-1, ["fast", "no_auth"], CONN, "Close the connection", "1.0.0", () => OK),
+  reset: spec(
+    1,
+    ["fast", "no_auth"],
+    CONN,
+    "Reset the connection",
+    "6.2.0",
+    ({ ctx, client }) => {
+      // Redis's clearClientConnectionState: no transaction or WATCH, db 0, RESP2, no name, and
+      // authenticated only when no password is required.
+      client.multi = undefined;
+      unwatch(ctx, client);
+      client.db = 0;
+      client.resp = 2;
+      client.name = "";
+      client.authed = ctx.requirepass === undefined || ctx.requirepass === "";
+      return RESET;
+    },
+  ),
   select: spec(
     2,
     ["fast"],

@@ -889,6 +889,25 @@ function cases(): (string | Uint8Array)[][][] {
       ["PING"],
       ["EXEC"],
     ],
+    // RESET: out of MULTI and WATCH, back to db 0, RESP2, no name
+    [
+      ["SET", "a", "1"],
+      ["SELECT", "3"],
+      ["CLIENT", "SETNAME", "x"],
+      ["HELLO", "3"],
+      ["WATCH", "a"],
+      ["MULTI"],
+      ["RESET"],
+      ["CLIENT", "GETNAME"],
+      ["GET", "a"],
+      ["GET", "nope"],
+      ["RESET", "x"],
+      ["MULTI"],
+      ["SET", "a", "2"],
+      ["RESET"],
+      ["EXEC"],
+      ["GET", "a"],
+    ],
     // RESP3 after HELLO 3: nulls, maps
     [
       ["HELLO", "3"],
@@ -1173,6 +1192,7 @@ function randomCommand(r: () => number, keys: string[] = KEYS): string[] {
     ],
     () => ["WATCH", key()],
     () => ["UNWATCH"],
+    () => ["RESET"],
     () => [pick(["EXEC", "DISCARD"])],
     () => [pick(["FLUSHDB", "FLUSHALL"]), ...pick([[], ["ASYNC"], ["SYNC"], ["x"]])],
     // Arity and argument errors: a command with a few random arguments.
@@ -1246,6 +1266,7 @@ const FUZZED = [
 
 const NOT_IN_TRANSACTION = new Set([
   "EXEC",
+  "RESET",
   "DISCARD",
   "TTL",
   "PTTL",
@@ -1377,6 +1398,7 @@ async function compare(
     const name = String(args[0]).toUpperCase();
     if (name === "MULTI" && want === "+OK\r\n") inMulti = true;
     if (name === "EXEC" || (name === "DISCARD" && want === "+OK\r\n")) inMulti = false;
+    if (name === "RESET" && want === "+RESET\r\n") inMulti = false;
     const shown = args.map((a) => typeof a === "string" ? a : `<${Buffer.from(a).toString("hex")}>`)
       .join(" ");
     // The commands before a difference, to reproduce it.
@@ -1646,6 +1668,10 @@ test(
         ["GET", "k"],
         ["HELLO", "2", "AUTH", "default", "secret", "SETNAME", "me"],
         ["CLIENT", "GETNAME"],
+        ["RESET"],
+        ["GET", "k"],
+        ["CLIENT", "GETNAME"],
+        ["AUTH", "secret"],
         ["SET", "k", "v"],
         ["GET", "k"],
         ["DEL", "k"],
