@@ -889,6 +889,18 @@ function cases(): (string | Uint8Array)[][][] {
       ["PING"],
       ["EXEC"],
     ],
+    // CLIENT KILL filters (with an ID no client has) and NO-EVICT's argument
+    [
+      ["CLIENT", "KILL", "TYPE", "bogus"],
+      ["CLIENT", "KILL", "TYPE", "NORMAL", "ID", "999999"],
+      ["CLIENT", "KILL", "TYPE", "master"],
+      ["CLIENT", "KILL", "USER", "nobody"],
+      ["CLIENT", "KILL", "USER", "default", "ID", "999999"],
+      ["CLIENT", "KILL", "USER", "x", "TYPE", "bogus"],
+      ["CLIENT", "NO-EVICT", "on"],
+      ["CLIENT", "NO-EVICT", "maybe"],
+      ["CLIENT", "NO-TOUCH", "on"],
+    ],
     // RESET: out of MULTI and WATCH, back to db 0, RESP2, no name
     [
       ["SET", "a", "1"],
