@@ -1483,6 +1483,44 @@ test("differential: seeded random command sequences match redis-server", {
   assert.deepEqual(failures, [], `${failures.length} seeds differ:\n${failures.join("\n\n")}`);
 });
 
+/**
+ * Pipelined: each round's commands go in one write, so the server's batched paths (runs of plain
+ * GET and SET) answer them; the whole byte stream must be Redis's (HELLO's id aside).
+ */
+test("differential: pipelined seeded rounds get redis-server's byte stream", SLOW, async () => {
+  await withServers(async (redis, shardkv, backend) => {
+    const r = rng(7);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+    for (let round = 0; round < 20; round++) {
+      const keys = ["a", "b", "c", "{t}x", `k${round % 3}`];
+      const seq: string[][] = [["SELECT", "0"], ["FLUSHALL"], ["HELLO", pick(["2", "3"])]];
+      for (let i = 0; i < 60; i++) {
+        const k = pick(keys);
+        seq.push(pick([
+          ["SET", k, pick(["1", "v", "", "x".repeat(20)])],
+          ["GET", k],
+          ["GET", k],
+          ["SET", k, "2"],
+          ["DEL", k],
+          ["MGET", k, pick(keys)],
+          ["APPEND", k, "z"],
+          ["SELECT", pick(["0", "1"])],
+          ["SET", k],
+          ["GET"],
+          ["EXISTS", k],
+          ["SET", k, "v", "GET"],
+          // "n" holds only integers (an 8-byte text would be a library counter, README).
+          ["INCR", "n"],
+        ]));
+      }
+      const replies = async (c: RawClient) =>
+        (await Promise.all(seq.map((args) => c.send(args)))).join("")
+          .replace(/(\$2\r\nid\r\n):\d+/g, "$1<id>");
+      assert.equal(await replies(shardkv), await replies(redis), `${backend} round ${round}`);
+    }
+  });
+});
+
 /** Full SCAN iterations (the order and pages differ): the same set of keys comes back. */
 test(
   "differential: SCAN with MATCH, COUNT and TYPE returns the keys redis-server returns",
