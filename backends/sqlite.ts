@@ -25,6 +25,7 @@ import {
   checkSqliteFile,
   isSqliteError,
   openSqliteDatabase,
+  type SqliteArrayStatement,
   type SqliteDatabase,
   type SqliteStatement,
   type SqlValue,
@@ -279,16 +280,19 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #queue: CommitQueue;
   /** How the queue (and `begin()`) starts and ends the write transactions of #db. */
   #tx: Transactor;
-  /** Statements built on demand (scan shapes, pragmas), prepared once each. */
+  /** Statements built on demand (pragmas), prepared once each. */
   #bySql = new Map<string, SqliteStatement>();
-  #get: SqliteStatement;
+  /** Scan shapes built on demand, prepared once each. */
+  #scans = new Map<string, SqliteArrayStatement>();
+  /** `[value, expires_at, crc, version]` of a key. */
+  #get: SqliteArrayStatement;
   #put: SqliteStatement;
   #del: SqliteStatement;
   #purge: SqliteStatement;
   #sweep: SqliteStatement;
   #checkpoints: CheckpointWatch;
   /** Every statement prepared on #db, finalized before it closes. */
-  #statements: SqliteStatement[] = [];
+  #statements: { finalize?(): void }[] = [];
   /** Bytes written by the transaction in progress, reported to the checkpointer on commit. */
   #written = 0;
   /** Whether the commit queue's write transaction is open. */
@@ -328,7 +332,9 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     this.#busyTimeout = init.busyTimeout;
     this.#checkpoints = init.checkpoints;
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
-    this.#get = this.#prepare("SELECT value, expires_at, crc, version FROM kv WHERE key = ?");
+    this.#get = this.#prepareArrays(
+      "SELECT value, expires_at, crc, version FROM kv WHERE key = ?",
+    );
     // An upsert rather than INSERT OR REPLACE: the version of a replaced row is still at hand.
     this.#put = this.#prepare(
       `INSERT INTO kv (key, value, expires_at, crc, version) VALUES (?, ?, ?, ?, ?)
@@ -442,6 +448,12 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     return stmt;
   }
 
+  #prepareArrays(sql: string): SqliteArrayStatement {
+    const stmt = this.#db.prepareArrays(sql);
+    this.#statements.push(stmt);
+    return stmt;
+  }
+
   /** Throws `CorruptStoreError` naming `key` when its value does not match its checksum. */
   #check(key: string, value: Uint8Array, crc: SqlValue): void {
     if (crc === null || checksum(key, value) === Number(crc)) return;
@@ -454,13 +466,10 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   /** The stored row of `key` regardless of expiry. */
   #row(key: string): Entry | undefined {
     const row = this.#get.get(key);
-    if (row == null) return undefined;
-    this.#check(key, row.value as Uint8Array, row.crc);
-    return {
-      value: row.value as Uint8Array,
-      expiresAt: toExpiry(row.expires_at),
-      version: Number(row.version),
-    };
+    if (row === undefined) return undefined;
+    const value = row[0] as Uint8Array;
+    this.#check(key, value, row[2]);
+    return { value, expiresAt: toExpiry(row[1]), version: Number(row[3]) };
   }
 
   /**
@@ -579,23 +588,26 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
         params.push(q.hi);
       }
       params.push(q.limit === Infinity ? -1 : q.limit);
+      // Rows are [key, value, crc, expires_at], as many of them as the query asks for.
       const sql = `SELECT ${this.#keyColumn}${
         q.keysOnly ? "" : q.withExpiry ? ", value, crc, expires_at" : ", value, crc"
       } FROM kv WHERE ${where} ORDER BY kv.key${q.reverse ? " DESC" : ""} LIMIT ?`;
-      const stmt = this.#cached(sql);
+      let stmt = this.#scans.get(sql);
+      if (stmt === undefined) this.#scans.set(sql, stmt = this.#prepareArrays(sql));
       const rows = stmt.all(...params);
       const keys = new Array<string>(rows.length);
       const values: Uint8Array[] = q.keysOnly ? [] : new Array(rows.length);
       for (let i = 0; i < rows.length; i++) {
-        const key = rows[i].key as string | Uint8Array;
+        const row = rows[i];
+        const key = row[0] as string | Uint8Array;
         keys[i] = typeof key === "string" ? key : utf8.decode(key);
         if (!q.keysOnly) {
-          values[i] = rows[i].value as Uint8Array;
-          this.#check(keys[i], values[i], rows[i].crc);
+          values[i] = row[1] as Uint8Array;
+          this.#check(keys[i], values[i], row[2]);
         }
       }
       if (q.keysOnly || !q.withExpiry) return { keys, values };
-      return { keys, values, expiresAt: rows.map((row) => toExpiry(row.expires_at)) };
+      return { keys, values, expiresAt: rows.map((row) => toExpiry(row[3])) };
     });
   }
 
