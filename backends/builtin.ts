@@ -29,6 +29,8 @@ export interface BuiltinInit {
   durability: Durability;
   /** sqlite: ms a write waits for another process's lock. */
   busyTimeout?: number;
+  /** sqlite: page size in bytes of a file it creates. */
+  pageSize?: number;
   now: () => number;
   /** Where the redis backend connects. */
   redis?: RedisBackendOptions;

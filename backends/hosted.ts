@@ -46,6 +46,7 @@ export type DriverSpec =
     name: "sqlite" | "deno-kv";
     durability: Durability;
     busyTimeout: number | undefined;
+    pageSize: number | undefined;
   }
   | { kind: "module"; module: string; export: string; options: unknown };
 
@@ -113,6 +114,7 @@ export async function openFromSpec(
       ...init,
       durability: spec.durability,
       busyTimeout: spec.busyTimeout,
+      pageSize: spec.pageSize,
     });
   }
   const mod = await import(spec.module) as Record<string, unknown>;

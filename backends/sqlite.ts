@@ -19,6 +19,7 @@ import { Engine } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue, type Transactor } from "./_commit_queue.ts";
+import { checkPageSize } from "./descriptors.ts";
 import { checksum, checkWal } from "./_sqlite_verify.ts";
 import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
@@ -40,6 +41,11 @@ export interface SqliteBackendOptions {
   now?: () => number;
   /** How long a write waits for another process's lock, in ms (default 5000). */
   busyTimeout?: number;
+  /**
+   * Page size in bytes if the file is created now: a power of two from 512 to 65536 (default
+   * 4096). An existing file keeps its own.
+   */
+  pageSize?: number;
   /**
    * `false`: the file must already be a shardkv shard (an existing store's); a missing, empty
    * or foreign file throws `CorruptStoreError` instead of starting an empty shard. Default
@@ -143,6 +149,7 @@ export async function openSqliteDriver(
       `durability must be "relaxed", "normal" or "full", received ${JSON.stringify(durability)}`,
     );
   }
+  if (options.pageSize !== undefined) checkPageSize(options.pageSize);
   const where: StorageErrorInit = { shard: options.shard ?? 0, path };
   if (options.create === false) {
     await checkSqliteFile(path, where);
@@ -161,6 +168,10 @@ export async function openSqliteDriver(
     const existing = hasKvTable(db);
     if (options.create === false && !existing) {
       throw new CorruptStoreError("has no kv table: it is not a shardkv shard", where);
+    }
+    // Only an empty database takes a page size, and only before it enters WAL mode.
+    if (!existing && options.pageSize !== undefined) {
+      db.exec(`PRAGMA page_size = ${options.pageSize}`);
     }
     await retryWhileBusy(db, "PRAGMA journal_mode = WAL", busyTimeout);
     db.exec(`PRAGMA synchronous = ${SYNCHRONOUS[durability]}`);
@@ -255,6 +266,8 @@ export interface SqliteSettings {
   durability: Durability;
   /** Ms a write waits for another process's lock. */
   busyTimeout: number;
+  /** The file's page size in bytes. */
+  pageSize: number;
 }
 
 /**
@@ -508,6 +521,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       journalMode: String(pragma("journal_mode")),
       durability: DURABILITY_OF_LEVEL[Number(pragma("synchronous"))],
       busyTimeout: Number(pragma("busy_timeout")),
+      pageSize: Number(pragma("page_size")),
     };
   }
 

@@ -25,12 +25,14 @@ import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import {
+  type BackendDescriptor,
   type BackendName,
   exportStore,
   importStore,
   openStore,
   reshard,
   type ReshardOptions,
+  sqlite,
   type Store,
   verifyStore,
 } from "../mod.ts";
@@ -348,7 +350,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "shardkv serve --dir DIR [--port N] [--host ADDR] [--cache ENTRIES] " +
       "[--requirepass PASSWORD] [--protected-mode yes|no] [--timeout SECONDS] " +
       "[--maxclients N] [--proto-max-bulk-len BYTES] [--client-query-buffer-limit BYTES] " +
-      "[--client-output-buffer-limit 'HARD SOFT SECONDS']",
+      "[--client-output-buffer-limit 'HARD SOFT SECONDS'] [--page-size BYTES]",
     summary: "serve the store over the Redis protocol (default 127.0.0.1:6379) until SIGINT",
     valued: [
       "port",
@@ -361,9 +363,11 @@ const COMMANDS: Record<string, CommandSpec> = {
       "proto-max-bulk-len",
       "client-query-buffer-limit",
       "client-output-buffer-limit",
+      "page-size",
     ],
     args: [0, 0],
     run: async (s, p) => {
+      const backend = serveBackend(s, positiveInt("page-size", p.options.get("page-size")));
       const port = positiveInt("port", p.options.get("port")) ?? 6379;
       const cacheEntries = positiveInt("cache", p.options.get("cache"));
       const host = p.options.get("host");
@@ -398,7 +402,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       const { serveResp } = await import("../server/mod.ts");
       const store = await openStore(s.dir, {
         shards: s.shards,
-        backend: s.backend,
+        backend,
         cache: cacheEntries ? { maxEntries: cacheEntries } : false,
       });
       const server = await serveResp(store, {
@@ -481,6 +485,24 @@ function parseArgsMessage(e: unknown): string {
       : `${option} takes no value`;
   }
   return message;
+}
+
+/** The backend `serve` opens: `--backend`, or SQLite with `--page-size` for new files. */
+function serveBackend(
+  s: StoreArgs,
+  pageSize: number | undefined,
+): BackendName | BackendDescriptor | undefined {
+  if (pageSize === undefined) return s.backend;
+  if (s.backend !== undefined && s.backend !== "sqlite") {
+    throw new UsageError(`--page-size is for the sqlite backend, not ${s.backend}`);
+  }
+  try {
+    return sqlite({ pageSize });
+  } catch {
+    throw new UsageError(
+      `--page-size takes a power of two from 512 to 65536 (bytes), received ${pageSize}`,
+    );
+  }
 }
 
 function storeArgs(p: Parsed, spec: CommandSpec): StoreArgs {

@@ -128,36 +128,18 @@ export function int64(bytes: Uint8Array, error = NOT_INTEGER): bigint {
   return v;
 }
 
-/** An integer argument as a number (Redis's `long` range; exact within ±2^53). */
-export function int(bytes: Uint8Array, error = NOT_INTEGER): number {
-  return Number(int64(bytes, error));
-}
-
-/** An integer argument that must fit in `[min, max]`. */
-export function intIn(bytes: Uint8Array, min: number, max: number, error = NOT_INTEGER): number {
-  const n = int(bytes, error);
-  if (n < min || n > max) throw new CommandError(error);
-  return n;
-}
-
-const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const INF = /^[+-]?inf(?:inity)?$/i;
-
-/** Redis's string2ld (strtold, no spaces, no NaN); infinities parse. */
-export function floatOf(bytes: Uint8Array): number | undefined {
-  if (bytes.length === 0 || bytes.length > 5 * 1024) return undefined;
-  const s = latin1(bytes);
-  if (FLOAT.test(s)) return Number(s);
-  if (INF.test(s)) return s[0] === "-" ? -Infinity : Infinity;
-  return undefined;
-}
-
-/** A float as Redis's INCRBYFLOAT prints it: plain decimal, no exponent, no trailing zeros. */
-export function formatFloat(n: number): string {
-  const s = String(n === 0 ? 0 : n);
-  if (!s.includes("e")) return s;
-  if (Number.isInteger(n)) return BigInt(n).toString();
-  return n.toFixed(20).replace(/\.?0+$/, "");
+/**
+ * Redis's getIntFromObjectOrReply: a 64-bit integer that must also fit a C `int`, with Redis's
+ * second error text when it does not.
+ */
+export function int32(bytes: Uint8Array): number {
+  const n = int64(bytes);
+  if (n < -(2n ** 31n) || n >= 2n ** 31n) {
+    throw new CommandError(
+      "ERR value is out of range, value must between -2147483648 and 2147483647",
+    );
+  }
+  return Number(n);
 }
 
 /** The integer a stored value holds (Redis's string2ll rules), or `undefined`. */

@@ -159,8 +159,21 @@ export async function* chunked<T>(items: T[]): AsyncGenerator<T[]> {
   }
 }
 
+/**
+ * The latest expiry time (ms since the epoch) a key gets, about 2^53 ms (year 287,396): stores
+ * keep expiry times as JavaScript numbers, exact only up to 2^53, and node:sqlite refuses to read
+ * a larger integer back (the key would become unreadable). A day's margin covers the store's
+ * clock running ahead of the server's.
+ */
+const MAX_EXPIRY_MS = Number.MAX_SAFE_INTEGER - 86_400_000;
+
 function ttlOption(ttl: number | undefined): { ttl?: number } {
-  return ttl === undefined || ttl === Infinity ? {} : { ttl: Math.max(0, ttl) };
+  return ttl === undefined || ttl === Infinity ? {} : { ttl: capped(Math.max(0, ttl)) };
+}
+
+/** `ttl` (ms) cut so the expiry time stays within {@linkcode MAX_EXPIRY_MS}. */
+function capped(ttl: number): number {
+  return Math.min(ttl, MAX_EXPIRY_MS - Date.now());
 }
 
 const opsOfStore = new WeakMap<Store, Ops>();
@@ -224,7 +237,7 @@ export function txnOps(store: Store, txn: WriteTxn, now: () => number): Ops {
         return;
       }
       await setKey(txn, key, value, ttlOption(ttl));
-      expiries.set(key, ttl === undefined || ttl === Infinity ? Infinity : now() + ttl);
+      expiries.set(key, ttl === undefined || ttl === Infinity ? Infinity : now() + capped(ttl));
     },
     delete: async (key) => {
       const had = await deleteKey(txn, key);

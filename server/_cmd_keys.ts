@@ -1,6 +1,7 @@
 // Generic key commands (Redis 7.0's generic group): deletion, TTLs, renames, type, scans.
 import {
   CommandError,
+  int32,
   int64,
   INT64_MAX,
   INT64_MIN,
@@ -100,10 +101,9 @@ function copyOptions(args: Uint8Array[], db: number): { db: number; replace: boo
     const opt = upper(args[j]);
     if (opt === "REPLACE") replace = true;
     else if (opt === "DB" && j + 1 < args.length) {
-      const n = int64(args[++j]);
-      if (n < -(2n ** 31n) || n >= 2n ** 31n) throw new CommandError(NOT_INTEGER);
-      if (n < 0n || n >= BigInt(DATABASES)) throw new CommandError("ERR DB index is out of range");
-      dst = Number(n);
+      const n = int32(args[++j]);
+      if (n < 0 || n >= DATABASES) throw new CommandError("ERR DB index is out of range");
+      dst = n;
     } else throw new CommandError(SYNTAX);
   }
   return { db: dst, replace };
@@ -120,13 +120,29 @@ async function copy(call: Call): Promise<Reply> {
   return 1;
 }
 
+/**
+ * A SCAN cursor read as Redis's parseScanCursorOrReply does (strtoul, base 10): it stops at a
+ * NUL byte, takes a sign ("-1" wraps to 2^64 - 1) and leading zeros, reads "" as 0, and refuses
+ * a leading space, anything after the digits and values past 2^64 - 1.
+ */
+function cursorOf(arg: Uint8Array): string {
+  const nul = arg.indexOf(0);
+  const text = latin1(nul < 0 ? arg : arg.subarray(0, nul));
+  const m = /^([+-]?)0*(\d*)$/.exec(text);
+  if (text === "") return "0";
+  if (m === null || (m[2] === "" && !/\d/.test(text)) || m[2].length > 20) {
+    throw new CommandError("ERR invalid cursor");
+  }
+  const max = 2n ** 64n;
+  const n = BigInt(m[2] === "" ? "0" : m[2]);
+  if (n >= max) throw new CommandError("ERR invalid cursor");
+  return String(m[1] === "-" ? (max - n) % max : n);
+}
+
 /** SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. */
 async function scan(call: Call): Promise<Reply> {
   const { ctx, args } = call;
-  const cursor = latin1(args[0].subarray(0, 32));
-  if (!/^\d+$/.test(cursor) || BigInt(cursor) > 2n ** 64n - 1n) {
-    throw new CommandError("ERR invalid cursor");
-  }
+  const cursor = cursorOf(args[0]);
   let pattern: Uint8Array | null = null;
   let count = 10;
   let type: string | undefined;
@@ -306,7 +322,13 @@ export const KEY_COMMANDS: Record<string, CommandSpec> = {
   copy: {
     ...spec(-3, ["write", "denyoom"], "Copy a key", "6.2.0", copy, TWO_KEYS),
     keysOf: (args, db) => {
-      const { db: dst } = copyOptions(args, db);
+      // Bad options are COPY's error when it runs (in MULTI: at EXEC, as Redis).
+      let dst = db;
+      try {
+        dst = copyOptions(args, db).db;
+      } catch {
+        // The key in the current database stands for it until then.
+      }
       return [storeKey(db, args[0]), storeKey(dst, args[1])];
     },
   },

@@ -4,11 +4,10 @@ import process from "node:process";
 import {
   CommandError,
   echoArg,
-  int64,
+  int32,
   INT64_MAX,
   int64Of,
   latin1,
-  NOT_INTEGER,
   SYNTAX,
   upper,
 } from "./_cmd_args.ts";
@@ -21,7 +20,7 @@ import {
   type ServerConfig,
   type ServerContext,
 } from "./_cmd_context.ts";
-import { countDb, DATABASES, flushDb, Glob } from "./_cmd_keyspace.ts";
+import { countDb, DATABASES, dbOf, flushDb, Glob } from "./_cmd_keyspace.ts";
 import { mapReply, verbatim } from "./_cmd_resp3.ts";
 import { OK, type Reply, SimpleReply } from "./resp.ts";
 
@@ -88,15 +87,24 @@ export function unwatch(ctx: ServerContext, client: Client): void {
   client.dirty = false;
 }
 
-/** Marks the clients WATCHing any of `keys` (all WATCHing clients for `null`) dirty. */
-export function touchKeys(ctx: ServerContext, keys: string[] | null): void {
+/** Marks the clients WATCHing any of `keys` dirty. */
+export function touchKeys(ctx: ServerContext, keys: string[]): void {
   const { watchers } = stateOf(ctx);
   if (watchers.size === 0) return;
-  if (keys === null) {
-    for (const set of watchers.values()) for (const c of set) c.dirty = true;
-    return;
-  }
   for (const key of keys) for (const c of watchers.get(key) ?? []) c.dirty = true;
+}
+
+/**
+ * Before a flush of `db` (every db for `null`): marks the clients WATCHing a key that exists
+ * there, as Redis's touchAllWatchedKeysInDb does (a watched key that does not exist is not
+ * changed by the flush).
+ */
+async function touchFlushed(ctx: ServerContext, db: number | null): Promise<void> {
+  const { watchers } = stateOf(ctx);
+  const keys = [...watchers.keys()].filter((key) => db === null || dbOf(key) === db);
+  if (keys.length === 0) return;
+  const found = await ctx.store.batchGet(keys);
+  touchKeys(ctx, keys.filter((key) => found.has(key)));
 }
 
 function flushOption(args: Uint8Array[]): void {
@@ -259,7 +267,19 @@ function client(call: Call): Reply {
           const v = latin1(args[j + 1]).toLowerCase();
           if (v !== "yes" && v !== "no") throw new CommandError(SYNTAX);
           skipMe = v === "yes";
-        } else if (opt === "TYPE" || opt === "ADDR" || opt === "LADDR" || opt === "USER") {
+        } else if (opt === "TYPE") {
+          const type = latin1(args[j + 1]).toLowerCase();
+          if (!["normal", "slave", "replica", "pubsub", "master"].includes(type)) {
+            throw new CommandError(`ERR Unknown client type '${echoArg(args[j + 1])}'`);
+          }
+          // Every shardkv client is of type normal.
+          if (type !== "normal") id = -1;
+        } else if (opt === "USER") {
+          // The only user is "default", which every client is.
+          if (latin1(args[j + 1]) !== "default") {
+            throw new CommandError(`ERR No such user '${echoArg(args[j + 1])}'`);
+          }
+        } else if (opt === "ADDR" || opt === "LADDR") {
           // Accepted filters; shardkv knows no addresses, so these match no client.
           id = -1;
         } else throw new CommandError(SYNTAX);
@@ -273,10 +293,12 @@ function client(call: Call): Reply {
       }
       return killed;
     }
-    case "NO-EVICT":
-    case "NO-TOUCH":
+    case "NO-EVICT": {
       arity(args.length === 2);
+      const v = latin1(args[1]).toLowerCase();
+      if (v !== "on" && v !== "off") throw new CommandError(SYNTAX);
       return OK;
+    }
     case "HELP":
       return [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -406,6 +428,9 @@ const SETTERS: Record<string, Setter> = {
   },
 };
 
+/** Parameters Redis cannot change at run time. */
+const IMMUTABLE = new Set(["databases", "cluster-enabled"]);
+
 function config(call: Call): Reply {
   const { ctx, args, client } = call;
   const sub = upper(args[0]);
@@ -416,29 +441,39 @@ function config(call: Call): Reply {
   if (sub === "GET") {
     if (args.length < 2) throw wrong();
     const values = configValues(ctx);
+    // Redis's configGetCommand: a name without glob characters is answered under the name as
+    // given, a pattern under the names it matches (ignoring case); a parameter comes once.
+    const found = new Map<string, string>();
+    for (const arg of args.slice(1)) {
+      const pattern = latin1(arg);
+      if (!/[[*?]/.test(pattern)) {
+        const name = pattern.toLowerCase();
+        if (Object.hasOwn(values, name) && !found.has(name)) found.set(name, pattern);
+        continue;
+      }
+      const glob = new Glob(new TextEncoder().encode(pattern.toLowerCase()));
+      for (const name of Object.keys(values)) {
+        if (!found.has(name) && glob.matches(new TextEncoder().encode(name))) {
+          found.set(name, name);
+        }
+      }
+    }
     const pairs: [string, Reply][] = [];
     for (const name of Object.keys(values)) {
-      if (
-        args.slice(1).some((p) =>
-          new Glob(new TextEncoder().encode(latin1(p).toLowerCase())).matches(
-            new TextEncoder().encode(name),
-          )
-        )
-      ) {
-        pairs.push([name, values[name]]);
-      }
+      const shown = found.get(name);
+      if (shown !== undefined) pairs.push([shown, values[name]]);
     }
     return mapReply(client, pairs);
   }
   if (sub === "SET") {
-    if (args.length < 3 || args.length % 2 === 0) throw wrong();
+    if (args.length < 3) throw wrong();
+    if (args.length % 2 === 0) throw new CommandError(SYNTAX);
     const values = configValues(ctx);
     const failed = (name: string, why: string) =>
       new CommandError(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${why}`);
-    // All of them or none: changes go to a copy, applied once every one is valid.
-    const next = { ...configOf(ctx) };
+    // As Redis's configSetCommand: first every name is checked (unknown, immutable, duplicate:
+    // the first such error wins), then the values, on a copy applied once all are valid.
     const seen = new Set<string>();
-    let pass: string | undefined;
     for (let j = 1; j < args.length; j += 2) {
       const name = latin1(args[j]).toLowerCase();
       if (!Object.hasOwn(values, name)) {
@@ -446,8 +481,14 @@ function config(call: Call): Reply {
           `ERR Unknown option or number of arguments for CONFIG SET - '${echoArg(args[j])}'`,
         );
       }
-      if (seen.has(name)) throw failed(name, "duplicate parameter");
+      if (IMMUTABLE.has(name)) throw failed(echoArg(args[j]), "can't set immutable config");
+      if (seen.has(name)) throw failed(echoArg(args[j]), "duplicate parameter");
       seen.add(name);
+    }
+    const next = { ...configOf(ctx) };
+    let pass: string | undefined;
+    for (let j = 1; j < args.length; j += 2) {
+      const name = latin1(args[j]).toLowerCase();
       const value = latin1(args[j + 1]);
       if (name === "requirepass") pass = value;
       else if (Object.hasOwn(SETTERS, name)) {
@@ -463,14 +504,26 @@ function config(call: Call): Reply {
   }
   if (sub === "RESETSTAT" || sub === "REWRITE") {
     if (args.length !== 1) throw wrong();
+    // shardkv serve, like a redis-server started without one, has no config file.
+    if (sub === "REWRITE") {
+      throw new CommandError("ERR The server is running without a config file");
+    }
     return OK;
   }
   if (sub === "HELP") {
     return [
-      new SimpleReply("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"),
-      new SimpleReply("GET <pattern>"),
-      new SimpleReply("SET <directive> <value>"),
-    ];
+      "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "GET <pattern>",
+      "    Return parameters matching the glob-like <pattern> and their values.",
+      "SET <directive> <value>",
+      "    Set the configuration <directive> to <value>.",
+      "RESETSTAT",
+      "    Reset statistics reported by the INFO command.",
+      "REWRITE",
+      "    Rewrite the configuration file.",
+      "HELP",
+      "    Prints this help.",
+    ].map((line) => new SimpleReply(line));
   }
   throw new CommandError(`ERR unknown subcommand '${echoArg(args[0])}'. Try CONFIG HELP.`);
 }
@@ -566,6 +619,7 @@ async function info(call: Call): Promise<Reply> {
 }
 
 const PONG = new SimpleReply("PONG");
+const RESET = new SimpleReply("RESET");
 
 function spec(
   arity: number,
@@ -591,6 +645,24 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
   }),
   echo: spec(2, ["fast"], CONN, "Echo the given string", "1.0.0", ({ args }) => args[0]),
   quit: spec(-1, ["fast", "no_auth"], CONN, "Close the connection", "1.0.0", () => OK),
+  reset: spec(
+    1,
+    ["fast", "no_auth"],
+    CONN,
+    "Reset the connection",
+    "6.2.0",
+    ({ ctx, client }) => {
+      // Redis's clearClientConnectionState: no transaction or WATCH, db 0, RESP2, no name, and
+      // authenticated only when no password is required.
+      client.multi = undefined;
+      unwatch(ctx, client);
+      client.db = 0;
+      client.resp = 2;
+      client.name = "";
+      client.authed = ctx.requirepass === undefined || ctx.requirepass === "";
+      return RESET;
+    },
+  ),
   select: spec(
     2,
     ["fast"],
@@ -598,10 +670,9 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
     "Change the selected database for the current connection",
     "1.0.0",
     ({ args, client }) => {
-      const n = int64(args[0]);
-      if (n < -(2n ** 31n) || n >= 2n ** 31n) throw new CommandError(NOT_INTEGER);
-      if (n < 0n || n >= BigInt(DATABASES)) throw new CommandError("ERR DB index is out of range");
-      client.db = Number(n);
+      const n = int32(args[0]);
+      if (n < 0 || n >= DATABASES) throw new CommandError("ERR DB index is out of range");
+      client.db = n;
       return OK;
     },
   ),
@@ -635,8 +706,8 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
     "1.0.0",
     async ({ ctx, client, args }) => {
       flushOption(args);
+      await touchFlushed(ctx, client.db);
       await flushDb(ctx.store, client.db);
-      touchKeys(ctx, null);
       return OK;
     },
   ),
@@ -648,8 +719,8 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
     "1.0.0",
     async ({ ctx, args }) => {
       flushOption(args);
+      await touchFlushed(ctx, null);
       for (let db = 0; db < DATABASES; db++) await flushDb(ctx.store, db);
-      touchKeys(ctx, null);
       return OK;
     },
   ),

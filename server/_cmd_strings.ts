@@ -3,24 +3,40 @@ import { decodeCounter, encodeCounter, MAX_VALUE_BYTES } from "../mod.ts";
 import {
   CommandError,
   encoder,
-  floatOf,
-  formatFloat,
   int64,
   INT64_MAX,
   INT64_MIN,
   int64Of,
+  latin1,
   NOT_FLOAT,
   SYNTAX,
   upper,
 } from "./_cmd_args.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  type LongDouble,
+  parseLongDouble,
+} from "./_cmd_long_double.ts";
 import { type Call, type CommandSpec, specsOf, TWO_KEYS } from "./_cmd_context.ts";
 import { OK, type Reply } from "./resp.ts";
 import { mapReply } from "./_cmd_resp3.ts";
 
 const TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 const EMPTY = new Uint8Array(0);
+const ZERO: LongDouble = { negative: false, sig: 0n, exp: 0 };
 /** LCS's dynamic-programming table limit: 16M cells, 64 MiB. */
 const LCS_MAX_CELLS = 16 * 1024 * 1024;
+
+/**
+ * MSET and MSETNX take key-value pairs. Redis checks that when the command runs, not when it
+ * is queued in MULTI (where its arity, at least 3, passes).
+ */
+function pairsArity(args: Uint8Array[], name: string): void {
+  if (args.length % 2 !== 0) {
+    throw new CommandError(`ERR wrong number of arguments for '${name}' command`);
+  }
+}
 
 function checkLength(n: number): void {
   if (n > MAX_VALUE_BYTES) throw new CommandError(TOO_BIG);
@@ -155,25 +171,21 @@ async function incrBy(call: Call, by: bigint): Promise<Reply> {
   return next;
 }
 
+/** A stored value or argument as Redis's string2ld reads it, or "ERR value is not a valid float". */
+function longDoubleOf(bytes: Uint8Array): LongDouble | "inf" | "-inf" {
+  const v = parseLongDouble(latin1(bytes));
+  if (v === undefined) throw new CommandError(NOT_FLOAT);
+  return v;
+}
+
 async function incrByFloat(call: Call): Promise<Reply> {
   const key = call.keys[0];
   const old = await call.ops.get(key);
-  const n = old === undefined ? 0 : floatOf(old);
-  if (n === undefined) throw new CommandError(NOT_FLOAT);
-  const by = floatOf(call.args[1]);
-  if (by === undefined) throw new CommandError(NOT_FLOAT);
-  const next = n + by;
-  if (!Number.isFinite(next)) {
-    throw new CommandError("ERR increment would produce NaN or Infinity");
-  }
-  // Redis adds long doubles (64-bit mantissa): integers stay exact there, so add them as BigInt.
-  const a = old === undefined ? 0n : int64Of(old);
-  const b = int64Of(call.args[1]);
-  const exact = a !== undefined && b !== undefined ? a + b : undefined;
-  const text = exact !== undefined && (exact < 0n ? -exact : exact) < 1n << 64n
-    ? String(exact)
-    : formatFloat(next);
-  const value = encoder.encode(text);
+  const n = old === undefined ? ZERO : longDoubleOf(old);
+  const by = longDoubleOf(call.args[1]);
+  const next = typeof n === "string" || typeof by === "string" ? undefined : addLongDouble(n, by);
+  if (next === undefined) throw new CommandError("ERR increment would produce NaN or Infinity");
+  const value = encoder.encode(formatLongDouble(next));
   await rewrite(call, key, value, old !== undefined);
   return value;
 }
@@ -262,6 +274,8 @@ async function setbit(call: Call): Promise<Reply> {
   const value = concat(old ?? EMPTY, EMPTY, byte + 1);
   const mask = 1 << (7 - (offset & 7));
   const was = value[byte] & mask ? 1 : 0;
+  // Redis 7.0 writes (and so marks WATCHers) only a new or longer value, or a changed bit.
+  if (old !== undefined && byte < old.length && BigInt(was) === on) return was;
   value[byte] = on === 1n ? value[byte] | mask : value[byte] & ~mask;
   await rewrite(call, key, value, old !== undefined);
   return was;
@@ -275,20 +289,23 @@ function popcount(b: number): number {
 
 async function bitcount(call: Call): Promise<Reply> {
   const { args } = call;
+  // Redis 7.0 looks the key up first: a missing key counts 0 whatever the other arguments.
+  const value = await call.ops.get(call.keys[0]);
+  if (value === undefined) return 0;
   let start = 0n;
   let end = 0n;
   let isBit = false;
   if (args.length === 3 || args.length === 4) {
     start = int64(args[1]);
     end = int64(args[2]);
+    // Redis answers 0 here, before it looks at BIT/BYTE.
+    if (start < 0n && end < 0n && start > end) return 0;
     if (args.length === 4) {
       const unit = upper(args[3]);
       if (unit === "BIT") isBit = true;
       else if (unit !== "BYTE") throw new CommandError(SYNTAX);
     }
   } else if (args.length !== 1) throw new CommandError(SYNTAX);
-  const value = await call.ops.get(call.keys[0]);
-  if (value === undefined) return 0;
   if (args.length === 1) {
     start = 0n;
     end = BigInt(value.length) - 1n;
@@ -470,6 +487,7 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     return (await c.ops.getMany(c.keys)).map((v) => v ?? null);
   }, [1, -1, 1]),
   mset: spec(-3, WRITE, "Set multiple keys to multiple values", "1.0.1", async (c) => {
+    pairsArity(c.args, "mset");
     await c.ops.setMany(c.keys.map((key, i) => [key, c.args[2 * i + 1]]));
     return OK;
   }, [1, -1, 2]),
@@ -479,6 +497,7 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     "Set multiple keys to multiple values, only if none of the keys exist",
     "1.0.1",
     async (c) => {
+      pairsArity(c.args, "msetnx");
       if ((await c.ops.getMany(c.keys)).some((v) => v !== undefined)) return 0;
       await c.ops.setMany(c.keys.map((key, i) => [key, c.args[2 * i + 1]]));
       return 1;

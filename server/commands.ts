@@ -12,9 +12,12 @@ import {
   CommandError,
   commandName,
   echoArg,
+  encoder,
   int64Of,
   latin1,
+  SYNTAX,
   unknownCommand,
+  upper,
 } from "./_cmd_args.ts";
 import {
   type Call,
@@ -27,7 +30,7 @@ import {
   txnOps,
   yieldTurn,
 } from "./_cmd_context.ts";
-import { ScanCursors, shardOfKey, storeKey } from "./_cmd_keyspace.ts";
+import { Glob, ScanCursors, shardOfKey, storeKey } from "./_cmd_keyspace.ts";
 import { KEY_COMMANDS } from "./_cmd_keys.ts";
 import { mapReply, nullArray, toResp3 } from "./_cmd_resp3.ts";
 import { newClient, SERVER_COMMANDS, stateOf, touchKeys, unwatch } from "./_cmd_server.ts";
@@ -132,18 +135,71 @@ function command(call: Call): Reply {
   const sub = latin1(args[0].subarray(0, 32)).toUpperCase();
   const asked = args.slice(1).map((a) => latin1(a).toLowerCase());
   if (sub === "COUNT" && args.length === 1) return names.length;
-  if (sub === "LIST" && args.length === 1) return names;
+  if (sub === "LIST") return commandList(args, names);
+  if (sub === "GETKEYS" && args.length >= 3) return getKeys(args.slice(1));
+  if (sub === "HELP" && args.length === 1) return COMMAND_HELP.map((l) => new SimpleReply(l));
   if (sub === "INFO") return (asked.length === 0 ? names : asked).map(infoOf);
   if (sub === "DOCS") {
     const wanted = (asked.length === 0 ? names : asked).filter((n) => Object.hasOwn(COMMANDS, n));
     return mapReply(client, wanted.map(docsOf));
   }
-  if (sub === "COUNT" || sub === "LIST") {
+  if (sub === "COUNT" || sub === "GETKEYS" || sub === "HELP") {
     throw new CommandError(
       `ERR wrong number of arguments for 'command|${sub.toLowerCase()}' command`,
     );
   }
   throw new CommandError(`ERR unknown subcommand '${echoArg(args[0])}'. Try COMMAND HELP.`);
+}
+
+/** Redis 7.0's COMMAND HELP, without GETKEYSANDFLAGS, which shardkv lacks. */
+const COMMAND_HELP = [
+  "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "(no subcommand)",
+  "    Return details about all Redis commands.",
+  "COUNT",
+  "    Return the total number of commands in this Redis server.",
+  "LIST",
+  "    Return a list of all commands in this Redis server.",
+  "INFO [<command-name> ...]",
+  "    Return details about multiple Redis commands.",
+  "    If no command names are given, documentation details for all",
+  "    commands are returned.",
+  "DOCS [<command-name> ...]",
+  "    Return documentation details about multiple Redis commands.",
+  "    If no command names are given, documentation details for all",
+  "    commands are returned.",
+  "GETKEYS <full-command>",
+  "    Return the keys from a full Redis command.",
+  "HELP",
+  "    Prints this help.",
+];
+
+/** COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]. */
+function commandList(args: Uint8Array[], names: string[]): Reply {
+  if (args.length === 1) return names;
+  if (args.length !== 4 || upper(args[1]) !== "FILTERBY") throw new CommandError(SYNTAX);
+  const by = upper(args[2]);
+  const arg = latin1(args[3]).toLowerCase();
+  if (by === "MODULE") return [];
+  if (by === "ACLCAT") return names.filter((n) => COMMANDS[n].group === arg);
+  if (by !== "PATTERN") throw new CommandError(SYNTAX);
+  const glob = new Glob(encoder.encode(arg));
+  return names.filter((n) => glob.matches(encoder.encode(n)));
+}
+
+/** COMMAND GETKEYS: the key arguments of a full command, by its first/last/step positions. */
+function getKeys(full: Uint8Array[]): Reply {
+  const spec = BY_NAME.get(commandName(full[0]));
+  if (spec === undefined) throw new CommandError("ERR Invalid command specified");
+  const [first, last, step] = spec.keys;
+  if (first === 0) throw new CommandError("ERR The command has no key arguments");
+  if (spec.arity > 0 ? full.length !== spec.arity : full.length < -spec.arity) {
+    throw new CommandError("ERR Invalid number of arguments specified for command");
+  }
+  const end = last < 0 ? full.length + last : last;
+  const keys: Uint8Array[] = [];
+  for (let i = first; i <= end && i < full.length; i += step) keys.push(full[i]);
+  return keys;
 }
 
 /** Every command, by lowercase name. */
@@ -231,9 +287,6 @@ function lookup(args: Uint8Array[]): { name: string; spec: CommandSpec } | Error
   if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) {
     return new ErrorReply(`ERR wrong number of arguments for '${name}' command`);
   }
-  if ((name === "mset" || name === "msetnx") && args.length % 2 === 0) {
-    return new ErrorReply(`ERR wrong number of arguments for '${name}' command`);
-  }
   return { name, spec };
 }
 
@@ -266,20 +319,58 @@ async function run(
     call.ops = storeOps(store);
     return await spec.run(call);
   }
-  touchKeys(ctx, keys);
   if (name === "set" && rest.length === 2) {
+    touchKeys(ctx, keys);
     await setsOf(ctx).add([[keys[0], rest[1]]]);
     return OK;
   }
   if ((await shardOfMany(store, keys)) === -2) {
     // Keys on several shards: each key's operation is atomic, the command as a whole is not.
-    call.ops = storeOps(store);
+    call.ops = touching(ctx, storeOps(store));
     return await spec.run(call);
   }
   return await writeTxn(store, (txn) => {
-    call.ops = txnOps(store, txn, () => nowOf(ctx));
+    call.ops = touching(ctx, txnOps(store, txn, () => nowOf(ctx)));
     return spec.run(call);
   });
+}
+
+/**
+ * `ops` that mark the clients WATCHing a key when a command really changes it, as Redis's
+ * signalModifiedKey: every write, and a delete of a key that exists (a failed SET NX, a DEL of
+ * a missing key or an EXPIRE that does not apply leave watchers alone). A key is marked before
+ * its write, so no EXEC can see the change without seeing the mark.
+ */
+function touching(ctx: ServerContext, ops: Ops): Ops {
+  const { watchers } = stateOf(ctx);
+  /** The watched ones of `keys` that exist, marked. */
+  const touchExisting = async (keys: string[]): Promise<void> => {
+    const watched = keys.filter((key) => watchers.has(key));
+    if (watched.length === 0) return;
+    const values = await ops.getMany(watched);
+    touchKeys(ctx, watched.filter((_, i) => values[i] !== undefined));
+  };
+  return {
+    get: (key) => ops.get(key),
+    ttl: (key) => ops.ttl(key),
+    getMany: (keys) => ops.getMany(keys),
+    set: (key, value, ttl) => {
+      touchKeys(ctx, [key]);
+      return ops.set(key, value, ttl);
+    },
+    setMany: (pairs) => {
+      if (watchers.size > 0) touchKeys(ctx, pairs.map(([key]) => key));
+      return ops.setMany(pairs);
+    },
+    delete: async (key) => {
+      if (watchers.size > 0) await touchExisting([key]);
+      return await ops.delete(key);
+    },
+    deleteMany: async (keys) => {
+      if (watchers.size > 0) await touchExisting(keys);
+      return await ops.deleteMany(keys);
+    },
+  };
 }
 
 /** EXEC: the queued commands, in one write transaction on their shard. */
@@ -314,8 +405,10 @@ async function exec(call: Call): Promise<Reply> {
         }
         const rest = args.slice(1);
         const keys = keysOf(spec, rest, client.db);
-        if (spec.flags.includes("write")) touchKeys(ctx, keys);
-        replies.push(await spec.run({ ctx, client, args: rest, keys, ops, now: nowOf(ctx) }));
+        const callOps = spec.flags.includes("write") ? touching(ctx, ops) : ops;
+        replies.push(
+          await spec.run({ ctx, client, args: rest, keys, ops: callOps, now: nowOf(ctx) }),
+        );
       } catch (e) {
         replies.push(errorOf(e));
       }
@@ -348,10 +441,22 @@ function queue(ctx: ServerContext, client: Client, spec: CommandSpec, args: Uint
   return QUEUED;
 }
 
-/** Redis's rejectCommand: an EXEC refused before it runs also discards the transaction. */
-function execAbort(args: Uint8Array[], error: ErrorReply): ErrorReply {
+/**
+ * Redis's rejectCommand: an EXEC refused before it runs discards the transaction (and the
+ * watched keys), in MULTI or not. The
+ * arity error is formatted there without its "ERR " code (rejectCommandFormat).
+ */
+function execAbort(
+  ctx: ServerContext,
+  client: Client,
+  args: Uint8Array[],
+  error: ErrorReply,
+): ErrorReply {
   if (args[0].length !== 4 || latin1(args[0]).toLowerCase() !== "exec") return error;
-  return new ErrorReply(`EXECABORT Transaction discarded because of: ${error.message}`);
+  client.multi = undefined;
+  unwatch(ctx, client);
+  const message = error.message.replace(/^ERR (?=wrong number of arguments)/, "");
+  return new ErrorReply(`EXECABORT Transaction discarded because of: ${message}`);
 }
 
 /**
@@ -463,14 +568,14 @@ export async function execute(
   const inMulti = client.multi !== undefined;
   if (found instanceof ErrorReply) {
     if (inMulti) client.multiFailed = true;
-    return { reply: execAbort(args, found), quit: false };
+    return { reply: execAbort(ctx, client, args, found), quit: false };
   }
   const { name, spec } = found;
   client.lastCommand = name;
   let reply: Reply;
   if (!client.authed && !spec.flags.includes("no_auth")) {
     if (inMulti) client.multiFailed = true;
-    reply = execAbort(args, new ErrorReply(NOAUTH));
+    reply = execAbort(ctx, client, args, new ErrorReply(NOAUTH));
   } else if (inMulti && !NOT_QUEUED.has(name)) {
     reply = queue(ctx, client, spec, args);
   } else {
@@ -701,8 +806,14 @@ export async function executePacked(
     for (let i = 0; i < chunks; i++) {
       if (i > 0) await yieldTurn();
       const { args, keys } = chunkOf(i);
-      if (write) touchKeys(ctx, keys);
-      const reply = await spec.run({ ctx, client, args, keys, ops, now: nowOf(ctx) });
+      const reply = await spec.run({
+        ctx,
+        client,
+        args,
+        keys,
+        ops: write ? touching(ctx, ops) : ops,
+        now: nowOf(ctx),
+      });
       if (Array.isArray(total) && Array.isArray(reply)) { for (const r of reply) total.push(r); }
       else if (typeof total === "number" && typeof reply === "number") total += reply;
     }

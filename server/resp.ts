@@ -207,6 +207,8 @@ export class RespParser {
   #packArgs = 0;
   /** Length of the bulk string being read, or -1 while its `$` line is due. */
   #bulk = -1;
+  /** An inline line holds a NUL before its LF: Redis never sees its end (see `#inline`). */
+  #nulLine = false;
   #returned = 0;
   #more = false;
   #overflow = false;
@@ -384,9 +386,7 @@ export class RespParser {
       }
       const dataEnd = this.#pos + this.#bulk;
       if (dataEnd + 2 > this.#end) return undefined;
-      if (buf[dataEnd] !== CR || buf[dataEnd + 1] !== LF) {
-        throw new RespProtocolError("bulk string is not terminated by CRLF");
-      }
+      // Redis skips the two bytes after the data unchecked (they should be CRLF): so does this.
       spans.push(this.#pos - this.#start, this.#bulk);
       this.#pos = dataEnd + 2;
       this.#bulk = -1;
@@ -487,8 +487,14 @@ export class RespParser {
 
   #inline(): Uint8Array[] | undefined {
     this.#pos = this.#start;
-    const lf = this.#lineEnd();
+    const lf = this.#nulLine ? -1 : this.#lineEnd();
     if (lf === -1) return this.#partialLine("too big inline request");
+    // Redis finds the line's end with strchr, which stops at a NUL byte: such a line never ends
+    // (the connection waits until the request is too big).
+    if (this.#buf.subarray(this.#start, lf).indexOf(0) !== -1) {
+      this.#nulLine = true;
+      return this.#partialLine("too big inline request");
+    }
     const lineEnd = lf > this.#start && this.#buf[lf - 1] === CR ? lf - 1 : lf;
     const args = splitInline(this.#buf.subarray(this.#start, lineEnd));
     this.#start = this.#pos = lf + 1;
@@ -496,32 +502,74 @@ export class RespParser {
   }
 }
 
-/** Splits an inline request on spaces and tabs; `"..."` and `'...'` quote an argument. */
+/** C's isspace: space, \t, \n, \v, \f, \r. */
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const lower = c | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+const ESCAPES: Record<number, number> = {
+  0x6e: 0x0a,
+  0x72: 0x0d,
+  0x74: 0x09,
+  0x62: 0x08,
+  0x61: 0x07,
+};
+
+/**
+ * Splits an inline request as Redis's sdssplitargs does: arguments end at a space, tab, CR or
+ * LF (blanks between them are any C whitespace); a `"` anywhere in an argument opens a quoted
+ * part with escapes (`\xHH`, `\n`, `\r`, `\t`, `\b`, `\a`, else the next byte itself), a `'`
+ * one where only `\'` is an escape; a closing quote must be followed by whitespace or the end.
+ */
 function splitInline(line: Uint8Array): Uint8Array[] {
+  const n = line.length;
   const args: Uint8Array[] = [];
+  const unbalanced = () => new RespProtocolError("unbalanced quotes in request");
   let i = 0;
-  while (i < line.length) {
-    const c = line[i];
-    if (c === 0x20 || c === 0x09) {
-      i++;
-      continue;
+  for (;;) {
+    while (i < n && isSpace(line[i])) i++;
+    if (i === n) return args;
+    const arg: number[] = [];
+    let quote = 0;
+    for (let done = false; !done; i = Math.min(i + 1, n)) {
+      const c = line[i];
+      if (quote === 0x22) {
+        if (i === n) throw unbalanced();
+        if (
+          c === 0x5c && line[i + 1] === 0x78 && hexValue(line[i + 2]) >= 0 &&
+          hexValue(line[i + 3]) >= 0
+        ) {
+          arg.push(hexValue(line[i + 2]) * 16 + hexValue(line[i + 3]));
+          i += 3;
+        } else if (c === 0x5c && i + 1 < n) {
+          i++;
+          arg.push(ESCAPES[line[i]] ?? line[i]);
+        } else if (c === 0x22) {
+          if (i + 1 < n && !isSpace(line[i + 1])) throw unbalanced();
+          done = true;
+        } else arg.push(c);
+      } else if (quote === 0x27) {
+        if (i === n) throw unbalanced();
+        if (c === 0x5c && line[i + 1] === 0x27) {
+          i++;
+          arg.push(0x27);
+        } else if (c === 0x27) {
+          if (i + 1 < n && !isSpace(line[i + 1])) throw unbalanced();
+          done = true;
+        } else arg.push(c);
+      } else if (i === n || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+        done = true;
+      } else if (c === 0x22 || c === 0x27) quote = c;
+      else arg.push(c);
     }
-    if (c === 0x22 || c === 0x27) {
-      const close = line.indexOf(c, i + 1);
-      const after = line[close + 1];
-      if (close === -1 || (after !== undefined && after !== 0x20 && after !== 0x09)) {
-        throw new RespProtocolError("unbalanced quotes in request");
-      }
-      args.push(line.slice(i + 1, close));
-      i = close + 1;
-      continue;
-    }
-    let j = i;
-    while (j < line.length && line[j] !== 0x20 && line[j] !== 0x09) j++;
-    args.push(line.slice(i, j));
-    i = j;
+    args.push(Uint8Array.from(arg));
   }
-  return args;
 }
 
 /**

@@ -188,7 +188,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new RangeError(`shards must be an integer from 1 to 256, received ${describe(shards)}`);
   }
   const chosen = backendOf(options);
-  const { backend, durability, busyTimeout } = chosen;
+  const { backend, durability, busyTimeout, pageSize } = chosen;
   if (typeof now !== "function") {
     throw new TypeError(`now must be a function, received ${describe(now)}`);
   }
@@ -207,7 +207,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
   if (cache !== false) checkLruCacheOptions(cache);
-  const init = { durability, busyTimeout, now, redis: chosen.redis };
+  const init = { durability, busyTimeout, pageSize, now, redis: chosen.redis };
 
   if (backend === "memory") {
     const count = shards ?? DEFAULT_SHARDS;
@@ -279,7 +279,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   const spec: DriverSpec | undefined = hostedDriver !== undefined
     ? specOf(hostedDriver)
     : name === "sqlite" || name === "deno-kv"
-    ? { kind: "builtin", name, durability, busyTimeout }
+    ? { kind: "builtin", name, durability, busyTimeout, pageSize }
     : undefined;
   if (workers > 0 && spec !== undefined) {
     const { WorkerPool } = await loadWorkerPool();
@@ -345,6 +345,7 @@ function backendOf(options: StoreOptions): {
   backend: BackendName | BackendFactory | undefined;
   durability: Durability;
   busyTimeout: number | undefined;
+  pageSize: number | undefined;
   redis: RedisBackendOptions | undefined;
 } {
   const { backend } = options;
@@ -356,7 +357,13 @@ function backendOf(options: StoreOptions): {
     }
     // Stands for the custom driver; openStore opens it with the shard's `create` flag.
     const factory: BackendFactory = () => Promise.reject(new Error("unreachable"));
-    return { backend: factory, durability: "normal", busyTimeout: undefined, redis: undefined };
+    return {
+      backend: factory,
+      durability: "normal",
+      busyTimeout: undefined,
+      pageSize: undefined,
+      redis: undefined,
+    };
   }
   if (isDescriptor(backend)) {
     for (const key of ["durability", "redis"] as const) {
@@ -371,6 +378,7 @@ function backendOf(options: StoreOptions): {
       backend: backend.name,
       durability: backend.sqlite?.durability ?? "normal",
       busyTimeout: backend.sqlite?.busyTimeout,
+      pageSize: backend.sqlite?.pageSize,
       redis: backend.redis,
     };
   }
@@ -394,7 +402,13 @@ function backendOf(options: StoreOptions): {
       `the redis option needs backend "redis", received ${describe(backend ?? "sqlite")}`,
     );
   }
-  return { backend, durability, busyTimeout: undefined, redis: options.redis };
+  return {
+    backend,
+    durability,
+    busyTimeout: undefined,
+    pageSize: undefined,
+    redis: options.redis,
+  };
 }
 
 /** Refuses `workers` for drivers that a worker thread cannot or should not host. */

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { CURRENT, runOn, SLOW, startOn } from "./_runtimes.ts";
 import { withTempDir } from "./_helpers.ts";
 
@@ -165,6 +166,8 @@ for (const runtime of [CURRENT]) {
           "3000000",
           "--client-output-buffer-limit",
           "4000000 1000000 30",
+          "--page-size",
+          "2048",
         ], "stderr");
         try {
           const [, port] = await server.waitFor(/on redis:\/\/127\.0\.0\.1:(\d+)\n/);
@@ -197,8 +200,27 @@ for (const runtime of [CURRENT]) {
         } finally {
           server.child.kill();
         }
-        // The data outlives the server.
+        // The data outlives the server, in files made with the asked page size (header bytes 16-17).
         assert.equal((await cli(["get", "served", "--dir", dir])).stdout.toString(), "yes");
+        const header = await readFile(join(dir, "shard-000.sqlite"));
+        assert.equal((header[16] << 8) | header[17], 2048);
+        const badPage = await cli(["serve", "--dir", join(dir, "new"), "--page-size", "1000"]);
+        assert.equal(badPage.code, 2);
+        assert.match(
+          badPage.stderr,
+          /--page-size takes a power of two from 512 to 65536 \(bytes\), received 1000\n/,
+        );
+        const memoryPage = await cli([
+          "serve",
+          "--dir",
+          dir,
+          "--backend",
+          "memory",
+          "--page-size",
+          "1024",
+        ]);
+        assert.equal(memoryPage.code, 2);
+        assert.match(memoryPage.stderr, /--page-size is for the sqlite backend, not memory/);
         // Protected mode: no listening beyond loopback without a password.
         const open = await cli(["serve", "--dir", dir, "--host", "0.0.0.0", "--port", "0"]);
         assert.equal(open.code, 1);

@@ -113,13 +113,18 @@ test("parser: malformed input throws RespProtocolError", () => {
       "*1\r\n$-5\r\n",
       "*abc\r\n",
       'SET "k v\r\n',
-      "*1\r\n$1\r\nabc\r\n",
+      'ECHO "a"b\r\n',
     ]
   ) {
     const parser = new RespParser();
     parser.push(enc(bad));
     assert.throws(() => parser.next(), RespProtocolError, JSON.stringify(bad));
   }
+  // As Redis: the two bytes after a bulk string are skipped unchecked; the rest is the next command.
+  const parser = new RespParser();
+  parser.push(enc("*1\r\n$1\r\nabcd\r\n"));
+  assert.deepEqual(parser.next()!.map((b) => dec(b)), ["a"]);
+  assert.deepEqual(parser.next()!.map((b) => dec(b)), ["d"]);
 });
 
 test("encoder: every reply type", () => {
