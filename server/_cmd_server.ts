@@ -267,7 +267,19 @@ function client(call: Call): Reply {
           const v = latin1(args[j + 1]).toLowerCase();
           if (v !== "yes" && v !== "no") throw new CommandError(SYNTAX);
           skipMe = v === "yes";
-        } else if (opt === "TYPE" || opt === "ADDR" || opt === "LADDR" || opt === "USER") {
+        } else if (opt === "TYPE") {
+          const type = latin1(args[j + 1]).toLowerCase();
+          if (!["normal", "slave", "replica", "pubsub", "master"].includes(type)) {
+            throw new CommandError(`ERR Unknown client type '${echoArg(args[j + 1])}'`);
+          }
+          // Every shardkv client is of type normal.
+          if (type !== "normal") id = -1;
+        } else if (opt === "USER") {
+          // The only user is "default", which every client is.
+          if (latin1(args[j + 1]) !== "default") {
+            throw new CommandError(`ERR No such user '${echoArg(args[j + 1])}'`);
+          }
+        } else if (opt === "ADDR" || opt === "LADDR") {
           // Accepted filters; shardkv knows no addresses, so these match no client.
           id = -1;
         } else throw new CommandError(SYNTAX);
@@ -281,10 +293,12 @@ function client(call: Call): Reply {
       }
       return killed;
     }
-    case "NO-EVICT":
-    case "NO-TOUCH":
+    case "NO-EVICT": {
       arity(args.length === 2);
+      const v = latin1(args[1]).toLowerCase();
+      if (v !== "on" && v !== "off") throw new CommandError(SYNTAX);
       return OK;
+    }
     case "HELP":
       return [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
