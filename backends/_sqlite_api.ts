@@ -19,9 +19,26 @@ export interface SqliteStatement {
   finalize?(): void;
 }
 
+/**
+ * A prepared statement whose rows are arrays of their column values, in the order the query
+ * names the columns. For the hot reads: node:sqlite builds each row object with a null
+ * prototype, and reading its fields back cost more than the rest of a point read on Deno and
+ * Node (see _node_sqlite.ts).
+ */
+export interface SqliteArrayStatement {
+  /** First row; `undefined` when there is none. */
+  get(...params: SqlValue[]): SqlValue[] | undefined;
+  /** Every row. */
+  all(...params: SqlValue[]): SqlValue[][];
+  /** Frees the statement (see {@linkcode SqliteStatement.finalize}). */
+  finalize?(): void;
+}
+
 /** An open database connection. */
 export interface SqliteDatabase {
   exec(sql: string): void;
   prepare(sql: string): SqliteStatement;
+  /** Prepares `sql` with rows returned as arrays. */
+  prepareArrays(sql: string): SqliteArrayStatement;
   close(): void;
 }

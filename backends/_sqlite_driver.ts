@@ -12,7 +12,12 @@ import {
 } from "../core/errors.ts";
 import { runtimeName } from "../core/runtime.ts";
 
-export type { SqliteDatabase, SqliteStatement, SqlValue } from "./_sqlite_api.ts";
+export type {
+  SqliteArrayStatement,
+  SqliteDatabase,
+  SqliteStatement,
+  SqlValue,
+} from "./_sqlite_api.ts";
 import type { SqliteDatabase } from "./_sqlite_api.ts";
 
 /** The first 16 bytes of every SQLite database file. */

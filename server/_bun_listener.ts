@@ -1,5 +1,6 @@
 // The RESP listener on Bun.listen. Loaded only under Bun (see server/mod.ts); the connection
 // logic is shared (_listener.ts), this file only moves bytes.
+import { setImmediate } from "node:timers";
 import type { ConnectionEvents, Listen, ListenerHandle, Transport } from "./_listener.ts";
 
 /** The part of Bun's TCP socket used here. */
@@ -37,7 +38,36 @@ function bun(): BunApi {
   return api as BunApi;
 }
 
-/** Bun writes what the kernel takes now; the rest waits here for the next `drain`. */
+/** Replies larger than this are sent at once (not copied to wait for the end of the turn). */
+const DEFER_MAX = 16 * 1024;
+
+/**
+ * Bun's `socket.write` is a send system call, and a send to a client that sleeps in
+ * `epoll_wait` also wakes it up (on a VM an inter-processor interrupt: measured here as half the
+ * cost of a send). Replies made while a turn's reads are handled wait in the outbox and go out
+ * together once those reads are done (as redis-server sends before it sleeps), so a client woken
+ * by the first reply takes the others without being woken again. Replies made later in the turn
+ * (a SET batch's commit) are already together and go out at once. Measured with
+ * `redis-benchmark -c 10` (alternating runs, medians): GET 1.06x (SQLite) and 1.1x (memory).
+ */
+const outbox: BunTransport[] = [];
+/** Whether the current turn's reads are being handled (from its first `data` to its end). */
+let reading = false;
+
+/** Starts a turn's reads: its end (the next immediate) sends the outbox. */
+function reads(): void {
+  if (reading) return;
+  reading = true;
+  setImmediate(readsDone);
+}
+
+function readsDone(): void {
+  reading = false;
+  // A connection paused on these bytes resumes as after a drain.
+  for (const transport of outbox.splice(0)) if (transport.flush()) transport.events?.drain();
+}
+
+/** Bun writes what the kernel takes; the rest waits here for the next `drain`. */
 class BunTransport implements Transport {
   events: ConnectionEvents | undefined;
   queued = 0;
@@ -52,11 +82,14 @@ class BunTransport implements Transport {
   write(bytes: Uint8Array): void {
     this.#pending.push(bytes);
     this.queued += bytes.byteLength;
-    if (this.#pending.length === 1) this.flush();
+    // Only the first: later ones queue behind it (a flush or the next drain sends them).
+    if (this.#pending.length > 1) return;
+    if (reading) outbox.push(this);
+    else this.flush();
   }
 
   writeNow(bytes: Uint8Array): void {
-    if (this.#pending.length > 0) {
+    if (this.#pending.length > 0 || (reading && bytes.byteLength <= DEFER_MAX)) {
       this.write(bytes.slice());
       return;
     }
@@ -85,7 +118,10 @@ class BunTransport implements Transport {
       }
       pending.shift();
     }
-    if (this.#endAfterFlush) this.#socket.end();
+    if (this.#endAfterFlush) {
+      this.#endAfterFlush = false;
+      this.#socket.end();
+    }
     return true;
   }
 
@@ -121,6 +157,7 @@ export const listen: Listen = (address, accept) => {
         transport.events = accept(transport);
       },
       data(socket, chunk) {
+        reads();
         socket.data.events?.data(chunk);
       },
       drain(socket) {

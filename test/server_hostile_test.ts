@@ -471,6 +471,46 @@ test(
   },
 );
 
+test("long pipelines of small replies from several clients are answered in full, in order", {
+  timeout: 120_000,
+}, async () => {
+  // 60,000 GETs of a 9-byte value: batches of about 16 KiB of replies, which the Bun listener
+  // holds until the end of the turn; 640 KiB of them crosses the pause threshold (512 KiB).
+  const server = await startServer({});
+  try {
+    const setter = await Client.connect(server.port);
+    setter.send(cmd("SET", "small", "123456789"));
+    assert.equal(await setter.next(), "OK");
+    setter.close();
+    const count = 60_000;
+    const reply = "$9\r\n123456789\r\n";
+    const expected = reply.length * count + "+PONG\r\n".length;
+    const answered = await Promise.all([1, 2, 3, 4].map(async () => {
+      const c = await Client.connect(server.port);
+      c.socket.removeAllListeners("data");
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const done = new Promise<void>((resolve) =>
+        c.socket.on("data", (chunk: Buffer) => {
+          chunks.push(chunk);
+          received += chunk.byteLength;
+          if (received >= expected) resolve();
+        })
+      );
+      c.send(enc("GET small\r\n".repeat(count) + "PING\r\n"));
+      await Promise.race([done, sleep(60_000)]);
+      c.close();
+      return Buffer.concat(chunks).toString("latin1");
+    }));
+    for (const text of answered) {
+      assert.equal(text.length, expected);
+      assert.equal(text, reply.repeat(count) + "+PONG\r\n");
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
 test("file descriptors run out (ulimit -n 64): the server keeps accepting afterwards", {
   timeout: 120_000,
 }, async () => {
