@@ -33,6 +33,14 @@ export function mapReply(client: Client, pairs: [string, Reply][]): Reply {
   return raw(parts);
 }
 
+/** A set reply: `~n` in RESP3, an array in RESP2 (COMMAND INFO's flags, for one). */
+export function setReply(client: Client, items: Reply[]): Reply {
+  if (client.resp === 2) return items;
+  const parts: Uint8Array[] = [new TextEncoder().encode(`~${items.length}\r\n`)];
+  for (const item of items) parts.push(encodeReply(toResp3(item)));
+  return raw(parts);
+}
+
 /** A null array: `*-1` in RESP2, `_` in RESP3. */
 export function nullArray(client: Client): Reply {
   return client.resp === 2 ? NULL_ARRAY : RESP3_NULL;

@@ -32,7 +32,7 @@ import {
 } from "./_cmd_context.ts";
 import { Glob, ScanCursors, shardOfKey, storeKey } from "./_cmd_keyspace.ts";
 import { KEY_COMMANDS } from "./_cmd_keys.ts";
-import { mapReply, nullArray, toResp3 } from "./_cmd_resp3.ts";
+import { mapReply, nullArray, setReply, toResp3 } from "./_cmd_resp3.ts";
 import { newClient, SERVER_COMMANDS, stateOf, touchKeys, unwatch } from "./_cmd_server.ts";
 import { STRING_COMMANDS } from "./_cmd_strings.ts";
 import { ErrorReply, OK, type PackedArgs, type Reply, SimpleReply } from "./resp.ts";
@@ -116,9 +116,11 @@ function command(call: Call): Reply {
   const infoOf = (name: string): Reply => {
     const spec = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (spec === undefined) return null;
-    const flags = spec.flags.map((f) => new SimpleReply(f));
-    const acl = [new SimpleReply(`@${spec.group}`)];
-    return [name, spec.arity, flags, ...spec.keys, acl, [], [], []];
+    // Flags, ACL categories, tips, key specs and subcommands are sets in RESP3.
+    const flags = setReply(client, spec.flags.map((f) => new SimpleReply(f)));
+    const acl = setReply(client, [new SimpleReply(`@${spec.group}`)]);
+    const none = setReply(client, []);
+    return [name, spec.arity, flags, ...spec.keys, acl, none, none, none];
   };
   const docsOf = (name: string): [string, Reply] => {
     const spec = COMMANDS[name];
