@@ -1339,7 +1339,7 @@ function randomTransaction(r: () => number): string[][] {
 }
 
 async function withServers(
-  fn: (redis: RawClient, shardkv: RawClient, label: string) => Promise<void>,
+  fn: (redis: RawClient, shardkv: RawClient, label: string, ports: number[]) => Promise<void>,
 ): Promise<void> {
   const redis = await startRedis();
   try {
@@ -1353,7 +1353,7 @@ async function withServers(
         const a = await RawClient.open(redis.port);
         const b = await RawClient.open(server.port);
         try {
-          await fn(a, b, backend);
+          await fn(a, b, backend, [redis.port, server.port]);
         } finally {
           a.close();
           b.close();
@@ -1481,6 +1481,147 @@ test("differential: seeded random command sequences match redis-server", {
     }
   });
   assert.deepEqual(failures, [], `${failures.length} seeds differ:\n${failures.join("\n\n")}`);
+});
+
+/** Two connections per server: WATCH on one sees exactly the changes the other makes. */
+test("differential: WATCH and another connection's writes as redis-server", SLOW, async () => {
+  // [connection, ...command]
+  const seq: (number | string)[][] = [
+    [0, "SET", "k", "1"],
+    [0, "WATCH", "k"],
+    [1, "SET", "k", "1", "NX"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "SET", "k", "2"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k", "m"],
+    [1, "DEL", "m"],
+    [1, "EXPIRE", "m", "100"],
+    [1, "PERSIST", "k"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "m"],
+    [1, "SET", "m", "1"],
+    [1, "DEL", "m"],
+    [0, "MULTI"],
+    [0, "GET", "m"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "FLUSHDB"],
+    [0, "MULTI"],
+    [0, "PING"],
+    [0, "EXEC"],
+    [0, "SET", "k", "1"],
+    [0, "WATCH", "k"],
+    [1, "SELECT", "1"],
+    [1, "FLUSHDB"],
+    [0, "MULTI"],
+    [0, "PING"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "SELECT", "0"],
+    [1, "RENAME", "k", "k"],
+    [1, "COPY", "k", "j"],
+    [0, "MULTI"],
+    [0, "PING"],
+    [0, "EXEC"],
+    [0, "WATCH", "j"],
+    [1, "COPY", "k", "j", "REPLACE"],
+    [0, "MULTI"],
+    [0, "PING"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "MULTI"],
+    [1, "SET", "k", "9"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [1, "EXEC"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "MULTI"],
+    [1, "SET", "k", "10"],
+    [1, "DISCARD"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "GETEX", "k", "PERSIST"],
+    [1, "EXPIRE", "k", "100", "XX"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "EXPIRE", "k", "100", "NX"],
+    [1, "EXPIRE", "k", "200", "GT"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "APPEND", "k", ""],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "INCRBYFLOAT", "k", "x"],
+    [1, "INCRBY", "k", "0"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "SETRANGE", "k", "0", ""],
+    [1, "LCS", "k", "k"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "MSETNX", "k", "1", "zz", "2"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "zz"],
+    [1, "MSET", "zz", "2"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "RESET"],
+    [1, "SELECT", "0"],
+    [1, "GETSET", "k", "1"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "GETDEL", "k"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+    [0, "WATCH", "k"],
+    [1, "SET", "k", "v", "XX"],
+    [1, "SET", "k", "v", "XX", "GET"],
+    [0, "MULTI"],
+    [0, "GET", "k"],
+    [0, "EXEC"],
+  ];
+  await withServers(async (redis, shardkv, backend, ports) => {
+    const servers = [redis, shardkv];
+    const seconds = await Promise.all(ports.map((port) => RawClient.open(port)));
+    try {
+      for (const c of servers) await reset(c);
+      for (const [i, [who, ...args]] of seq.entries()) {
+        const [want, got] = [0, 1].map((s) =>
+          (who === 0 ? servers[s] : seconds[s]).send(args as string[])
+        );
+        assert.equal(await got, await want, `${backend} #${i}: ${who} ${args.join(" ")}`);
+      }
+    } finally {
+      for (const c of seconds) c.close();
+    }
+  });
 });
 
 /**
