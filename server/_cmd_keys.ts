@@ -236,7 +236,7 @@ export const KEY_COMMANDS: Record<string, CommandSpec> = {
   unlink: spec(
     -2,
     W,
-    "Delete a key asynchronously in another thread",
+    "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
     "4.0.0",
     (c) => countLive(c, true),
     ALL_KEYS,
@@ -245,7 +245,7 @@ export const KEY_COMMANDS: Record<string, CommandSpec> = {
   touch: spec(
     -2,
     R,
-    "Alters the last access time of a key(s)",
+    "Alters the last access time of a key(s). Returns the number of existing keys specified.",
     "3.2.1",
     (c) => countLive(c, false),
     ALL_KEYS,

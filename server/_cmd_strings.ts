@@ -523,21 +523,31 @@ export const STRING_COMMANDS: Record<string, CommandSpec> = {
     "2.2.0",
     setrange,
   ),
-  getbit: spec(
-    3,
-    READ,
-    "Returns the bit value at offset in the string value stored at key",
-    "2.2.0",
-    getbit,
-  ),
-  setbit: spec(
-    4,
-    WRITE,
-    "Sets or clears the bit at offset in the string value stored at key",
-    "2.2.0",
-    setbit,
-  ),
-  bitcount: spec(-2, ["readonly"], "Count set bits in a string", "2.6.0", bitcount),
+  // Redis files the bit commands under the bitmap group.
+  getbit: {
+    ...spec(
+      3,
+      READ,
+      "Returns the bit value at offset in the string value stored at key",
+      "2.2.0",
+      getbit,
+    ),
+    group: "bitmap",
+  },
+  setbit: {
+    ...spec(
+      4,
+      WRITE,
+      "Sets or clears the bit at offset in the string value stored at key",
+      "2.2.0",
+      setbit,
+    ),
+    group: "bitmap",
+  },
+  bitcount: {
+    ...spec(-2, ["readonly"], "Count set bits in a string", "2.6.0", bitcount),
+    group: "bitmap",
+  },
   incr: spec(
     2,
     WRITE_FAST,

@@ -54,7 +54,7 @@ function transactionSpec(
   arity: number,
   summary: string,
   run: CommandSpec["run"],
-  keys: [number, number, number] = [0, 0, 0],
+  { keys = [0, 0, 0], since = "1.2.0" }: { keys?: [number, number, number]; since?: string } = {},
 ): CommandSpec {
   return {
     arity,
@@ -62,7 +62,7 @@ function transactionSpec(
     keys,
     group: "transactions",
     summary,
-    since: "1.2.0",
+    since,
     run,
   };
 }
@@ -81,7 +81,7 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
     client.multi = undefined;
     unwatch(ctx, client);
     return OK;
-  }),
+  }, { since: "2.0.0" }),
   exec: transactionSpec(1, "Execute all commands issued after MULTI", (call) => exec(call)),
   watch: transactionSpec(
     -2,
@@ -101,12 +101,12 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
       }
       return OK;
     },
-    [1, -1, 1],
+    { keys: [1, -1, 1], since: "2.2.0" },
   ),
   unwatch: transactionSpec(1, "Forget about all watched keys", ({ ctx, client }) => {
     unwatch(ctx, client);
     return OK;
-  }),
+  }, { since: "2.2.0" }),
 };
 
 /** COMMAND, COMMAND COUNT/INFO/DOCS/LIST. */

@@ -1483,6 +1483,25 @@ test("differential: seeded random command sequences match redis-server", {
   assert.deepEqual(failures, [], `${failures.length} seeds differ:\n${failures.join("\n\n")}`);
 });
 
+/** COMMAND DOCS: for every command shardkv has, Redis's summary, since and group. */
+test("differential: COMMAND DOCS summary, since and group as redis-server", SLOW, async () => {
+  await withServers(async (redis, shardkv) => {
+    const names = (await shardkv.send(["COMMAND", "LIST"])).split("\r\n").filter((_, i) =>
+      i > 0 && i % 2 === 0
+    );
+    assert.ok(names.length > 60, `${names.length} commands`);
+    const fields = (reply: string) =>
+      ["summary", "since", "group"].map((f) =>
+        new RegExp(`\\$\\d+\r\n${f}\r\n\\$\\d+\r\n([^\r]*)`).exec(reply)?.[1]
+      );
+    for (const name of names) {
+      const want = fields(await redis.send(["COMMAND", "DOCS", name]));
+      assert.ok(want.every((f) => f !== undefined), `${name}: ${want}`);
+      assert.deepEqual(fields(await shardkv.send(["COMMAND", "DOCS", name])), want, name);
+    }
+  });
+});
+
 /** Two connections per server: WATCH on one sees exactly the changes the other makes. */
 test("differential: WATCH and another connection's writes as redis-server", SLOW, async () => {
   // [connection, ...command]
