@@ -633,6 +633,8 @@ function spec(
 }
 
 const CONN = "connection";
+/** Redis's flags of the connection commands that run before AUTH. */
+const NO_AUTH_FLAGS = ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"];
 const SERVER = "server";
 
 /** Connection and server commands, by lowercase name. */
@@ -643,11 +645,18 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
     }
     return args.length === 1 ? args[0] : PONG;
   }),
-  echo: spec(2, ["fast"], CONN, "Echo the given string", "1.0.0", ({ args }) => args[0]),
-  quit: spec(-1, ["fast", "no_auth"], CONN, "Close the connection", "1.0.0", () => OK),
+  echo: spec(
+    2,
+    ["loading", "stale", "fast"],
+    CONN,
+    "Echo the given string",
+    "1.0.0",
+    ({ args }) => args[0],
+  ),
+  quit: spec(-1, NO_AUTH_FLAGS, CONN, "Close the connection", "1.0.0", () => OK),
   reset: spec(
     1,
-    ["fast", "no_auth"],
+    NO_AUTH_FLAGS,
     CONN,
     "Reset the connection",
     "6.2.0",
@@ -665,7 +674,7 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
   ),
   select: spec(
     2,
-    ["fast"],
+    ["loading", "stale", "fast"],
     CONN,
     "Change the selected database for the current connection",
     "1.0.0",
@@ -678,7 +687,7 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
   ),
   auth: spec(
     -2,
-    ["fast", "no_auth"],
+    NO_AUTH_FLAGS,
     CONN,
     "Authenticate to the server",
     "1.0.0",
@@ -688,7 +697,7 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
       return OK;
     },
   ),
-  hello: spec(-1, ["fast", "no_auth"], CONN, "Handshake with Redis", "6.0.0", hello),
+  hello: spec(-1, NO_AUTH_FLAGS, CONN, "Handshake with Redis", "6.0.0", hello),
   client: spec(-2, [], CONN, "A container for client connection commands", "2.4.0", client),
   dbsize: spec(
     1,
@@ -724,10 +733,24 @@ export const SERVER_COMMANDS: Record<string, CommandSpec> = {
       return OK;
     },
   ),
-  time: spec(1, ["fast"], SERVER, "Return the current server time", "2.6.0", () => {
-    const us = BigInt(Date.now()) * 1000n;
-    return [String(us / 1000000n), String(us % 1000000n)];
-  }),
-  info: spec(-1, [], SERVER, "Get information and statistics about the server", "1.0.0", info),
+  time: spec(
+    1,
+    ["loading", "stale", "fast"],
+    SERVER,
+    "Return the current server time",
+    "2.6.0",
+    () => {
+      const us = BigInt(Date.now()) * 1000n;
+      return [String(us / 1000000n), String(us % 1000000n)];
+    },
+  ),
+  info: spec(
+    -1,
+    ["loading", "stale"],
+    SERVER,
+    "Get information and statistics about the server",
+    "1.0.0",
+    info,
+  ),
   config: spec(-2, [], SERVER, "A container for server configuration commands", "2.0.0", config),
 };

@@ -54,11 +54,19 @@ function transactionSpec(
   arity: number,
   summary: string,
   run: CommandSpec["run"],
-  { keys = [0, 0, 0], since = "1.2.0" }: { keys?: [number, number, number]; since?: string } = {},
+  {
+    keys = [0, 0, 0],
+    since = "1.2.0",
+    flags = ["noscript", "loading", "stale", "fast", "allow_busy"],
+  }: {
+    keys?: [number, number, number];
+    since?: string;
+    flags?: string[];
+  } = {},
 ): CommandSpec {
   return {
     arity,
-    flags: ["fast", "no_script"],
+    flags,
     keys,
     group: "transactions",
     summary,
@@ -82,7 +90,9 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
     unwatch(ctx, client);
     return OK;
   }, { since: "2.0.0" }),
-  exec: transactionSpec(1, "Execute all commands issued after MULTI", (call) => exec(call)),
+  exec: transactionSpec(1, "Execute all commands issued after MULTI", (call) => exec(call), {
+    flags: ["noscript", "loading", "stale", "skip_slowlog"],
+  }),
   watch: transactionSpec(
     -2,
     "Watch the given keys to determine execution of the MULTI/EXEC block",
@@ -109,6 +119,53 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec> = {
   }, { since: "2.2.0" }),
 };
 
+/** Redis's ACL categories, in the order COMMAND INFO lists them. */
+const ACL_ORDER = [
+  "keyspace",
+  "read",
+  "write",
+  "string",
+  "bitmap",
+  "admin",
+  "fast",
+  "slow",
+  "dangerous",
+  "connection",
+  "transaction",
+];
+/** The category of a command group (the server group has none of its own). */
+const GROUP_ACL: Record<string, string> = {
+  string: "string",
+  bitmap: "bitmap",
+  generic: "keyspace",
+  connection: "connection",
+  transactions: "transaction",
+};
+/** Categories Redis gives beyond its rules. */
+const EXTRA_ACL: Record<string, string[]> = {
+  keys: ["dangerous"],
+  dbsize: ["keyspace"],
+  flushdb: ["keyspace", "dangerous"],
+  flushall: ["keyspace", "dangerous"],
+  info: ["dangerous"],
+  command: ["connection"],
+};
+
+/**
+ * A command's ACL categories as Redis 7.0 derives them: its group's, @read/@write from its
+ * flags, @fast or else @slow, plus a few given by hand; the containers CLIENT and CONFIG are
+ * just @slow.
+ */
+function aclOf(name: string, spec: CommandSpec): string[] {
+  if (name === "client" || name === "config") return ["@slow"];
+  const cats = new Set(EXTRA_ACL[name] ?? []);
+  if (Object.hasOwn(GROUP_ACL, spec.group)) cats.add(GROUP_ACL[spec.group]);
+  if (spec.flags.includes("readonly")) cats.add("read");
+  if (spec.flags.includes("write")) cats.add("write");
+  cats.add(spec.flags.includes("fast") ? "fast" : "slow");
+  return ACL_ORDER.filter((c) => cats.has(c)).map((c) => `@${c}`);
+}
+
 /** COMMAND, COMMAND COUNT/INFO/DOCS/LIST. */
 function command(call: Call): Reply {
   const { args, client } = call;
@@ -118,7 +175,7 @@ function command(call: Call): Reply {
     if (spec === undefined) return null;
     // Flags, ACL categories, tips, key specs and subcommands are sets in RESP3.
     const flags = setReply(client, spec.flags.map((f) => new SimpleReply(f)));
-    const acl = setReply(client, [new SimpleReply(`@${spec.group}`)]);
+    const acl = setReply(client, aclOf(name, spec).map((c) => new SimpleReply(c)));
     const none = setReply(client, []);
     return [name, spec.arity, flags, ...spec.keys, acl, none, none, none];
   };
@@ -183,7 +240,7 @@ function commandList(args: Uint8Array[], names: string[]): Reply {
   const by = upper(args[2]);
   const arg = latin1(args[3]).toLowerCase();
   if (by === "MODULE") return [];
-  if (by === "ACLCAT") return names.filter((n) => COMMANDS[n].group === arg);
+  if (by === "ACLCAT") return names.filter((n) => aclOf(n, COMMANDS[n]).includes(`@${arg}`));
   if (by !== "PATTERN") throw new CommandError(SYNTAX);
   const glob = new Glob(encoder.encode(arg));
   return names.filter((n) => glob.matches(encoder.encode(n)));

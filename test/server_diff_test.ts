@@ -1483,9 +1483,24 @@ test("differential: seeded random command sequences match redis-server", {
   assert.deepEqual(failures, [], `${failures.length} seeds differ:\n${failures.join("\n\n")}`);
 });
 
-/** COMMAND DOCS: for every command shardkv has, Redis's summary, since and group. */
-test("differential: COMMAND DOCS summary, since and group as redis-server", SLOW, async () => {
-  await withServers(async (redis, shardkv) => {
+/**
+ * COMMAND DOCS and INFO: for every command shardkv has, Redis's summary, since and group, and
+ * Redis's arity, flags, key positions and ACL categories.
+ */
+test("differential: COMMAND DOCS and INFO of every command as redis-server", SLOW, async () => {
+  const { Redis } = await import("ioredis");
+  await withServers(async (redis, shardkv, _backend, ports) => {
+    const [a, b] = ports.map((port) => new Redis({ port, host: "127.0.0.1" }));
+    try {
+      for (const name of (await b.call("COMMAND", "LIST")) as string[]) {
+        const info = async (c: typeof a) =>
+          ((await c.call("COMMAND", "INFO", name)) as unknown[][])[0].slice(0, 7);
+        assert.deepEqual(await info(b), await info(a), name);
+      }
+    } finally {
+      a.disconnect();
+      b.disconnect();
+    }
     const names = (await shardkv.send(["COMMAND", "LIST"])).split("\r\n").filter((_, i) =>
       i > 0 && i % 2 === 0
     );
