@@ -319,7 +319,7 @@ test("commands: INFO, COMMAND COUNT/DOCS/INFO, CONFIG GET, SELECT", async () => 
     assert.equal(
       await send("COMMAND", "INFO", "get", "nope"),
       "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n" +
-        "*1\r\n+@string\r\n*0\r\n*0\r\n*0\r\n$-1\r\n",
+        "*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n$-1\r\n",
     );
     assert.match(await send("COMMAND", "BOGUS"), /^-ERR unknown subcommand 'BOGUS'/);
     assert.equal(
