@@ -25,6 +25,12 @@ export interface Transactor {
   tryBegin?(poll?: boolean): boolean;
   /** How long writes poll `tryBegin`, in ms (default 5000). */
   lockWait?: number;
+  /**
+   * Begins and ends a read transaction. When present, the reads of one event-loop turn run
+   * together in one (see `CommitQueue.read`).
+   */
+  beginRead?(): void;
+  endRead?(): void;
 }
 
 /** First back-off of a lock poll, ms; each failed try multiplies it by 1.5 up to the cap. */
@@ -40,6 +46,8 @@ interface Job {
 
 export class CommitQueue {
   #jobs: Job[] = [];
+  /** Reads of this turn waiting to run together in one read transaction. */
+  #reads: Job[] = [];
   #tx: Transactor;
   /** When the queued jobs started waiting for the lock (ms), while they wait. */
   #waitingSince: number | undefined;
@@ -56,12 +64,22 @@ export class CommitQueue {
   }
 
   /**
-   * Runs a read job now when nothing is queued, else queues it behind the writes. While an
-   * `exclusive()` transaction is open it runs at once too: the writes queued meanwhile wait for
-   * the transaction, and a read waiting for them could wait for a caller that needs the read.
+   * Runs a read job behind the queued writes when there are any. Else, with an engine that has
+   * read transactions, the reads of this turn run together from a microtask in one of them:
+   * SQLite otherwise begins and ends a read transaction per statement (two lock system calls
+   * on the WAL index), about 1 µs of a 4-5 µs point read. Without them, the job runs now.
+   * While an `exclusive()` transaction is open it runs at once too: the writes queued meanwhile
+   * wait for the transaction, and a read waiting for them could wait for a caller that needs
+   * the read.
    */
   read<T>(run: () => T): Promise<T> {
     if (this.#jobs.length > 0 && !this.#held) return this.#enqueue(run, false);
+    if (this.#tx.beginRead !== undefined && !this.#held) {
+      return new Promise<T>((resolve, reject) => {
+        const job = { run, write: false, resolve: resolve as (v: unknown) => void, reject };
+        if (this.#reads.push(job) === 1) queueMicrotask(() => this.#runReads());
+      });
+    }
     try {
       return Promise.resolve(run());
     } catch (e) {
@@ -79,6 +97,8 @@ export class CommitQueue {
    * the engine's `begin` rather than polling later.
    */
   flush(options?: { wait?: boolean }): void {
+    // Reads issued before the queued writes see the store before them.
+    this.#runReads();
     if (this.#retry !== undefined) {
       clearTimeout(this.#retry);
       this.#retry = undefined;
@@ -183,6 +203,30 @@ export class CommitQueue {
       this.flush();
     }, delay);
     return true;
+  }
+
+  /** Runs this turn's reads, several in one read transaction. */
+  #runReads(): void {
+    const reads = this.#reads;
+    if (reads.length === 0) return;
+    this.#reads = [];
+    // One read makes its own transaction; inside `exclusive()` one is open already.
+    let begun = false;
+    if (reads.length > 1 && !this.#held) {
+      try {
+        this.#tx.beginRead!();
+        begun = true;
+      } catch {
+        // Each read then runs in a transaction of its own, as a lone one does.
+      }
+    }
+    for (const job of reads) this.#settle(job, job.run);
+    if (!begun) return;
+    try {
+      this.#tx.endRead!();
+    } catch {
+      // The reads are answered; a failure to end their transaction is the engine's to undo.
+    }
   }
 
   #mapError(e: unknown): unknown {

@@ -316,6 +316,8 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #written = 0;
   /** Whether the commit queue's write transaction is open. */
   #inWrite = false;
+  /** Whether the commit queue's read transaction for a turn's reads is open. */
+  #inRead = false;
   #beginRead: SqliteStatement;
   #endRead: SqliteStatement;
   #dataVersion: SqliteStatement;
@@ -445,6 +447,21 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
         try {
           rollback.run();
         } catch { /* no transaction left to roll back */ }
+      },
+      beginRead: () => {
+        this.#beginRead.run();
+        this.#inRead = true;
+      },
+      endRead: () => {
+        this.#inRead = false;
+        try {
+          this.#endRead.run();
+        } catch {
+          // An error may have ended it already; else no read transaction may stay open.
+          try {
+            rollback.run();
+          } catch { /* none left */ }
+        }
       },
       mapError: (e) => this.#mapError(e),
     };
@@ -582,7 +599,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       const out = new Map<string, Entry>();
       // Several keys are read in one read transaction, so they come from one snapshot even
       // while other processes commit (inside the queue's write transaction they already do).
-      const snapshot = keys.length > 1 && !this.#inWrite;
+      const snapshot = keys.length > 1 && !this.#inWrite && !this.#inRead;
       if (snapshot) this.#beginRead.run();
       try {
         for (const key of keys) {

@@ -220,3 +220,78 @@ test("commit queue: flush with wait runs now even while the lock is polled", asy
   assert.equal(engine.data.get("a"), "1");
   await p;
 });
+
+/** The fake engine with read transactions: the log shows which reads ran inside one. */
+class ReadTxnEngine extends FakeEngine {
+  reading = false;
+  beginRead(): void {
+    assert.equal(this.staged, undefined, "read transaction inside a write transaction");
+    assert.equal(this.reading, false, "nested read transaction");
+    this.reading = true;
+    this.log.push("beginRead");
+  }
+  endRead(): void {
+    this.reading = false;
+    this.log.push("endRead");
+  }
+  readLogged(key: string): string | undefined {
+    this.log.push(this.reading ? `read ${key} in txn` : `read ${key}`);
+    return this.read(key);
+  }
+}
+
+test("commit queue: reads of one turn share one read transaction; a lone read needs none", async () => {
+  const engine = new ReadTxnEngine();
+  engine.data.set("a", "1");
+  const q = new CommitQueue(engine);
+  const reads = ["a", "b", "a"].map((k) => q.read(() => engine.readLogged(k)));
+  assert.deepEqual(engine.log, [], "reads wait for the end of the turn's synchronous work");
+  assert.deepEqual(await Promise.all(reads), ["1", undefined, "1"]);
+  assert.deepEqual(engine.log, [
+    "beginRead",
+    "read a in txn",
+    "read b in txn",
+    "read a in txn",
+    "endRead",
+  ]);
+  engine.log.length = 0;
+  assert.equal(await q.read(() => engine.readLogged("a")), "1");
+  assert.deepEqual(engine.log, ["read a"]);
+});
+
+test("commit queue: batched reads keep issue order with writes, failures and close", async () => {
+  const engine = new ReadTxnEngine();
+  engine.data.set("k", "old");
+  const q = new CommitQueue(engine);
+  // Read, write, read in one turn: the first read sees the store before the write.
+  const before = q.read(() => engine.readLogged("k"));
+  const failing = q.read(() => {
+    throw new Error("bad page");
+  });
+  const write = q.write(() => engine.put("k", "new"));
+  const after = q.read(() => engine.readLogged("k"));
+  assert.equal(await before, "old");
+  await assert.rejects(failing, /bad page/);
+  await write;
+  assert.equal(await after, "new");
+  assert.equal(engine.reading, false, "the read transaction ended despite the failure");
+  // flush (as close does) runs pending reads before anything else.
+  engine.log.length = 0;
+  const pending = [q.read(() => engine.readLogged("k")), q.read(() => engine.readLogged("x"))];
+  q.flush({ wait: true });
+  assert.deepEqual(engine.log, ["beginRead", "read k in txn", "read x in txn", "endRead"]);
+  assert.deepEqual(await Promise.all(pending), ["new", undefined]);
+});
+
+test("commit queue: reads inside exclusive() run at once, in its transaction", async () => {
+  const engine = new ReadTxnEngine();
+  const q = new CommitQueue(engine);
+  await q.exclusive();
+  engine.put("k", "staged");
+  engine.log.length = 0;
+  const reads = [q.read(() => engine.readLogged("k")), q.read(() => engine.readLogged("k"))];
+  assert.deepEqual(engine.log, ["read k", "read k"], "no read transaction, no waiting");
+  assert.deepEqual(await Promise.all(reads), ["staged", "staged"]);
+  engine.commit();
+  q.end();
+});
