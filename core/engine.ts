@@ -34,6 +34,7 @@ import {
   checkScanOptions,
   describe,
   expiresAtOf,
+  expiryAfter,
 } from "./validate.ts";
 
 /** Statistics reported by {@linkcode Store.stats}. */
@@ -672,7 +673,8 @@ export class Engine implements Store {
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) {
       throw new RangeError(`ttl must be a finite number of ms > 0, received ${describe(ttl)}`);
     }
-    return await this.#retime(key, () => this.#now() + ttl);
+    const expiresAt = expiryAfter(this.#now(), ttl);
+    return await this.#retime(key, () => expiresAt);
   }
 
   async persist(key: string): Promise<boolean> {

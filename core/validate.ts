@@ -92,6 +92,21 @@ export function assertValue(value: unknown): asserts value is Uint8Array {
   }
 }
 
+/**
+ * The expiry time (ms since 1970) `ttl` ms after `now`. Past 2^53 - 1 ms (the year 287,396) it
+ * is a RangeError: JavaScript numbers are no longer exact there, and node:sqlite refuses to read
+ * such an integer back, which would leave the key unreadable.
+ */
+export function expiryAfter(now: number, ttl: number): number {
+  const at = now + ttl;
+  if (at > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(
+      `ttl must end by 2^53 - 1 ms since 1970 (${Number.MAX_SAFE_INTEGER}), received ${ttl}`,
+    );
+  }
+  return at;
+}
+
 /** Checks `options.ttl` and returns the absolute expiry time, or `null` for none. */
 export function expiresAtOf(
   options: SetOptions | undefined,
@@ -110,7 +125,7 @@ export function expiresAtOf(
       `ttl must be a finite number of ms >= 0, received ${describe(ttl)}`,
     );
   }
-  return ttl === 0 ? null : now() + ttl;
+  return ttl === 0 ? null : expiryAfter(now(), ttl);
 }
 
 /** Checks the `by` of incr/decr. */

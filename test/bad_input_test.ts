@@ -72,6 +72,12 @@ const BAD_TTLS: [string, unknown, ErrorClass, RegExp][] = [
   ["-Infinity", -Infinity, RangeError, /received number -Infinity/],
   ["a string", "1000", RangeError, /received string "1000"/],
   ["null", null, RangeError, /received null/],
+  [
+    "past 2^53 ms",
+    1e16,
+    RangeError,
+    /ttl must end by 2\^53 - 1 ms since 1970 .*received 10000000000000000$/,
+  ],
 ];
 
 const BAD_SCAN_OPTIONS: [string, unknown, ErrorClass, RegExp][] = [

@@ -358,6 +358,22 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     assert.equal(await s.get("z"), undefined);
   });
 
+  withStore(
+    "TTL: an expiry up to 2^53 - 1 ms reads back; a later one is refused",
+    async (s, clock) => {
+      const last = Number.MAX_SAFE_INTEGER - clock.now();
+      await s.set("far", enc("v"), { ttl: last });
+      assert.equal(dec(await s.get("far")), "v");
+      assert.equal(await s.ttl("far"), last);
+      await assert.rejects(s.set("far", enc("w"), { ttl: last + 1 }), RangeError);
+      await assert.rejects(s.batchSet([["z", enc("w")]], { ttl: last + 1 }), RangeError);
+      await assert.rejects(s.expire("far", last + 1), RangeError);
+      assert.equal(dec(await s.get("far")), "v");
+      assert.equal(await s.ttl("far"), last);
+      assert.equal(await s.get("z"), undefined);
+    },
+  );
+
   withStore("TTL: batchSet applies one TTL to all its keys", async (s, clock) => {
     await s.batchSet([["a", enc("1")], ["b", enc("2")]], { ttl: 100 });
     assert.equal(await s.ttl("b"), 100);
