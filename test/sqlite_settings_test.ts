@@ -5,6 +5,18 @@ import { openSqliteBackend } from "../backends/sqlite.ts";
 import { openStore, sqlite } from "../mod.ts";
 import { enc, tempDir } from "./_helpers.ts";
 
+/** The 100-byte header of a SQLite file. */
+async function sqliteHeader(file: string): Promise<Uint8Array> {
+  const fh = await open(file);
+  try {
+    const header = new Uint8Array(100);
+    await fh.read(header, 0, 100, 0);
+    return header;
+  } finally {
+    await fh.close();
+  }
+}
+
 test("sqlite: durability sets synchronous, every shard is WAL with a busy timeout", async () => {
   const { dir, dispose } = await tempDir("settings");
   try {
@@ -39,10 +51,7 @@ test("sqlite: every shard file of a store is in WAL mode on disk", async () => {
     await store.close();
     // Bytes 18 and 19 of a SQLite header are 2 when the file is in WAL mode.
     for (const file of ["shard-000.sqlite", "shard-001.sqlite"]) {
-      const fh = await open(`${dir}/${file}`);
-      const header = new Uint8Array(100);
-      await fh.read(header, 0, 100, 0);
-      await fh.close();
+      const header = await sqliteHeader(`${dir}/${file}`);
       assert.deepEqual([header[18], header[19]], [2, 2], file);
     }
   } finally {
@@ -52,15 +61,9 @@ test("sqlite: every shard file of a store is in WAL mode on disk", async () => {
 
 /** The page size a SQLite file's header records (bytes 16-17, big-endian; 1 means 65536). */
 async function headerPageSize(file: string): Promise<number> {
-  const fh = await open(file);
-  try {
-    const header = new Uint8Array(100);
-    await fh.read(header, 0, 100, 0);
-    const size = (header[16] << 8) | header[17];
-    return size === 1 ? 65536 : size;
-  } finally {
-    await fh.close();
-  }
+  const header = await sqliteHeader(file);
+  const size = (header[16] << 8) | header[17];
+  return size === 1 ? 65536 : size;
 }
 
 test("sqlite: pageSize sets new shard files' page size (in-thread and in workers)", async () => {
