@@ -11,6 +11,7 @@ import {
   StorageFullError,
 } from "../core/errors.ts";
 import { runtimeName } from "../core/runtime.ts";
+import { describe } from "../core/validate.ts";
 
 export type {
   SqliteArrayStatement,
@@ -230,4 +231,16 @@ export function storageErrorOf(
     );
   }
   return e;
+}
+
+/** Throws RangeError unless `pageSize` is a power of two from 512 to 65536 (bytes). */
+export function checkPageSize(pageSize: unknown): asserts pageSize is number {
+  if (
+    typeof pageSize !== "number" || !Number.isInteger(pageSize) || pageSize < 512 ||
+    pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0
+  ) {
+    throw new RangeError(
+      `pageSize must be a power of two from 512 to 65536 (bytes), received ${describe(pageSize)}`,
+    );
+  }
 }

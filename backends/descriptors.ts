@@ -9,6 +9,7 @@ import type { Durability } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
 import type { BackendName } from "./builtin.ts";
 import type { RedisBackendOptions } from "./_redis_client.ts";
+import { checkPageSize } from "./_sqlite_driver.ts";
 
 /** Options of the {@linkcode sqlite} backend. */
 export interface SqliteOptions {
@@ -77,18 +78,6 @@ export function checkDurability(durability: unknown): asserts durability is Dura
   if (!["relaxed", "normal", "full"].includes(durability as string)) {
     throw new RangeError(
       `durability must be "relaxed", "normal" or "full", received ${describe(durability)}`,
-    );
-  }
-}
-
-/** Throws RangeError unless `pageSize` is a power of two from 512 to 65536 (bytes). */
-export function checkPageSize(pageSize: unknown): asserts pageSize is number {
-  if (
-    typeof pageSize !== "number" || !Number.isInteger(pageSize) || pageSize < 512 ||
-    pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0
-  ) {
-    throw new RangeError(
-      `pageSize must be a power of two from 512 to 65536 (bytes), received ${describe(pageSize)}`,
     );
   }
 }

@@ -20,10 +20,10 @@ import { Engine } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { type CheckpointWatch, watchCheckpoints, WRITER_AUTOCHECKPOINT } from "./_checkpointer.ts";
 import { CommitQueue, type Transactor } from "./_commit_queue.ts";
-import { checkPageSize } from "./descriptors.ts";
 import { checksum, checkWal } from "./_sqlite_verify.ts";
 import { CorruptStoreError, type StorageErrorInit } from "../core/errors.ts";
 import {
+  checkPageSize,
   checkSqliteFile,
   isSqliteError,
   openSqliteDatabase,
