@@ -458,9 +458,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
           this.#endRead.run();
         } catch {
           // An error may have ended it already; else no read transaction may stay open.
-          try {
-            rollback.run();
-          } catch { /* none left */ }
+          this.#tx.rollback();
         }
       },
       mapError: (e) => this.#mapError(e),
