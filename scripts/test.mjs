@@ -33,6 +33,8 @@ const runs = [
       ].at(-1);
       return m && { passed: +m[1], failed: +m[2] };
     },
+    // "name => ./test/x_test.ts:12:6" under "FAILURES"
+    failures: (out) => out.split(/^ERRORS$/m).at(-1).match(/^.+ => \S+:\d+:\d+$/gm) ?? [],
   },
   {
     name: "bun",
@@ -50,6 +52,7 @@ const runs = [
       const f = out.match(/^\s*(\d+) fail$/m);
       return p && { passed: +p[1], failed: f ? +f[1] : 0 };
     },
+    failures: (out) => out.match(/^\(fail\) .+$/gm) ?? [],
   },
   {
     name: "node",
@@ -62,6 +65,7 @@ const runs = [
       const f = [...out.matchAll(/^(?:ℹ|#) fail (\d+)$/gm)].at(-1);
       return p && { passed: +p[1], failed: f ? +f[1] : 0 };
     },
+    failures: (out) => out.match(/^\s*✖ (?!failing tests).+$/gm) ?? [],
   },
 ];
 
@@ -77,6 +81,8 @@ if (!redisWasUp) {
 
 let passed = 0;
 let failed = 0;
+// What failed, repeated at the end: CI keeps only the tail of a long log.
+const report = [];
 // RUNTIMES=node,bun limits a run to those runtimes (for development; CI runs all three).
 const only = process.env.RUNTIMES?.split(",");
 for (const run of runs.filter((r) => only === undefined || only.includes(r.name))) {
@@ -95,15 +101,27 @@ for (const run of runs.filter((r) => only === undefined || only.includes(r.name)
   process.stdout.write(out);
   const counts = run.parse(out);
   if (!counts) {
-    console.log(`${run.name}: no test summary found (exit ${r.status}); counting as 1 failure`);
+    const line = `${run.name}: no test summary found (exit ${r.status}); counting as 1 failure`;
+    console.log(line);
+    report.push(line);
     failed += 1;
     continue;
   }
-  if (r.status !== 0 && counts.failed === 0) counts.failed = 1;
+  const names = [...new Set(run.failures(out).map((l) => l.trim()))];
+  if (r.status !== 0 && counts.failed === 0) {
+    counts.failed = 1;
+    // Every test passed yet the runtime failed: its last words say why (a leak, a late error).
+    names.push(
+      `exit ${r.status} after all tests passed; last output:`,
+      ...out.trimEnd().split("\n").slice(-15),
+    );
+  }
   console.log(`${run.name}: ${counts.passed} passed, ${counts.failed} failed`);
+  if (counts.failed > 0) report.push(`${run.name} failed:`, ...names.map((n) => `  ${n}`));
   passed += counts.passed;
   failed += counts.failed;
 }
 if (!redisWasUp) redis("stop");
+if (report.length) console.log(`\n${report.join("\n")}`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);
