@@ -414,7 +414,7 @@ function touching(ctx: ServerContext, ops: Ops): Ops {
     ttl: (key) => ops.ttl(key),
     getMany: (keys) => ops.getMany(keys),
     set: (key, value, ttl) => {
-      touchKeys(ctx, [key]);
+      if (watchers.size > 0) touchKeys(ctx, [key]);
       return ops.set(key, value, ttl);
     },
     setMany: (pairs) => {
