@@ -42,6 +42,8 @@ export type WorkerReply = [id: number, ok: boolean, value: unknown];
 
 /** Which optional driver methods a hosted driver has (the worker's answer to "open"). */
 export interface HostedMethods {
+  /** The hosted driver's `ordered`. */
+  ordered: boolean;
   getEntry: boolean;
   begin: boolean;
   changes: boolean;
@@ -312,6 +314,7 @@ export function serializeError(e: unknown): SerializedError {
  */
 class WorkerShard implements Driver {
   readonly now: () => number;
+  readonly ordered: boolean;
   getEntry?: (key: string) => Promise<Entry | undefined>;
   begin?: (keys: readonly string[]) => Promise<ShardTxn>;
   changes?: () => Promise<number>;
@@ -329,6 +332,7 @@ class WorkerShard implements Driver {
     this.#slot = init.slot;
     this.#shard = init.shard;
     this.now = init.now;
+    this.ordered = init.methods.ordered;
     if (init.methods.getEntry) {
       this.getEntry = (key) => {
         if (this.#closed) return Promise.reject(new StoreClosedError("getEntry"));

@@ -60,6 +60,8 @@ export function openMemoryDriver(options: MemoryBackendOptions = {}): Promise<Dr
 }
 
 class MemoryDriver extends BaseDriver {
+  /** Every call takes effect before it returns. */
+  readonly ordered = true;
   #data = new Map<string, Entry>();
   #index = new SortedKeys();
   /** Bumped by every write, for `changes()`. */

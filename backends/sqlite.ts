@@ -295,6 +295,8 @@ export interface SqliteShard extends StorageBackend {
 const DURABILITY_OF_LEVEL: Record<number, Durability> = { 0: "relaxed", 1: "normal", 2: "full" };
 
 class SqliteBackend extends BaseDriver implements SqliteDriver {
+  /** Reads and writes run through one queue, in the order they are called. */
+  readonly ordered = true;
   #db: SqliteDatabase;
   #queue: CommitQueue;
   /** How the queue (and `begin()`) starts and ends the write transactions of #db. */

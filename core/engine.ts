@@ -22,6 +22,7 @@ import { StorageError, StoreClosedError } from "./errors.ts";
 import { type CacheStats, LruCache, type LruCacheOptions } from "./lru_cache.ts";
 import { mergeLimited, mergePaged, mergeSorted } from "./_merge.ts";
 import { ShardLock } from "./shard_lock.ts";
+import { WriteOrder } from "./_write_order.ts";
 import { TXN_HOST, type TxnHost } from "./_txn_host.ts";
 import type { BatchEntries, ScanOptions, SetOptions, StorageBackend } from "./types.ts";
 import {
@@ -154,6 +155,13 @@ export class Engine implements Store {
   #cache: LruCache | undefined;
   /** Bumped on every write to a shard, so a read that raced a write is not cached. */
   #epochs: number[];
+  /**
+   * Per shard, the writes a read must not overtake: those called earlier and still in flight
+   * that the driver itself would not order before the read (see `Driver.ordered`).
+   */
+  #order: WriteOrder[];
+  /** Per shard, whether its driver applies calls in the order they are made. */
+  #ordered: boolean[];
   #closed = false;
   #closing: Promise<void> | undefined;
   #stopSweeper: (() => void) | undefined;
@@ -181,6 +189,8 @@ export class Engine implements Store {
     this.shards = init.drivers.length;
     this.#drivers = init.drivers;
     this.#locks = init.drivers.map(() => new ShardLock());
+    this.#order = init.drivers.map(() => new WriteOrder());
+    this.#ordered = init.drivers.map((d) => d.ordered === true);
     this.#epochs = init.drivers.map(() => 0);
     this.#route = init.route ?? (() => 0);
     this.#now = init.now;
@@ -342,9 +352,17 @@ export class Engine implements Store {
    * here rather than through `ShardLock.with`, and with `then` rather than `await`: this is
    * every single-key write's path, and an uncontended write then costs one promise of its own.
    */
-  #write<T>(i: number, keys: readonly string[], run: (d: Driver) => Promise<T>): Promise<T> {
+  #write<T>(
+    i: number,
+    keys: readonly string[],
+    run: (d: Driver) => Promise<T>,
+    steps: "one" | "several" = "one",
+  ): Promise<T> {
     this.#invalidate(i, keys);
     const lock = this.#locks[i];
+    const now = lock.tryAcquire("write");
+    // A write the driver gets now, in one call, is ordered by a driver that orders its calls.
+    const settled = now && steps === "one" && this.#ordered[i] ? undefined : this.#order[i].begin();
     const go = (): Promise<T> => {
       let running: Promise<T>;
       try {
@@ -356,14 +374,34 @@ export class Engine implements Store {
       return running.then((value) => {
         lock.release();
         this.#written(i, keys);
+        settled?.();
         return value;
       }, (error) => {
         lock.release();
         this.#written(i, keys);
+        settled?.();
         throw error;
       });
     };
-    return lock.tryAcquire("write") ? go() : lock.acquire("write").then(go);
+    return now ? go() : lock.acquire("write").then(go);
+  }
+
+  /**
+   * Resolves once the writes called earlier on shard `i` that the driver does not order before
+   * a read have settled; `undefined` when there are none (the common case: no promise).
+   */
+  #earlier(i: number): Promise<unknown> | undefined {
+    return this.#order[i].before();
+  }
+
+  /** As `#earlier`, for the writes of every shard in `shards`. */
+  #earlierAll(shards: Iterable<number>): Promise<unknown> | undefined {
+    let waits: Promise<unknown>[] | undefined;
+    for (const i of shards) {
+      const w = this.#order[i].before();
+      if (w !== undefined) (waits ??= []).push(w);
+    }
+    return waits === undefined ? undefined : Promise.all(waits);
   }
 
   /** Groups items by the shard of their key, keeping their order within each shard. */
@@ -433,6 +471,8 @@ export class Engine implements Store {
     this.#check("get");
     assertKey(key);
     const i = this.#shard(key);
+    const earlier = this.#earlier(i);
+    if (earlier !== undefined) await earlier;
     // Without a cache, straight to the driver: one async frame fewer on the hottest read.
     if (this.#cache === undefined) return (await this.#entry(i, key))?.value;
     return await this.#value(i, key);
@@ -441,13 +481,19 @@ export class Engine implements Store {
   async exists(key: string): Promise<boolean> {
     this.#check("exists");
     assertKey(key);
-    return (await this.#value(this.#shard(key), key)) !== undefined;
+    const i = this.#shard(key);
+    const earlier = this.#earlier(i);
+    if (earlier !== undefined) await earlier;
+    return (await this.#value(i, key)) !== undefined;
   }
 
   async ttl(key: string): Promise<number | undefined> {
     this.#check("ttl");
     assertKey(key);
-    const e = await this.#entry(this.#shard(key), key);
+    const i = this.#shard(key);
+    const earlier = this.#earlier(i);
+    if (earlier !== undefined) await earlier;
+    const e = await this.#entry(i, key);
     if (e === undefined) return undefined;
     return e.expiresAt === null ? Infinity : Math.max(0, e.expiresAt - this.#now());
   }
@@ -508,6 +554,8 @@ export class Engine implements Store {
     this.#check("batchGet");
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
+    const earlier = this.#earlierAll(groups.keys());
+    if (earlier !== undefined) await earlier;
     const read = () => Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
     const found = groups.size > 1
       ? await this.#consistent(read, groups.keys().next().value!)
@@ -561,6 +609,8 @@ export class Engine implements Store {
     assertPrefix(prefix);
     const scan = checkScanOptions(options);
     const q = rangeOf(prefix, scan, keysOnly);
+    const earlier = this.#earlierAll(this.#order.keys());
+    if (earlier !== undefined) await earlier;
     if (this.#drivers.length > 1 && scan.limit !== Infinity) {
       // A page costs about a page of rows: each shard is read a chunk at a time, as the merge
       // needs its next key (mergeLimited), rather than `limit` rows from every shard.
@@ -629,7 +679,10 @@ export class Engine implements Store {
     assertPrefix(prefix);
     const scan = checkScanOptions(options);
     const pageSize = Math.min(ENTRIES_PAGE, scan.limit);
+    // Pages are read as the caller iterates, but after the writes called before this call.
+    const earlier = this.#earlierAll(this.#order.keys());
     const sources = this.#drivers.map((d) => async (after: string | undefined) => {
+      if (earlier !== undefined) await earlier;
       this.#check("entries");
       const q = rangeOf(
         prefix,
@@ -696,13 +749,15 @@ export class Engine implements Store {
       throw new Error(
         `Changing the TTL of ${JSON.stringify(key)} lost to other writers ${CAS_ATTEMPTS} times`,
       );
-    });
+    }, "several");
   }
 
   async count(prefix: string): Promise<number> {
     this.#check("count");
     assertPrefix(prefix);
     const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
+    const earlier = this.#earlierAll(this.#order.keys());
+    if (earlier !== undefined) await earlier;
     const read = () => Promise.all(this.#drivers.map((d) => d.range(q)));
     const found = this.#drivers.length > 1 ? await this.#consistent(read, 0) : await read();
     return found.reduce((n, r) => n + r.keys.length, 0);
@@ -712,9 +767,10 @@ export class Engine implements Store {
     this.#check("deletePrefix");
     assertPrefix(prefix);
     const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
-    const counts = await Promise.all(this.#drivers.map((d, i) =>
+    const counts = await Promise.all(this.#drivers.map((d, i) => {
+      const settled = this.#order[i].begin();
       // Under the shard lock: no write of this store lands between the scan and the delete.
-      this.#locks[i].with("write", async () => {
+      return this.#locks[i].with("write", async () => {
         const { keys } = await d.range(q);
         if (keys.length === 0) return 0;
         this.#invalidate(i, keys);
@@ -723,8 +779,8 @@ export class Engine implements Store {
         } finally {
           this.#written(i, keys);
         }
-      })
-    ));
+      }).finally(settled);
+    }));
     return counts.reduce((a, b) => a + b, 0);
   }
 
@@ -741,7 +797,10 @@ export class Engine implements Store {
   async getEntry(key: string): Promise<KvEntry> {
     this.#check("getEntry");
     assertKey(key);
-    const e = await this.#entry(this.#shard(key), key);
+    const i = this.#shard(key);
+    const earlier = this.#earlier(i);
+    if (earlier !== undefined) await earlier;
+    const e = await this.#entry(i, key);
     if (e === undefined) return { key, value: null, versionstamp: null, expiresAt: null };
     return {
       key,
@@ -755,7 +814,14 @@ export class Engine implements Store {
     this.#check("atomic");
     return new AtomicBuilder(this.#now, (checks, mutations) => {
       this.#check("atomic");
-      return commitAtomic(this.#commits, checks, mutations);
+      // Reads called after commit() see it: every shard it touches counts it as in flight.
+      const shards = new Set<number>();
+      for (const key of checks.keys()) shards.add(this.#shard(key));
+      for (const m of mutations) shards.add(this.#shard(m.key));
+      const settled = Array.from(shards, (i) => this.#order[i].begin());
+      return commitAtomic(this.#commits, checks, mutations).finally(() => {
+        for (const s of settled) s();
+      });
     });
   }
 

@@ -868,6 +868,45 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     assert.equal(await s.get("q:1"), undefined);
   });
 
+  withStore("order: a read sees every write called before it, awaited or not", async (s) => {
+    const store = s as Store;
+    // Nothing below awaits a write before the read that must see it.
+    void s.set("o:a", enc("1"));
+    assert.equal(dec(await s.get("o:a")), "1");
+    void s.incr("o:n");
+    void s.incr("o:n", 2);
+    assert.equal(decodeCounter((await s.get("o:n"))!), 3);
+    void s.expire("o:n", 60_000);
+    assert.equal(await s.ttl("o:n"), 60_000);
+    void s.delete("o:a");
+    assert.equal(await s.exists("o:a"), false);
+    void store.atomic().set("o:b", enc("b")).sum("o:n", 1).commit();
+    assert.equal(decodeCounter((await store.getEntry("o:n")).value!), 4);
+    assert.deepEqual(await s.scanKeys("o:"), ["o:b", "o:n"]);
+    void s.batchSet([["o:c", enc("c")], ["o:d", enc("d")]]);
+    assert.deepEqual([...(await s.batchGet(["o:c", "o:d"])).keys()], ["o:c", "o:d"]);
+    void s.setIfAbsent("o:e", enc("e"));
+    assert.equal(await store.count("o:"), 5);
+    void store.deletePrefix("o:");
+    const left: string[] = [];
+    for await (const [key] of store.entries("o:")) left.push(key);
+    assert.deepEqual(left, []);
+    // A write that waits for a transaction holding its shard: the read waits behind it.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const txn = writeTxn(s, async (t) => {
+      await getKey(t, "{o}:k");
+      await gate;
+      await setKey(t, "{o}:k", enc("txn"));
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    void s.set("{o}:k", enc("plain"));
+    const read = s.get("{o}:k");
+    release();
+    await txn;
+    assert.equal(dec(await read), "plain");
+  });
+
   withStore("Symbol.asyncDispose closes the store", async (s) => {
     const store = s as Store;
     await store[Symbol.asyncDispose]();

@@ -101,6 +101,8 @@ async function open(
   });
   shards.set(shard, driver);
   return {
+    // Calls are handed to the driver synchronously, in the order the main thread made them.
+    ordered: driver.ordered === true,
     getEntry: typeof driver.getEntry === "function",
     begin: typeof driver.begin === "function",
     changes: typeof driver.changes === "function",
