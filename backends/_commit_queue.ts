@@ -1,7 +1,9 @@
 // Group commit for a synchronous storage engine. Writes issued in the same event-loop turn
 // are queued and run in one transaction from a microtask; each caller's promise settles only
 // after that commit. Reads run at once when nothing is queued, else in line with the writes,
-// so every caller sees the order in which it issued its calls.
+// so every caller sees the order in which it issued its calls. A read that needs a snapshot
+// (several statements that must see one state) always runs inside a transaction: the group's,
+// the turn's read transaction, the open `exclusive()` one, or else one of its own.
 //
 // Waiting for another process's write lock: an engine that can try its lock without blocking
 // (`tryBegin`) is polled from timers with a short jittered back-off, so the thread keeps
@@ -27,7 +29,7 @@ export interface Transactor {
   lockWait?: number;
   /**
    * Begins and ends a read transaction. When present, the reads of one event-loop turn run
-   * together in one (see `CommitQueue.read`).
+   * together in one, and a read that needs a snapshot runs in one (see `CommitQueue.read`).
    */
   beginRead?(): void;
   endRead?(): void;
@@ -40,8 +42,19 @@ const POLL_CAP = 4;
 interface Job {
   run: () => unknown;
   write: boolean;
+  /** A read whose statements must all see one state of the store. */
+  snapshot?: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+/** Options of {@linkcode CommitQueue.read}. */
+export interface ReadOptions {
+  /**
+   * The job runs several statements that must see one state of the store (other connections
+   * may commit between them): it runs inside a transaction whichever way it is run.
+   */
+  snapshot?: boolean;
 }
 
 export class CommitQueue {
@@ -55,6 +68,8 @@ export class CommitQueue {
   #retry: ReturnType<typeof setTimeout> | undefined;
   /** Whether a transaction of `exclusive()` is open: jobs stay queued until `end()`. */
   #held = false;
+  /** Whether a transaction the queue began is open (a group's, the reads', exclusive()'s). */
+  #inTxn = false;
   /** The last `exclusive()` call, so that a second one waits for the first to end. */
   #exclusive: Promise<void> = Promise.resolve();
   #ended: (() => void) | undefined;
@@ -70,21 +85,16 @@ export class CommitQueue {
    * on the WAL index), about 1 µs of a 4-5 µs point read. Without them, the job runs now.
    * While an `exclusive()` transaction is open it runs at once too: the writes queued meanwhile
    * wait for the transaction, and a read waiting for them could wait for a caller that needs
-   * the read.
+   * the read. `snapshot`: see {@linkcode ReadOptions}.
    */
-  read<T>(run: () => T): Promise<T> {
-    if (this.#jobs.length > 0 && !this.#held) return this.#enqueue(run, false);
-    if (this.#tx.beginRead !== undefined && !this.#held) {
-      return new Promise<T>((resolve, reject) => {
-        const job = { run, write: false, resolve: resolve as (v: unknown) => void, reject };
-        if (this.#reads.push(job) === 1) queueMicrotask(() => this.#runReads());
-      });
-    }
-    try {
-      return Promise.resolve(run());
-    } catch (e) {
-      return Promise.reject(this.#mapError(e));
-    }
+  read<T>(run: () => T, options?: ReadOptions): Promise<T> {
+    const snapshot = options?.snapshot === true;
+    if (this.#jobs.length > 0 && !this.#held) return this.#enqueue(run, false, snapshot);
+    return new Promise<T>((resolve, reject) => {
+      const job = { run, write: false, snapshot, resolve: resolve as (v: unknown) => void, reject };
+      if (this.#tx.beginRead === undefined || this.#held) this.#runRead(job);
+      else if (this.#reads.push(job) === 1) queueMicrotask(() => this.#runReads());
+    });
   }
 
   /** Queues a write job; it commits with every other job of this turn. */
@@ -108,7 +118,7 @@ export class CommitQueue {
     if (jobs.length === 0) return;
     if (!jobs.some((j) => j.write)) {
       this.#jobs = [];
-      for (const j of jobs) this.#settle(j, j.run);
+      for (const j of jobs) this.#runRead(j);
       return;
     }
     let begun = false;
@@ -128,10 +138,13 @@ export class CommitQueue {
     const results: unknown[] = new Array(jobs.length);
     try {
       if (!begun) this.#tx.begin();
+      this.#inTxn = true;
       try {
         for (let i = 0; i < jobs.length; i++) results[i] = jobs[i].run();
+        this.#inTxn = false;
         this.#tx.commit();
       } catch (e) {
+        this.#inTxn = false;
         this.#tx.rollback();
         throw e;
       }
@@ -168,9 +181,13 @@ export class CommitQueue {
       for (let backoff = POLL_FIRST;; backoff = Math.min(backoff * 1.5, POLL_CAP)) {
         if (this.#tx.tryBegin === undefined || Date.now() - since >= (this.#tx.lockWait ?? 5000)) {
           this.#tx.begin();
+          this.#inTxn = true;
           return;
         }
-        if (this.#tx.tryBegin(true)) return;
+        if (this.#tx.tryBegin(true)) {
+          this.#inTxn = true;
+          return;
+        }
         await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
       }
     } catch (e) {
@@ -182,6 +199,7 @@ export class CommitQueue {
   /** Ends what `exclusive()` began (the caller committed or rolled back): queued jobs run. */
   end(): void {
     this.#held = false;
+    this.#inTxn = false;
     this.#waitingSince = undefined;
     this.#backoff = POLL_FIRST;
     const ended = this.#ended;
@@ -205,27 +223,50 @@ export class CommitQueue {
     return true;
   }
 
-  /** Runs this turn's reads, several in one read transaction. */
+  /**
+   * Runs this turn's reads: several, or one that needs a snapshot, in one read transaction
+   * (a lone plain read makes its own; inside `exclusive()` one is open already).
+   */
   #runReads(): void {
     const reads = this.#reads;
     if (reads.length === 0) return;
     this.#reads = [];
-    // One read makes its own transaction; inside `exclusive()` one is open already.
-    let begun = false;
-    if (reads.length > 1 && !this.#held) {
+    if (!this.#inTxn && (reads.length > 1 || reads[0].snapshot === true)) {
+      let begun = false;
       try {
         this.#tx.beginRead!();
         begun = true;
       } catch {
-        // Each read then runs in a transaction of its own, as a lone one does.
+        // Each read then runs alone (a snapshot read beginning its own, failing as it fails).
       }
+      if (begun) return this.#reading(() => reads.forEach((job) => this.#settle(job, job.run)));
     }
-    for (const job of reads) this.#settle(job, job.run);
-    if (!begun) return;
+    for (const job of reads) this.#runRead(job);
+  }
+
+  /** Runs a read job now: inside a read transaction of its own if it needs a snapshot. */
+  #runRead(job: Job): void {
+    if (job.snapshot !== true || this.#inTxn || this.#tx.beginRead === undefined) {
+      return this.#settle(job, job.run);
+    }
+    this.#settle(job, () => {
+      this.#tx.beginRead!();
+      return this.#reading(job.run);
+    });
+  }
+
+  /** Runs `run` in the read transaction just begun, then ends it. */
+  #reading<T>(run: () => T): T {
+    this.#inTxn = true;
     try {
-      this.#tx.endRead!();
-    } catch {
-      // The reads are answered; a failure to end their transaction is the engine's to undo.
+      return run();
+    } finally {
+      this.#inTxn = false;
+      try {
+        this.#tx.endRead!();
+      } catch {
+        // The reads are answered; a failure to end their transaction is the engine's to undo.
+      }
     }
   }
 
@@ -241,16 +282,15 @@ export class CommitQueue {
     }
   }
 
-  #enqueue<T>(run: () => T, write: boolean): Promise<T> {
+  #enqueue<T>(run: () => T, write: boolean, snapshot = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.#jobs.push({ run, write, resolve: resolve as (v: unknown) => void, reject }) === 1) {
-        queueMicrotask(() => this.flush());
-      }
+      const job = { run, write, snapshot, resolve: resolve as (v: unknown) => void, reject };
+      if (this.#jobs.push(job) === 1) queueMicrotask(() => this.flush());
     });
   }
 
   #runAlone(job: Job): void {
-    if (!job.write) return this.#settle(job, job.run);
+    if (!job.write) return this.#runRead(job);
     this.#settle(job, () => {
       this.#tx.begin();
       try {

@@ -24,13 +24,22 @@ export const loadWorkerPool = (): Promise<typeof import("./_worker_pool.ts")> =>
 /** Names of the built-in backends. */
 export type BackendName = "sqlite" | "deno-kv" | "memory" | "redis";
 
+/**
+ * The sqlite backend's own settings besides durability, as `sqlite()` takes them: they travel
+ * from the descriptor to `openSqliteDriver` (through a worker thread too) as this one object.
+ */
+export interface SqliteTuning {
+  /** ms a write waits for another process's lock (default 5000). */
+  busyTimeout?: number;
+  /** Page size in bytes of a file it creates. */
+  pageSize?: number;
+}
+
 /** What a built-in driver is opened with. */
 export interface BuiltinInit {
   durability: Durability;
-  /** sqlite: ms a write waits for another process's lock. */
-  busyTimeout?: number;
-  /** sqlite: page size in bytes of a file it creates. */
-  pageSize?: number;
+  /** The sqlite backend's settings (ignored by the others). */
+  sqlite?: SqliteTuning;
   now: () => number;
   /** Where the redis backend connects. */
   redis?: RedisBackendOptions;
@@ -51,7 +60,10 @@ export const SHARD_FILE_EXTENSION: Partial<Record<BackendName, string>> = {
 
 export const BUILTIN_DRIVERS: Record<BackendName, BuiltinOpener> = {
   sqlite: async (path, init) =>
-    (await import("./sqlite.ts")).openSqliteDriver(`${path}${SHARD_FILE_EXTENSION.sqlite}`, init),
+    (await import("./sqlite.ts")).openSqliteDriver(`${path}${SHARD_FILE_EXTENSION.sqlite}`, {
+      ...init,
+      ...init.sqlite,
+    }),
   "deno-kv": async (path, init) =>
     (await import("./deno_kv.ts")).openDenoKvDriver(
       `${path}${SHARD_FILE_EXTENSION["deno-kv"]}`,

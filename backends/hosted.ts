@@ -9,7 +9,7 @@
 import { type Driver, isDriver } from "../core/driver.ts";
 import type { Durability } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
-import { BUILTIN_DRIVERS } from "./builtin.ts";
+import { BUILTIN_DRIVERS, type SqliteTuning } from "./builtin.ts";
 
 /** What the exported function of a {@linkcode hosted} module receives besides the shard path. */
 export interface HostedDriverInit<O = unknown> {
@@ -45,8 +45,7 @@ export type DriverSpec =
     kind: "builtin";
     name: "sqlite" | "deno-kv";
     durability: Durability;
-    busyTimeout: number | undefined;
-    pageSize: number | undefined;
+    sqlite: SqliteTuning;
   }
   | { kind: "module"; module: string; export: string; options: unknown };
 
@@ -113,8 +112,7 @@ export async function openFromSpec(
     return await BUILTIN_DRIVERS[spec.name](shardPath, {
       ...init,
       durability: spec.durability,
-      busyTimeout: spec.busyTimeout,
-      pageSize: spec.pageSize,
+      sqlite: spec.sqlite,
     });
   }
   const mod = await import(spec.module) as Record<string, unknown>;

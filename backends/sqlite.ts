@@ -318,10 +318,6 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
   #written = 0;
   /** Whether the commit queue's write transaction is open. */
   #inWrite = false;
-  /** Whether the commit queue's read transaction for a turn's reads is open. */
-  #inRead = false;
-  #beginRead: SqliteStatement;
-  #endRead: SqliteStatement;
   #dataVersion: SqliteStatement;
   /** `PRAGMA data_version` as last read: it moves when another connection commits. */
   #lastDataVersion: number;
@@ -379,8 +375,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     const begin = this.#prepare("BEGIN IMMEDIATE");
     const commit = this.#prepare("COMMIT");
     const rollback = this.#prepare("ROLLBACK");
-    this.#beginRead = this.#prepare("BEGIN DEFERRED");
-    this.#endRead = commit;
+    const beginRead = this.#prepare("BEGIN DEFERRED");
     this.#dataVersion = this.#prepare("PRAGMA data_version");
     this.#lastDataVersion = this.#readDataVersion();
     // Another process's write lock is polled by the commit queue rather than waited for in
@@ -450,14 +445,10 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
           rollback.run();
         } catch { /* no transaction left to roll back */ }
       },
-      beginRead: () => {
-        this.#beginRead.run();
-        this.#inRead = true;
-      },
+      beginRead: () => beginRead.run(),
       endRead: () => {
-        this.#inRead = false;
         try {
-          this.#endRead.run();
+          commit.run();
         } catch {
           // An error may have ended it already; else no read transaction may stay open.
           this.#tx.rollback();
@@ -594,23 +585,17 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
 
   getEntries(keys: readonly string[]): Promise<Map<string, Entry>> {
     if ((this.#readsToCheck -= keys.length) <= 0) this.#remapIfGrown();
+    // Several keys come from one snapshot even while other processes commit: the queue runs
+    // the read inside a transaction (its group's, the turn's reads', or one of its own).
     return this.#queue.read(() => {
       const now = this.now();
       const out = new Map<string, Entry>();
-      // Several keys are read in one read transaction, so they come from one snapshot even
-      // while other processes commit (inside the queue's write transaction they already do).
-      const snapshot = keys.length > 1 && !this.#inWrite && !this.#inRead;
-      if (snapshot) this.#beginRead.run();
-      try {
-        for (const key of keys) {
-          const e = this.#live(key, now);
-          if (e !== undefined) out.set(key, e);
-        }
-      } finally {
-        if (snapshot) this.#endRead.run();
+      for (const key of keys) {
+        const e = this.#live(key, now);
+        if (e !== undefined) out.set(key, e);
       }
       return out;
-    });
+    }, { snapshot: keys.length > 1 });
   }
 
   apply(ops: readonly WriteOp[], checks?: Checks): Promise<boolean> {

@@ -26,6 +26,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import {
   type BackendDescriptor,
+  BackendMismatchError,
   type BackendName,
   exportStore,
   importStore,
@@ -367,7 +368,8 @@ const COMMANDS: Record<string, CommandSpec> = {
     ],
     args: [0, 0],
     run: async (s, p) => {
-      const backend = serveBackend(s, positiveInt("page-size", p.options.get("page-size")));
+      const pageSize = positiveInt("page-size", p.options.get("page-size"));
+      const backend = serveBackend(s, pageSize);
       const port = positiveInt("port", p.options.get("port")) ?? 6379;
       const cacheEntries = positiveInt("cache", p.options.get("cache"));
       const host = p.options.get("host");
@@ -404,6 +406,17 @@ const COMMANDS: Record<string, CommandSpec> = {
         shards: s.shards,
         backend,
         cache: cacheEntries ? { maxEntries: cacheEntries } : false,
+      }).catch((e) => {
+        // Without --backend, --page-size alone asked for sqlite: name the flag, not a mismatch.
+        if (
+          pageSize !== undefined && s.backend === undefined && e instanceof BackendMismatchError
+        ) {
+          throw new UsageError(
+            `--page-size is for the sqlite backend, not ${e.expected} (the backend of the ` +
+              `store at ${s.dir})`,
+          );
+        }
+        throw e;
       });
       const server = await serveResp(store, {
         hostname: host,

@@ -18,7 +18,12 @@ import { Engine, type Store } from "../core/engine.ts";
 import type { Durability, StorageBackend } from "../core/types.ts";
 import { describe } from "../core/validate.ts";
 import { runtimeName } from "../core/runtime.ts";
-import { type BackendDescriptor, checkDurability, isDescriptor } from "../backends/descriptors.ts";
+import {
+  type BackendDescriptor,
+  checkDurability,
+  isDescriptor,
+  type SqliteOptions,
+} from "../backends/descriptors.ts";
 import {
   type DriverSpec,
   type HostedDriver,
@@ -48,6 +53,7 @@ import {
   loadWorkerPool,
   type RedisBackendOptions,
   SHARD_FILE_EXTENSION,
+  type SqliteTuning,
 } from "../backends/builtin.ts";
 import { shardOf } from "./router.ts";
 import { recoverReshard } from "./_layout.ts";
@@ -188,7 +194,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new RangeError(`shards must be an integer from 1 to 256, received ${describe(shards)}`);
   }
   const chosen = backendOf(options);
-  const { backend, durability, busyTimeout, pageSize } = chosen;
+  const { backend, durability, sqlite } = chosen;
   if (typeof now !== "function") {
     throw new TypeError(`now must be a function, received ${describe(now)}`);
   }
@@ -207,7 +213,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     throw new TypeError(`cache must be false or an object, received ${describe(cache)}`);
   }
   if (cache !== false) checkLruCacheOptions(cache);
-  const init = { durability, busyTimeout, pageSize, now, redis: chosen.redis };
+  const init = { durability, sqlite, now, redis: chosen.redis };
 
   if (backend === "memory") {
     const count = shards ?? DEFAULT_SHARDS;
@@ -254,10 +260,12 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
     }
   }
   const name = manifest?.backend ?? requested ?? "sqlite";
-  if (name !== "sqlite" && (durability !== "normal" || busyTimeout !== undefined)) {
+  if (name !== "sqlite" && (durability !== "normal" || sqlite.busyTimeout !== undefined)) {
     throw new TypeError(
       `Store at "${path}" uses the ${JSON.stringify(name)} backend, which cannot honour ${
-        busyTimeout !== undefined ? "busyTimeout" : `durability ${JSON.stringify(durability)}`
+        sqlite.busyTimeout !== undefined
+          ? "busyTimeout"
+          : `durability ${JSON.stringify(durability)}`
       } (sqlite only)`,
     );
   }
@@ -279,7 +287,7 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   const spec: DriverSpec | undefined = hostedDriver !== undefined
     ? specOf(hostedDriver)
     : name === "sqlite" || name === "deno-kv"
-    ? { kind: "builtin", name, durability, busyTimeout, pageSize }
+    ? { kind: "builtin", name, durability, sqlite }
     : undefined;
   if (workers > 0 && spec !== undefined) {
     const { WorkerPool } = await loadWorkerPool();
@@ -337,15 +345,19 @@ export async function openStore(path: string, options: StoreOptions = {}): Promi
   const journal = fileJournal(path, { sync: durability === "full" });
   // A reader of several shards waits for another process's commit as long as a writer waits
   // for SQLite's lock (sqlite({ busyTimeout })), else the engine's default (the lock lease).
-  return await assemble(path, name, opened, { cache, now, journal, journalWait: busyTimeout });
+  return await assemble(path, name, opened, {
+    cache,
+    now,
+    journal,
+    journalWait: sqlite.busyTimeout,
+  });
 }
 
 /** The backend chosen by `options` (a name, a descriptor or a factory) and its settings. */
 function backendOf(options: StoreOptions): {
   backend: BackendName | BackendFactory | undefined;
   durability: Durability;
-  busyTimeout: number | undefined;
-  pageSize: number | undefined;
+  sqlite: SqliteTuning;
   redis: RedisBackendOptions | undefined;
 } {
   const { backend } = options;
@@ -360,8 +372,7 @@ function backendOf(options: StoreOptions): {
     return {
       backend: factory,
       durability: "normal",
-      busyTimeout: undefined,
-      pageSize: undefined,
+      sqlite: {},
       redis: undefined,
     };
   }
@@ -374,13 +385,9 @@ function backendOf(options: StoreOptions): {
         );
       }
     }
-    return {
-      backend: backend.name,
-      durability: backend.sqlite?.durability ?? "normal",
-      busyTimeout: backend.sqlite?.busyTimeout,
-      pageSize: backend.sqlite?.pageSize,
-      redis: backend.redis,
-    };
+    // Everything sqlite() takes besides durability is the sqlite driver's own tuning.
+    const { durability = "normal", ...sqlite }: SqliteOptions = backend.sqlite ?? {};
+    return { backend: backend.name, durability, sqlite, redis: backend.redis };
   }
   if (backend !== undefined && typeof backend !== "function" && !isBackendName(backend)) {
     throw new TypeError(
@@ -405,8 +412,7 @@ function backendOf(options: StoreOptions): {
   return {
     backend,
     durability,
-    busyTimeout: undefined,
-    pageSize: undefined,
+    sqlite: {},
     redis: options.redis,
   };
 }

@@ -221,6 +221,18 @@ for (const runtime of [CURRENT]) {
         ]);
         assert.equal(memoryPage.code, 2);
         assert.match(memoryPage.stderr, /--page-size is for the sqlite backend, not memory/);
+        // A store of another backend, with no --backend: the flag is named, not a mismatch.
+        const kvDir = join(dir, "kv");
+        const kvSet = await cli(["set", "k", "v", "--dir", kvDir, "--backend", "deno-kv"]);
+        assert.equal(kvSet.code, 0, kvSet.stderr);
+        const kvPage = await cli(["serve", "--dir", kvDir, "--page-size", "1024"]);
+        assert.equal(kvPage.code, 2, kvPage.stderr);
+        assert.match(
+          kvPage.stderr,
+          /^shardkv: --page-size is for the sqlite backend, not deno-kv \(the backend of the store at [^\n]*kv\)\n/,
+        );
+        assert.doesNotMatch(kvPage.stderr, /BackendMismatchError/);
+        assert.equal((await cli(["get", "k", "--dir", kvDir])).stdout.toString(), "v");
         // Protected mode: no listening beyond loopback without a password.
         const open = await cli(["serve", "--dir", dir, "--host", "0.0.0.0", "--port", "0"]);
         assert.equal(open.code, 1);

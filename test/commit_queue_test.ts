@@ -289,9 +289,114 @@ test("commit queue: reads inside exclusive() run at once, in its transaction", a
   await q.exclusive();
   engine.put("k", "staged");
   engine.log.length = 0;
-  const reads = [q.read(() => engine.readLogged("k")), q.read(() => engine.readLogged("k"))];
-  assert.deepEqual(engine.log, ["read k", "read k"], "no read transaction, no waiting");
-  assert.deepEqual(await Promise.all(reads), ["staged", "staged"]);
+  const reads = [
+    q.read(() => engine.readLogged("k")),
+    q.read(() => engine.readLogged("k")),
+    // A snapshot read too: the open transaction is its snapshot.
+    q.read(() => [engine.readLogged("k"), engine.readLogged("j")], { snapshot: true }),
+  ];
+  assert.deepEqual(engine.log, ["read k", "read k", "read k", "read j"], "no read transaction");
+  assert.deepEqual(await Promise.all(reads), ["staged", "staged", ["staged", undefined]]);
   engine.commit();
   q.end();
+  // After end(), a snapshot read gets a read transaction again.
+  engine.log.length = 0;
+  await q.read(() => engine.readLogged("k"), { snapshot: true });
+  assert.deepEqual(engine.log, ["beginRead", "read k in txn", "endRead"]);
+});
+
+/**
+ * A ReadTxnEngine whose read transactions see a snapshot: `commitElsewhere` stands for another
+ * connection's commit, which a read transaction begun before it does not see.
+ */
+class SnapshotEngine extends ReadTxnEngine {
+  view: Map<string, string> | undefined;
+  override beginRead(): void {
+    super.beginRead();
+    this.view = this.data;
+  }
+  override endRead(): void {
+    super.endRead();
+    this.view = undefined;
+  }
+  override read(key: string): string | undefined {
+    return (this.staged ?? this.view ?? this.data).get(key);
+  }
+  commitElsewhere(key: string, value: string): void {
+    this.data = new Map(this.data).set(key, value);
+  }
+  /** A multi-key read whose keys another connection changes between its statements. */
+  readAcross(keys: string[]): (string | undefined)[] {
+    return keys.map((key, i) => {
+      if (i === 1) this.commitElsewhere(keys[1], "changed");
+      return this.readLogged(key);
+    });
+  }
+}
+
+test("commit queue: a snapshot read batched with point reads sees one state with them", async () => {
+  const engine = new SnapshotEngine();
+  engine.data.set("a", "1").set("b", "1");
+  const q = new CommitQueue(engine);
+  const reads = [
+    q.read(() => engine.readLogged("a")),
+    q.read(() => engine.readAcross(["a", "b"]), { snapshot: true }),
+    q.read(() => engine.readLogged("b")),
+  ];
+  assert.deepEqual(await Promise.all(reads), ["1", ["1", "1"], "1"]);
+  assert.deepEqual(engine.log, [
+    "beginRead",
+    "read a in txn",
+    "read a in txn",
+    "read b in txn",
+    "read b in txn",
+    "endRead",
+  ]);
+  // The other connection's commit is there for the next turn's reads.
+  assert.equal(await q.read(() => engine.read("b")), "changed");
+});
+
+test("commit queue: a lone snapshot read gets a read transaction of its own", async () => {
+  const engine = new SnapshotEngine();
+  engine.data.set("a", "1").set("b", "1");
+  const q = new CommitQueue(engine);
+  assert.deepEqual(await q.read(() => engine.readAcross(["a", "b"]), { snapshot: true }), [
+    "1",
+    "1",
+  ]);
+  assert.deepEqual(engine.log, ["beginRead", "read a in txn", "read b in txn", "endRead"]);
+  // Without `snapshot` the same read sees the other connection's commit between its statements.
+  engine.log.length = 0;
+  engine.data.set("b", "1");
+  assert.deepEqual(await q.read(() => engine.readAcross(["a", "b"])), ["1", "changed"]);
+  assert.deepEqual(engine.log, ["read a", "read b"]);
+});
+
+test("commit queue: a snapshot read behind writes runs in their transaction, in order", async () => {
+  const engine = new SnapshotEngine();
+  const q = new CommitQueue(engine);
+  const calls = [
+    q.write(() => engine.put("a", "1")),
+    q.read(() => [engine.readLogged("a"), engine.readLogged("b")], { snapshot: true }),
+    q.write(() => engine.put("b", "2")),
+  ];
+  const [, seen] = await Promise.all(calls);
+  assert.deepEqual(seen, ["1", undefined]);
+  assert.deepEqual(engine.log, ["begin", "read a", "read b", "commit"], "no read transaction");
+  // Replayed alone after a failed commit, it begins a read transaction of its own.
+  engine.log.length = 0;
+  engine.failCommits = 1;
+  const replayed = [
+    q.write(() => engine.put("c", "3")),
+    q.read(() => [engine.readLogged("a"), engine.readLogged("c")], { snapshot: true }),
+  ];
+  // The write before it, replayed first, commits first: the read sees it.
+  assert.deepEqual((await Promise.all(replayed))[1], ["1", "3"]);
+  assert.deepEqual(engine.log.slice(-4), [
+    "beginRead",
+    "read a in txn",
+    "read c in txn",
+    "endRead",
+  ]);
+  assert.equal(engine.data.get("c"), "3");
 });

@@ -21,7 +21,12 @@ const HOSTS: [string, (path: string) => Promise<Driver>][] = [
   ["sqlite workers: 2", (path) => {
     const pool = new WorkerPool({
       workers: 2,
-      spec: { kind: "builtin", name: "sqlite", durability: "normal", busyTimeout: BUSY_TIMEOUT },
+      spec: {
+        kind: "builtin",
+        name: "sqlite",
+        durability: "normal",
+        sqlite: { busyTimeout: BUSY_TIMEOUT },
+      },
       create: true,
     });
     return pool.open(path, 2, Date.now);

@@ -28,7 +28,7 @@ function direct(): Host {
 function workers(): Host {
   const pool = new WorkerPool({
     workers: 2,
-    spec: { kind: "builtin", name: "sqlite", durability: "normal", busyTimeout: undefined },
+    spec: { kind: "builtin", name: "sqlite", durability: "normal", sqlite: {} },
     create: true,
   });
   return { open: (path, index) => pool.open(path, index, Date.now) };
