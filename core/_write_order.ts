@@ -1,6 +1,7 @@
 // The writes of one shard that are in flight, in the order they were called, so that a read can
-// wait for exactly those called before it. Waiting until no write is in flight at all would
-// starve reads under a steady stream of writes; a read waits only for writes older than itself.
+// wait for exactly those called before it that it could observe: a point read for the writes of
+// its key (and of whole-shard writes), a scan for all of them. Waiting until no write is in
+// flight at all would starve reads under a steady stream of writes.
 
 interface Waiter {
   /** The newest write the reader waits for. */
@@ -15,13 +16,29 @@ export class WriteOrder {
   #done = 0;
   /** Writes at or above `#done` that settled before an older one did. */
   #early = new Set<number>();
-  /** Readers, oldest first; their `upTo` never decreases along the list. */
+  /** Readers of every write up to `upTo`, oldest first (so `upTo` never decreases). */
   #waiters: Waiter[] = [];
+  /** The newest write of each key while it is in flight. */
+  #byKey = new Map<string, number>();
+  /** The newest write of keys not known beforehand (a prefix delete), while in flight. */
+  #wide = -1;
+  /** Readers of one write, by its number. */
+  #oneWaiters = new Map<number, (() => void)[]>();
 
-  /** Records a write called now; the returned function marks it settled (call it once). */
-  begin(): () => void {
+  /**
+   * Records a write of `keys` (absent: of keys not known beforehand) called now; the returned
+   * function marks it settled (call it once).
+   */
+  begin(keys?: readonly string[]): () => void {
     const n = this.#next++;
-    return () => this.#settle(n);
+    if (keys === undefined) this.#wide = n;
+    else for (const key of keys) this.#byKey.set(key, n);
+    return () => {
+      if (keys !== undefined) {
+        for (const key of keys) if (this.#byKey.get(key) === n) this.#byKey.delete(key);
+      }
+      this.#settle(n);
+    };
   }
 
   /**
@@ -34,7 +51,34 @@ export class WriteOrder {
     return new Promise((wake) => this.#waiters.push({ upTo, wake }));
   }
 
+  /** As `before`, for the writes begun so far that may change `key`. */
+  beforeKey(key: string): Promise<unknown> | undefined {
+    if (this.#done === this.#next) return undefined;
+    const own = this.#byKey.get(key);
+    const wide = this.#wide >= 0 && !this.#settled(this.#wide) ? this.#wide : undefined;
+    if (own === undefined) return wide === undefined ? undefined : this.#one(wide);
+    return wide === undefined ? this.#one(own) : Promise.all([this.#one(own), this.#one(wide)]);
+  }
+
+  #settled(n: number): boolean {
+    return n < this.#done || this.#early.has(n);
+  }
+
+  /** Resolves once write `n` (in flight) has settled. */
+  #one(n: number): Promise<void> {
+    return new Promise((wake) => {
+      const list = this.#oneWaiters.get(n);
+      if (list === undefined) this.#oneWaiters.set(n, [wake]);
+      else list.push(wake);
+    });
+  }
+
   #settle(n: number): void {
+    const ones = this.#oneWaiters.get(n);
+    if (ones !== undefined) {
+      this.#oneWaiters.delete(n);
+      for (const wake of ones) wake();
+    }
     if (n !== this.#done) {
       this.#early.add(n);
       return;

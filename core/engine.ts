@@ -362,7 +362,9 @@ export class Engine implements Store {
     const lock = this.#locks[i];
     const now = lock.tryAcquire("write");
     // A write the driver gets now, in one call, is ordered by a driver that orders its calls.
-    const settled = now && steps === "one" && this.#ordered[i] ? undefined : this.#order[i].begin();
+    const settled = now && steps === "one" && this.#ordered[i]
+      ? undefined
+      : this.#order[i].begin(keys);
     const go = (): Promise<T> => {
       let running: Promise<T>;
       try {
@@ -387,14 +389,26 @@ export class Engine implements Store {
   }
 
   /**
-   * Resolves once the writes called earlier on shard `i` that the driver does not order before
-   * a read have settled; `undefined` when there are none (the common case: no promise).
+   * Resolves once the writes of `key` called earlier on shard `i` that the driver does not order
+   * before a read have settled; `undefined` when there are none (the common case: no promise).
    */
-  #earlier(i: number): Promise<unknown> | undefined {
-    return this.#order[i].before();
+  #earlier(i: number, key: string): Promise<unknown> | undefined {
+    return this.#order[i].beforeKey(key);
   }
 
-  /** As `#earlier`, for the writes of every shard in `shards`. */
+  /** As `#earlier`, for every key of `groups` (keys by shard). */
+  #earlierKeys(groups: ReadonlyMap<number, readonly string[]>): Promise<unknown> | undefined {
+    let waits: Promise<unknown>[] | undefined;
+    for (const [i, keys] of groups) {
+      for (const key of keys) {
+        const w = this.#order[i].beforeKey(key);
+        if (w !== undefined) (waits ??= []).push(w);
+      }
+    }
+    return waits === undefined ? undefined : Promise.all(waits);
+  }
+
+  /** Resolves once every write called earlier on the shards in `shards` has settled. */
   #earlierAll(shards: Iterable<number>): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
     for (const i of shards) {
@@ -471,7 +485,7 @@ export class Engine implements Store {
     this.#check("get");
     assertKey(key);
     const i = this.#shard(key);
-    const earlier = this.#earlier(i);
+    const earlier = this.#earlier(i, key);
     if (earlier !== undefined) await earlier;
     // Without a cache, straight to the driver: one async frame fewer on the hottest read.
     if (this.#cache === undefined) return (await this.#entry(i, key))?.value;
@@ -482,7 +496,7 @@ export class Engine implements Store {
     this.#check("exists");
     assertKey(key);
     const i = this.#shard(key);
-    const earlier = this.#earlier(i);
+    const earlier = this.#earlier(i, key);
     if (earlier !== undefined) await earlier;
     return (await this.#value(i, key)) !== undefined;
   }
@@ -491,7 +505,7 @@ export class Engine implements Store {
     this.#check("ttl");
     assertKey(key);
     const i = this.#shard(key);
-    const earlier = this.#earlier(i);
+    const earlier = this.#earlier(i, key);
     if (earlier !== undefined) await earlier;
     const e = await this.#entry(i, key);
     if (e === undefined) return undefined;
@@ -554,7 +568,7 @@ export class Engine implements Store {
     this.#check("batchGet");
     const list = checkKeys(keys);
     const groups = this.#group(list, (k) => k);
-    const earlier = this.#earlierAll(groups.keys());
+    const earlier = this.#earlierKeys(groups);
     if (earlier !== undefined) await earlier;
     const read = () => Promise.all(Array.from(groups, ([i, group]) => this.#values(i, group)));
     const found = groups.size > 1
@@ -798,7 +812,7 @@ export class Engine implements Store {
     this.#check("getEntry");
     assertKey(key);
     const i = this.#shard(key);
-    const earlier = this.#earlier(i);
+    const earlier = this.#earlier(i, key);
     if (earlier !== undefined) await earlier;
     const e = await this.#entry(i, key);
     if (e === undefined) return { key, value: null, versionstamp: null, expiresAt: null };
@@ -815,10 +829,8 @@ export class Engine implements Store {
     return new AtomicBuilder(this.#now, (checks, mutations) => {
       this.#check("atomic");
       // Reads called after commit() see it: every shard it touches counts it as in flight.
-      const shards = new Set<number>();
-      for (const key of checks.keys()) shards.add(this.#shard(key));
-      for (const m of mutations) shards.add(this.#shard(m.key));
-      const settled = Array.from(shards, (i) => this.#order[i].begin());
+      const keys = this.#group([...checks.keys(), ...mutations.map((m) => m.key)], (k) => k);
+      const settled = Array.from(keys, ([i, group]) => this.#order[i].begin(group));
       return commitAtomic(this.#commits, checks, mutations).finally(() => {
         for (const s of settled) s();
       });

@@ -1,0 +1,55 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { WriteOrder } from "../core/_write_order.ts";
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** Which of `waits` (by name) have resolved after the pending callbacks ran. */
+async function resolved(waits: Record<string, Promise<unknown> | undefined>): Promise<string[]> {
+  const done: string[] = [];
+  for (const [name, w] of Object.entries(waits)) void w?.then(() => done.push(name));
+  await tick();
+  return done.sort();
+}
+
+test("WriteOrder: nothing in flight costs no promise; a read waits only for older writes", async () => {
+  const order = new WriteOrder();
+  assert.equal(order.before(), undefined);
+  assert.equal(order.beforeKey("a"), undefined);
+  const settleA = order.begin(["a"]);
+  const all = order.before();
+  const settleB = order.begin(["b"]);
+  // Writes called after a read do not hold it back, so a stream of writes cannot starve it.
+  assert.deepEqual(await resolved({ all }), []);
+  settleA();
+  assert.deepEqual(await resolved({ all }), ["all"]);
+  settleB();
+  assert.equal(order.before(), undefined);
+});
+
+test("WriteOrder: writes settling out of order; point reads wait for their key and wide writes", async () => {
+  const order = new WriteOrder();
+  const settleA = order.begin(["a"]);
+  const settleB = order.begin(["b", "c"]);
+  const waits = {
+    a: order.beforeKey("a"),
+    b: order.beforeKey("b"),
+    c: order.beforeKey("c"),
+    other: order.beforeKey("z"),
+    all: order.before(),
+  };
+  assert.equal(waits.other, undefined);
+  settleB();
+  assert.deepEqual(await resolved(waits), ["b", "c"]);
+  settleA();
+  assert.deepEqual(await resolved(waits), ["a", "all", "b", "c"]);
+  // A write of keys not known beforehand (a prefix delete) holds back reads of every key.
+  const settleWide = order.begin();
+  const settleA2 = order.begin(["a"]);
+  const later = { a: order.beforeKey("a"), z: order.beforeKey("z") };
+  settleA2();
+  assert.deepEqual(await resolved(later), []);
+  settleWide();
+  assert.deepEqual(await resolved(later), ["a", "z"]);
+  assert.equal(order.beforeKey("a"), undefined);
+});
