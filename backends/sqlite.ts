@@ -77,6 +77,13 @@ const ROW_OVERHEAD = 48;
 // A rowid table with a key index rather than WITHOUT ROWID: with 1 KiB values a WITHOUT ROWID
 // B-tree holds ~3 rows a page, so random inserts split pages and rewrite far more of them
 // (measured here: 3.5x the point reads and writes with the rowid layout).
+/**
+ * The expiry column as read: versions before the 2^53 ms cap (core/validate.ts) could store
+ * later expiry times (the server's `PXAT 9223372036854775`), which node:sqlite refuses to read
+ * as a number; they read as the cap, still centuries after any clock. `min` keeps NULL.
+ */
+const EXPIRES_AT = `min(expires_at, ${Number.MAX_SAFE_INTEGER})`;
+
 const SCHEMA = `
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS kv (
@@ -359,7 +366,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
     this.#keyColumn = init.textKeepsNul ? "key" : "CAST(key AS BLOB) AS key";
     this.#mappedBytes = this.#fileSize();
     this.#get = this.#prepareArrays(
-      "SELECT value, expires_at, crc, version FROM kv WHERE key = ?",
+      `SELECT value, ${EXPIRES_AT}, crc, version FROM kv WHERE key = ?`,
     );
     // An upsert rather than INSERT OR REPLACE: the version of a replaced row is still at hand.
     this.#put = this.#prepare(
@@ -367,7 +374,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
        crc = excluded.crc, version = max(excluded.version, kv.version + 1)`,
     );
-    this.#del = this.#prepare("DELETE FROM kv WHERE key = ? RETURNING expires_at");
+    this.#del = this.#prepare(`DELETE FROM kv WHERE key = ? RETURNING ${EXPIRES_AT} AS expires_at`);
     this.#purge = this.#prepare("DELETE FROM kv WHERE key = ? AND expires_at <= ?");
     this.#sweep = this.#prepare(
       "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires_at <= ? LIMIT ?)",
@@ -653,7 +660,7 @@ class SqliteBackend extends BaseDriver implements SqliteDriver {
       params.push(q.limit === Infinity ? -1 : q.limit);
       // Rows are [key, value, crc, expires_at], as many of them as the query asks for.
       const sql = `SELECT ${this.#keyColumn}${
-        q.keysOnly ? "" : q.withExpiry ? ", value, crc, expires_at" : ", value, crc"
+        q.keysOnly ? "" : q.withExpiry ? `, value, crc, ${EXPIRES_AT}` : ", value, crc"
       } FROM kv WHERE ${where} ORDER BY kv.key${q.reverse ? " DESC" : ""} LIMIT ?`;
       let stmt = this.#scans.get(sql);
       if (stmt === undefined) this.#scans.set(sql, stmt = this.#prepareArrays(sql));

@@ -185,6 +185,37 @@ for (const [name, makeHost] of HOSTS) {
     });
   });
 
+  test(`${name}: a row an earlier version wrote with an expiry past 2^53 ms reads back`, async () => {
+    // Before the 2^53 cap (d4f1786, 749956e) `SET k v PXAT 9223372036854775` stored this;
+    // node:sqlite refuses to read an integer past 2^53 as a number.
+    await withShard(makeHost(), async (d, file) => {
+      await d.apply([{ key: "far", value: enc("v") }, { key: "near", value: enc("w") }]);
+      const { db } = await openSqliteDatabase(file);
+      db.exec("UPDATE kv SET expires_at = 9223372036854775000 WHERE key = 'far'");
+      db.close();
+      const far = (await d.getEntries(["far", "near"])).get("far");
+      assert.equal(dec(far?.value), "v");
+      assert.equal(far?.expiresAt, Number.MAX_SAFE_INTEGER, "read as the latest expiry there is");
+      assert.equal((await d.getEntry!("far"))?.expiresAt, Number.MAX_SAFE_INTEGER);
+      const page = await d.range({
+        prefix: "",
+        after: undefined,
+        lo: undefined,
+        loExclusive: false,
+        hi: undefined,
+        reverse: false,
+        limit: Infinity,
+        keysOnly: false,
+        withExpiry: true,
+      });
+      assert.deepEqual(page.keys, ["far", "near"]);
+      assert.deepEqual(page.expiresAt, [Number.MAX_SAFE_INTEGER, null]);
+      assert.equal(await d.add("far", 0).catch((e) => e.name), "NotACounterError");
+      assert.equal(await d.remove(["far"]), 1);
+      assert.equal((await d.getEntries(["far"])).size, 0);
+    });
+  });
+
   test(`${name}: changes() moves after a commit here or in another process`, SLOW, async () => {
     await withShard(makeHost(), async (d, file) => {
       const c0 = await d.changes!();
