@@ -1,7 +1,8 @@
 // The writes of one shard that are in flight, in the order they were called, so that a read can
 // wait for exactly those called before it that it could observe: a point read for the writes of
 // its key (and of whole-shard writes), a scan for all of them. Waiting until no write is in
-// flight at all would starve reads under a steady stream of writes.
+// flight at all would starve reads under a steady stream of writes. Writes may settle in any
+// order, so a read waits for every earlier write of its key, not only the newest.
 
 interface Waiter {
   /** The newest write the reader waits for. */
@@ -18,10 +19,10 @@ export class WriteOrder {
   #early = new Set<number>();
   /** Readers of every write up to `upTo`, oldest first (so `upTo` never decreases). */
   #waiters: Waiter[] = [];
-  /** The newest write of each key while it is in flight. */
-  #byKey = new Map<string, number>();
-  /** The newest write of keys not known beforehand (a prefix delete), while in flight. */
-  #wide = -1;
+  /** The writes of each key in flight. */
+  #byKey = new Map<string, number[]>();
+  /** Writes in flight of keys not known beforehand (prefix deletes). */
+  #wide = new Set<number>();
   /** Readers of one write, by its number. */
   #oneWaiters = new Map<number, (() => void)[]>();
 
@@ -31,11 +32,24 @@ export class WriteOrder {
    */
   begin(keys?: readonly string[]): () => void {
     const n = this.#next++;
-    if (keys === undefined) this.#wide = n;
-    else for (const key of keys) this.#byKey.set(key, n);
+    if (keys === undefined) this.#wide.add(n);
+    else {
+      for (const key of keys) {
+        const list = this.#byKey.get(key);
+        if (list === undefined) this.#byKey.set(key, [n]);
+        else if (list.at(-1) !== n) list.push(n);
+      }
+    }
     return () => {
-      if (keys !== undefined) {
-        for (const key of keys) if (this.#byKey.get(key) === n) this.#byKey.delete(key);
+      if (keys === undefined) this.#wide.delete(n);
+      else {
+        for (const key of keys) {
+          const list = this.#byKey.get(key);
+          if (list === undefined) continue;
+          const at = list.indexOf(n);
+          if (at >= 0) list.splice(at, 1);
+          if (list.length === 0) this.#byKey.delete(key);
+        }
       }
       this.#settle(n);
     };
@@ -55,13 +69,11 @@ export class WriteOrder {
   beforeKey(key: string): Promise<unknown> | undefined {
     if (this.#done === this.#next) return undefined;
     const own = this.#byKey.get(key);
-    const wide = this.#wide >= 0 && !this.#settled(this.#wide) ? this.#wide : undefined;
-    if (own === undefined) return wide === undefined ? undefined : this.#one(wide);
-    return wide === undefined ? this.#one(own) : Promise.all([this.#one(own), this.#one(wide)]);
-  }
-
-  #settled(n: number): boolean {
-    return n < this.#done || this.#early.has(n);
+    if (own === undefined && this.#wide.size === 0) return undefined;
+    const writes = own === undefined ? [...this.#wide] : [...own, ...this.#wide];
+    return writes.length === 1
+      ? this.#one(writes[0])
+      : Promise.all(writes.map((n) => this.#one(n)));
   }
 
   /** Resolves once write `n` (in flight) has settled. */

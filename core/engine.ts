@@ -348,7 +348,9 @@ export class Engine implements Store {
 
   /**
    * Runs a write on shard `i` under its lock in "write" mode (so it never lands inside a
-   * transaction), dropping cached reads of `keys` around it. The lock is taken and released
+   * transaction), dropping cached reads of `keys` around it. A write of `"several"` steps (a
+   * read, then a write that depends on it) takes the lock exclusively instead, so that no write
+   * called after it lands between its steps. The lock is taken and released
    * here rather than through `ShardLock.with`, and with `then` rather than `await`: this is
    * every single-key write's path, and an uncontended write then costs one promise of its own.
    */
@@ -360,7 +362,8 @@ export class Engine implements Store {
   ): Promise<T> {
     this.#invalidate(i, keys);
     const lock = this.#locks[i];
-    const now = lock.tryAcquire("write");
+    const mode = steps === "one" ? "write" : "exclusive";
+    const now = lock.tryAcquire(mode);
     // A write the driver gets now, in one call, is ordered by a driver that orders its calls.
     const settled = now && steps === "one" && this.#ordered[i]
       ? undefined
@@ -385,7 +388,7 @@ export class Engine implements Store {
         throw error;
       });
     };
-    return now ? go() : lock.acquire("write").then(go);
+    return now ? go() : lock.acquire(mode).then(go);
   }
 
   /**
@@ -393,7 +396,9 @@ export class Engine implements Store {
    * before a read have settled; `undefined` when there are none (the common case: no promise).
    */
   #earlier(i: number, key: string): Promise<unknown> | undefined {
-    return this.#order[i].beforeKey(key);
+    // A transaction's body may read the store while writes wait for the transaction: such a
+    // read waiting for them would wait for itself.
+    return this.#locks[i].transactions > 0 ? undefined : this.#order[i].beforeKey(key);
   }
 
   /** As `#earlier`, for every key of `groups` (keys by shard). */
@@ -401,7 +406,7 @@ export class Engine implements Store {
     let waits: Promise<unknown>[] | undefined;
     for (const [i, keys] of groups) {
       for (const key of keys) {
-        const w = this.#order[i].beforeKey(key);
+        const w = this.#earlier(i, key);
         if (w !== undefined) (waits ??= []).push(w);
       }
     }
@@ -412,7 +417,7 @@ export class Engine implements Store {
   #earlierAll(shards: Iterable<number>): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
     for (const i of shards) {
-      const w = this.#order[i].before();
+      const w = this.#locks[i].transactions > 0 ? undefined : this.#order[i].before();
       if (w !== undefined) (waits ??= []).push(w);
     }
     return waits === undefined ? undefined : Promise.all(waits);
@@ -543,10 +548,13 @@ export class Engine implements Store {
     this.#check(op);
     assertKey(key);
     assertBy(by);
+    const i = this.#shard(key);
+    // A driver that does not order its calls may read, then compare-and-set (redis, deno-kv).
     return await this.#write(
-      this.#shard(key),
+      i,
       [key],
       (d) => d.add(key, sign * by, this.#version()),
+      this.#ordered[i] ? "one" : "several",
     );
   }
 
@@ -783,8 +791,9 @@ export class Engine implements Store {
     const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
     const counts = await Promise.all(this.#drivers.map((d, i) => {
       const settled = this.#order[i].begin();
-      // Under the shard lock: no write of this store lands between the scan and the delete.
-      return this.#locks[i].with("write", async () => {
+      // Under the shard lock, exclusively: no write of this store lands between the scan and
+      // the delete, and every write called before it has landed before the scan.
+      return this.#locks[i].with("exclusive", async () => {
         const { keys } = await d.range(q);
         if (keys.length === 0) return 0;
         this.#invalidate(i, keys);

@@ -31,6 +31,7 @@ export class ShardLock {
   #mode: LockMode | undefined;
   #holders = 0;
   #waiters: Waiter[] = [];
+  #transactions = 0;
 
   /** Takes the lock without waiting when possible; `false` when the caller must `acquire`. */
   tryAcquire(mode: LockMode): boolean {
@@ -97,6 +98,26 @@ export class ShardLock {
   /** Whether anyone holds the lock. */
   get held(): boolean {
     return this.#holders > 0;
+  }
+
+  /**
+   * How many transactions hold or wait for the lock: their bodies run the caller's code, which
+   * may read the store while writes wait behind them, so such reads must not wait for those.
+   */
+  get transactions(): number {
+    return this.#transactions;
+  }
+
+  /** `acquire` for a transaction, counted in `transactions` until `releaseTransaction`. */
+  acquireForTransaction(mode: LockMode): Promise<void> {
+    this.#transactions++;
+    return this.acquire(mode);
+  }
+
+  /** Releases the hold `acquireForTransaction` took. */
+  releaseTransaction(): void {
+    this.#transactions--;
+    this.release();
   }
 
   #grant(w: Waiter): void {

@@ -238,7 +238,7 @@ class Txn implements WriteTxn {
     const shard = this.#host.route(key);
     if (this.#shard === -1) {
       this.#shard = shard;
-      this.#locked = this.#host.lock(shard).acquire(this.#mode);
+      this.#locked = this.#host.lock(shard).acquireForTransaction(this.#mode);
     } else if (shard !== this.#shard) {
       this.failure ??= new CrossShardTransactionError(key, {
         boundShard: this.#shard,
@@ -343,6 +343,6 @@ class Txn implements WriteTxn {
     // A transaction that touched no key never bound a shard or took a lock.
     if (this.#locked === undefined) return;
     const lock = this.#host.lock(this.#shard);
-    this.#locked?.then(() => lock.release());
+    this.#locked?.then(() => lock.releaseTransaction());
   }
 }

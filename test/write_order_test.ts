@@ -53,3 +53,23 @@ test("WriteOrder: writes settling out of order; point reads wait for their key a
   assert.deepEqual(await resolved(later), ["a", "z"]);
   assert.equal(order.beforeKey("a"), undefined);
 });
+
+test("WriteOrder: a point read waits for every earlier write of its key, not only the newest", async () => {
+  const order = new WriteOrder();
+  const settleOld = order.begin(["k"]);
+  const settleNew = order.begin(["k"]);
+  const read = { k: order.beforeKey("k") };
+  // The newer write settles first (a write of several steps can finish after a later one).
+  settleNew();
+  assert.deepEqual(await resolved(read), []);
+  settleOld();
+  assert.deepEqual(await resolved(read), ["k"]);
+  // Two prefix deletes in flight: a read waits for both.
+  const wide1 = order.begin();
+  const wide2 = order.begin();
+  const later = { z: order.beforeKey("z") };
+  wide2();
+  assert.deepEqual(await resolved(later), []);
+  wide1();
+  assert.deepEqual(await resolved(later), ["z"]);
+});

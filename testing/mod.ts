@@ -891,20 +891,56 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     const left: string[] = [];
     for await (const [key] of store.entries("o:")) left.push(key);
     assert.deepEqual(left, []);
-    // A write that waits for a transaction holding its shard: the read waits behind it.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const txn = writeTxn(s, async (t) => {
-      await getKey(t, "{o}:k");
-      await gate;
-      await setKey(t, "{o}:k", enc("txn"));
-    });
-    await new Promise((r) => setTimeout(r, 5));
+    // A write that waits for an atomic commit holding its shard: the read waits behind it.
+    void store.atomic().set("{o}:k", enc("atomic")).commit();
     void s.set("{o}:k", enc("plain"));
-    const read = s.get("{o}:k");
-    release();
-    await txn;
-    assert.equal(dec(await read), "plain");
+    assert.equal(dec(await s.get("{o}:k")), "plain");
+  });
+
+  withStore(
+    "order: writes of one key apply in call order, also those of several steps",
+    async (s) => {
+      const store = s as Store;
+      // Each pair: a write that reads before it writes, then a plain write of the same key.
+      await s.set("w:p/a", enc("old"));
+      void store.deletePrefix("w:p/");
+      await s.set("w:p/a", enc("new"));
+      assert.equal(dec(await s.get("w:p/a")), "new", "deletePrefix, then set");
+      await s.set("w:e", enc("e"));
+      void store.expire("w:e", 60_000);
+      await s.set("w:e", enc("e2"));
+      assert.equal(await s.ttl("w:e"), Infinity, "expire, then a set without ttl");
+      void s.incr("w:n");
+      await s.set("w:n", encodeCounter(100));
+      assert.equal(decodeCounter((await s.get("w:n"))!), 100, "incr, then set");
+      void s.set("w:s", enc("s"));
+      assert.equal(await store.deletePrefix("w:s"), 1, "set, then deletePrefix");
+      assert.equal(await store.count("w:s"), 0);
+      // An atomic commit over several shards, then a plain write of its last key.
+      const keys = Array.from({ length: 8 }, (_, i) => `w:a${i}`);
+      let atomic = store.atomic();
+      for (const key of keys) atomic = atomic.set(key, enc("atomic"));
+      void atomic.commit();
+      await s.set(keys[7], enc("plain"));
+      assert.equal(dec(await s.get(keys[7])), "plain", "atomic commit, then set");
+    },
+  );
+
+  withStore("order: a transaction body can read the store while writes wait for it", async (s) => {
+    const store = s as Store;
+    await s.set("{b}:k", enc("before"));
+    const seen = await writeTxn(s, async (t) => {
+      await getKey(t, "{b}:k");
+      const plain = s.set("{b}:k", enc("plain"));
+      // The plain write waits for this transaction; reading it from here must not.
+      const value = dec(await s.get("{b}:k"));
+      const count = await store.count("{b}:");
+      await setKey(t, "{b}:k", enc("txn"));
+      return { value, count, plain };
+    }, { timeout: 5000 });
+    assert.deepEqual([seen.value, seen.count], ["before", 1]);
+    await seen.plain;
+    assert.equal(dec(await s.get("{b}:k")), "plain");
   });
 
   withStore("Symbol.asyncDispose closes the store", async (s) => {
