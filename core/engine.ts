@@ -348,9 +348,11 @@ export class Engine implements Store {
 
   /**
    * Runs a write on shard `i` under its lock in "write" mode (so it never lands inside a
-   * transaction), dropping cached reads of `keys` around it. A write of `"several"` steps (a
-   * read, then a write that depends on it) takes the lock exclusively instead, so that no write
-   * called after it lands between its steps. The lock is taken and released
+   * transaction), dropping cached reads of `keys` around it. A write waits first for the writes
+   * of its keys in flight that the driver does not order before it (`#order`): a write of
+   * `"several"` steps (a read, then a compare-and-set) is always one of those, so no later write
+   * of its keys lands between its steps, and its read sees every earlier write of them. Writes
+   * of other keys go on meanwhile. The lock is taken and released
    * here rather than through `ShardLock.with`, and with `then` rather than `await`: this is
    * every single-key write's path, and an uncontended write then costs one promise of its own.
    */
@@ -362,8 +364,8 @@ export class Engine implements Store {
   ): Promise<T> {
     this.#invalidate(i, keys);
     const lock = this.#locks[i];
-    const mode = steps === "one" ? "write" : "exclusive";
-    const now = lock.tryAcquire(mode);
+    const prior = this.#priorWrites(i, keys);
+    const now = prior === undefined && lock.tryAcquire("write");
     // A write the driver gets now, in one call, is ordered by a driver that orders its calls.
     const settled = now && steps === "one" && this.#ordered[i]
       ? undefined
@@ -388,7 +390,24 @@ export class Engine implements Store {
         throw error;
       });
     };
-    return now ? go() : lock.acquire(mode).then(go);
+    const running = now
+      ? go()
+      : prior === undefined
+      ? lock.acquire("write").then(go)
+      : prior.then(() => lock.acquire("write")).then(go);
+    return running;
+  }
+
+  /** The writes of `keys` on shard `i` in flight that a new write of them must wait for. */
+  #priorWrites(i: number, keys: readonly string[]): Promise<unknown> | undefined {
+    const order = this.#order[i];
+    if (keys.length === 1) return order.beforeKey(keys[0]);
+    let waits: Promise<unknown>[] | undefined;
+    for (const key of keys) {
+      const w = order.beforeKey(key);
+      if (w !== undefined) (waits ??= []).push(w);
+    }
+    return waits === undefined ? undefined : Promise.all(waits);
   }
 
   /**
@@ -790,19 +809,22 @@ export class Engine implements Store {
     assertPrefix(prefix);
     const q = rangeOf(prefix, { after: undefined, reverse: false, limit: Infinity }, true);
     const counts = await Promise.all(this.#drivers.map((d, i) => {
+      // After every write called before it (some may still wait for a write of several steps),
+      // and under the shard lock, exclusively: none lands between the scan and the delete.
+      const earlier = this.#order[i].before();
       const settled = this.#order[i].begin();
-      // Under the shard lock, exclusively: no write of this store lands between the scan and
-      // the delete, and every write called before it has landed before the scan.
-      return this.#locks[i].with("exclusive", async () => {
-        const { keys } = await d.range(q);
-        if (keys.length === 0) return 0;
-        this.#invalidate(i, keys);
-        try {
-          return await d.remove(keys);
-        } finally {
-          this.#written(i, keys);
-        }
-      }).finally(settled);
+      const run = () =>
+        this.#locks[i].with("exclusive", async () => {
+          const { keys } = await d.range(q);
+          if (keys.length === 0) return 0;
+          this.#invalidate(i, keys);
+          try {
+            return await d.remove(keys);
+          } finally {
+            this.#written(i, keys);
+          }
+        });
+      return (earlier === undefined ? run() : earlier.then(run)).finally(settled);
     }));
     return counts.reduce((a, b) => a + b, 0);
   }
@@ -838,9 +860,13 @@ export class Engine implements Store {
     return new AtomicBuilder(this.#now, (checks, mutations) => {
       this.#check("atomic");
       // Reads called after commit() see it: every shard it touches counts it as in flight.
+      // It waits for the writes of its keys called before it that may still be waiting.
       const keys = this.#group([...checks.keys(), ...mutations.map((m) => m.key)], (k) => k);
+      const prior = Array.from(keys, ([i, group]) => this.#priorWrites(i, group))
+        .filter((w) => w !== undefined);
       const settled = Array.from(keys, ([i, group]) => this.#order[i].begin(group));
-      return commitAtomic(this.#commits, checks, mutations).finally(() => {
+      const run = () => commitAtomic(this.#commits, checks, mutations);
+      return (prior.length === 0 ? run() : Promise.all(prior).then(run)).finally(() => {
         for (const s of settled) s();
       });
     });
