@@ -1,5 +1,5 @@
 // How an atomic commit reaches the shards. Every shard it touches is locked in this process
-// (exclusive, all requested at once). With drivers that can `begin`, each shard's write lock is then
+// (exclusive, in shard order). With drivers that can `begin`, each shard's write lock is then
 // held against other processes too while the checks are evaluated and the writes computed, and
 // the shards commit one after the other; without `begin`, the reads are validated by
 // compare-and-set `apply` calls and a shard that lost to another writer undoes the shards
@@ -62,11 +62,11 @@ export async function commitAtomic(
     ([shard, keys]) => ({ shard, keys: [...keys], ops: [] }),
   )
     .sort((a, b) => a.shard - b.shard);
-  // Every lock is asked for now, in one go: a write called after commit() then queues behind
-  // the commit on each of its shards (asking one after another, a later write could take a
-  // shard first). Requests made in one synchronous step keep one order on every lock, so two
-  // commits cannot each hold a lock the other waits for.
-  await Promise.all(parts.map((p) => host.lock(p.shard).acquire("exclusive")));
+  // One after another in shard order, so that two commits never each hold a lock the other
+  // waits for, and a commit waiting for a transaction holds no other shard meanwhile (the
+  // transaction's body may call the store there). Later writes of its keys wait for it anyway
+  // (the engine's call order).
+  for (const p of parts) await host.lock(p.shard).acquire("exclusive");
   try {
     for (let attempt = 1;; attempt++) {
       const result = await attemptCommit(host, parts, checks, mutations);

@@ -2,7 +2,9 @@
 // wait for exactly those called before it that it could observe: a point read for the writes of
 // its key (and of whole-shard writes), a scan for all of them. Waiting until no write is in
 // flight at all would starve reads under a steady stream of writes. Writes may settle in any
-// order, so a read waits for every earlier write of its key, not only the newest.
+// order, so a read waits for every earlier write of its key, not only the newest. A later write
+// waits only for the "blocking" writes of its keys: those that read before they write, or that
+// wait themselves; plain writes reach the driver in call order and stay in it.
 
 interface Waiter {
   /** The newest write the reader waits for. */
@@ -21,35 +23,30 @@ export class WriteOrder {
   #waiters: Waiter[] = [];
   /** The writes of each key in flight. */
   #byKey = new Map<string, number[]>();
+  /** The blocking writes of each key in flight (see `begin`). */
+  #blocking = new Map<string, number[]>();
   /** Writes in flight of keys not known beforehand (prefix deletes). */
   #wide = new Set<number>();
   /** Readers of one write, by its number. */
   #oneWaiters = new Map<number, (() => void)[]>();
 
   /**
-   * Records a write of `keys` (absent: of keys not known beforehand) called now; the returned
-   * function marks it settled (call it once).
+   * Records a write of `keys` (absent: of keys not known beforehand, which blocks every key)
+   * called now; `blocking`: later writes of its keys must wait for it. The returned function
+   * marks it settled (call it once).
    */
-  begin(keys?: readonly string[]): () => void {
+  begin(keys?: readonly string[], blocking = false): () => void {
     const n = this.#next++;
     if (keys === undefined) this.#wide.add(n);
     else {
-      for (const key of keys) {
-        const list = this.#byKey.get(key);
-        if (list === undefined) this.#byKey.set(key, [n]);
-        else if (list.at(-1) !== n) list.push(n);
-      }
+      add(this.#byKey, keys, n);
+      if (blocking) add(this.#blocking, keys, n);
     }
     return () => {
       if (keys === undefined) this.#wide.delete(n);
       else {
-        for (const key of keys) {
-          const list = this.#byKey.get(key);
-          if (list === undefined) continue;
-          const at = list.indexOf(n);
-          if (at >= 0) list.splice(at, 1);
-          if (list.length === 0) this.#byKey.delete(key);
-        }
+        remove(this.#byKey, keys, n);
+        if (blocking) remove(this.#blocking, keys, n);
       }
       this.#settle(n);
     };
@@ -65,10 +62,13 @@ export class WriteOrder {
     return new Promise((wake) => this.#waiters.push({ upTo, wake }));
   }
 
-  /** As `before`, for the writes begun so far that may change `key`. */
-  beforeKey(key: string): Promise<unknown> | undefined {
+  /**
+   * As `before`, for the writes begun so far that may change `key`; `blockingOnly`: only those
+   * a later write must wait for.
+   */
+  beforeKey(key: string, blockingOnly = false): Promise<unknown> | undefined {
     if (this.#done === this.#next) return undefined;
-    const own = this.#byKey.get(key);
+    const own = (blockingOnly ? this.#blocking : this.#byKey).get(key);
     if (own === undefined && this.#wide.size === 0) return undefined;
     const writes = own === undefined ? [...this.#wide] : [...own, ...this.#wide];
     return writes.length === 1
@@ -102,5 +102,23 @@ export class WriteOrder {
       this.#waiters[woken++].wake();
     }
     if (woken > 0) this.#waiters.splice(0, woken);
+  }
+}
+
+function add(map: Map<string, number[]>, keys: readonly string[], n: number): void {
+  for (const key of keys) {
+    const list = map.get(key);
+    if (list === undefined) map.set(key, [n]);
+    else if (list.at(-1) !== n) list.push(n);
+  }
+}
+
+function remove(map: Map<string, number[]>, keys: readonly string[], n: number): void {
+  for (const key of keys) {
+    const list = map.get(key);
+    if (list === undefined) continue;
+    const at = list.indexOf(n);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) map.delete(key);
   }
 }

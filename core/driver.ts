@@ -105,8 +105,8 @@ export interface Driver {
   /**
    * Optional: `true` when the driver applies calls in the order they are made, so that a read
    * sees every write called before it, also one that has not settled yet (a driver that runs
-   * calls synchronously or queues them in order). Otherwise the engine holds a read or write
-   * back until the writes of its keys called before it have settled.
+   * calls synchronously or queues them in order). Otherwise the engine holds a read (or a
+   * write that reads first) back until the writes of its keys called before it have settled.
    */
   readonly ordered?: boolean;
   /** Live entries of `keys` (missing and expired keys are absent), read from one snapshot. */

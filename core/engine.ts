@@ -364,12 +364,14 @@ export class Engine implements Store {
   ): Promise<T> {
     this.#invalidate(i, keys);
     const lock = this.#locks[i];
-    const prior = this.#priorWrites(i, keys);
+    // A write that reads first waits for every earlier write of its keys, as a read would.
+    const prior = this.#priorWrites(i, keys, steps === "several");
     const now = prior === undefined && lock.tryAcquire("write");
     // A write the driver gets now, in one call, is ordered by a driver that orders its calls.
+    // One that reads first, or waits, holds later writes of its keys back until it settles.
     const settled = now && steps === "one" && this.#ordered[i]
       ? undefined
-      : this.#order[i].begin(keys);
+      : this.#order[i].begin(keys, steps === "several" || prior !== undefined);
     const go = (): Promise<T> => {
       let running: Promise<T>;
       try {
@@ -398,16 +400,30 @@ export class Engine implements Store {
     return running;
   }
 
-  /** The writes of `keys` on shard `i` in flight that a new write of them must wait for. */
-  #priorWrites(i: number, keys: readonly string[]): Promise<unknown> | undefined {
+  /**
+   * The writes of `keys` on shard `i` in flight that a new write of them waits for: the
+   * blocking ones, or with `all` (a write that reads first) every tracked one.
+   */
+  #priorWrites(i: number, keys: readonly string[], all: boolean): Promise<unknown> | undefined {
     const order = this.#order[i];
-    if (keys.length === 1) return order.beforeKey(keys[0]);
     let waits: Promise<unknown>[] | undefined;
     for (const key of keys) {
-      const w = order.beforeKey(key);
+      const w = order.beforeKey(key, !all);
       if (w !== undefined) (waits ??= []).push(w);
     }
-    return waits === undefined ? undefined : Promise.all(waits);
+    if (waits === undefined || this.#transacting()) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits);
+  }
+
+  /**
+   * Whether a transaction holds or waits for a shard lock of this store. Its body runs the
+   * caller's code, which may call the store while writes wait for the transaction (directly, or
+   * behind an atomic commit that waits for it): meanwhile calls do not wait for earlier writes,
+   * or such a call could wait for itself.
+   */
+  #transacting(): boolean {
+    for (const lock of this.#locks) if (lock.transactions > 0) return true;
+    return false;
   }
 
   /**
@@ -415,9 +431,8 @@ export class Engine implements Store {
    * before a read have settled; `undefined` when there are none (the common case: no promise).
    */
   #earlier(i: number, key: string): Promise<unknown> | undefined {
-    // A transaction's body may read the store while writes wait for the transaction: such a
-    // read waiting for them would wait for itself.
-    return this.#locks[i].transactions > 0 ? undefined : this.#order[i].beforeKey(key);
+    const w = this.#order[i].beforeKey(key);
+    return w === undefined || this.#transacting() ? undefined : w;
   }
 
   /** As `#earlier`, for every key of `groups` (keys by shard). */
@@ -436,10 +451,10 @@ export class Engine implements Store {
   #earlierAll(shards: Iterable<number>): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
     for (const i of shards) {
-      const w = this.#locks[i].transactions > 0 ? undefined : this.#order[i].before();
+      const w = this.#order[i].before();
       if (w !== undefined) (waits ??= []).push(w);
     }
-    return waits === undefined ? undefined : Promise.all(waits);
+    return waits === undefined || this.#transacting() ? undefined : Promise.all(waits);
   }
 
   /** Groups items by the shard of their key, keeping their order within each shard. */
@@ -811,7 +826,7 @@ export class Engine implements Store {
     const counts = await Promise.all(this.#drivers.map((d, i) => {
       // After every write called before it (some may still wait for a write of several steps),
       // and under the shard lock, exclusively: none lands between the scan and the delete.
-      const earlier = this.#order[i].before();
+      const earlier = this.#earlierAll([i]);
       const settled = this.#order[i].begin();
       const run = () =>
         this.#locks[i].with("exclusive", async () => {
@@ -862,9 +877,9 @@ export class Engine implements Store {
       // Reads called after commit() see it: every shard it touches counts it as in flight.
       // It waits for the writes of its keys called before it that may still be waiting.
       const keys = this.#group([...checks.keys(), ...mutations.map((m) => m.key)], (k) => k);
-      const prior = Array.from(keys, ([i, group]) => this.#priorWrites(i, group))
+      const prior = Array.from(keys, ([i, group]) => this.#priorWrites(i, group, true))
         .filter((w) => w !== undefined);
-      const settled = Array.from(keys, ([i, group]) => this.#order[i].begin(group));
+      const settled = Array.from(keys, ([i, group]) => this.#order[i].begin(group, true));
       const run = () => commitAtomic(this.#commits, checks, mutations);
       return (prior.length === 0 ? run() : Promise.all(prior).then(run)).finally(() => {
         for (const s of settled) s();
@@ -922,7 +937,11 @@ export class Engine implements Store {
       this.#stopSweeper?.();
       this.#watch.close();
       this.#cache?.clear();
-      this.#closing = Promise.all(this.#drivers.map((d) => d.close())).then(() => {});
+      // Writes called before close() that still wait for other writes go first (close() commits
+      // what was called before it); then the drivers commit what they hold and close.
+      const pending = this.#earlierAll(this.#order.keys());
+      const closeDrivers = () => Promise.all(this.#drivers.map((d) => d.close())).then(() => {});
+      this.#closing = pending === undefined ? closeDrivers() : pending.then(closeDrivers);
     }
     return this.#closing;
   }

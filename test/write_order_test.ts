@@ -73,3 +73,17 @@ test("WriteOrder: a point read waits for every earlier write of its key, not onl
   wide1();
   assert.deepEqual(await resolved(later), ["z"]);
 });
+
+test("WriteOrder: a later write waits only for blocking writes of its key", async () => {
+  const order = new WriteOrder();
+  const plain = order.begin(["k"]);
+  const blocking = order.begin(["k"], true);
+  const waits = { write: order.beforeKey("k", true), read: order.beforeKey("k") };
+  plain();
+  assert.deepEqual(await resolved(waits), []);
+  blocking();
+  assert.deepEqual(await resolved(waits), ["read", "write"]);
+  const plainAgain = order.begin(["k"]);
+  assert.equal(order.beforeKey("k", true), undefined, "plain writes do not hold writes back");
+  plainAgain();
+});

@@ -943,6 +943,23 @@ export function conformance(name: string, open: OpenTarget, options: Conformance
     assert.equal(dec(await s.get("{b}:k")), "plain");
   });
 
+  withStore("order: close() lets the writes called before it finish", async (s) => {
+    const store = s as Store;
+    await s.set("c:k", enc("1"));
+    // Each second write waits for the first (which reads before it writes) when close() comes.
+    const calls = [
+      store.expire("c:k", 60_000),
+      s.set("c:k", enc("2")),
+      s.incr("c:n"),
+      s.set("c:n", encodeCounter(5)),
+      store.deletePrefix("c:none"),
+      s.set("c:m", enc("m")),
+    ];
+    await store.close();
+    const settled = await Promise.allSettled(calls);
+    assert.deepEqual(settled.map((r) => r.status), calls.map(() => "fulfilled"));
+  });
+
   withStore("Symbol.asyncDispose closes the store", async (s) => {
     const store = s as Store;
     await store[Symbol.asyncDispose]();
