@@ -3,8 +3,9 @@
 // its key (and of whole-shard writes), a scan for all of them. Waiting until no write is in
 // flight at all would starve reads under a steady stream of writes. Writes may settle in any
 // order, so a read waits for every earlier write of its key, not only the newest. A later write
-// waits only for the "blocking" writes of its keys: those that read before they write, or that
-// wait themselves; plain writes reach the driver in call order and stay in it.
+// waits only for the "blocking" writes of its keys: those that read before they write, until
+// they settle, and writes that wait for those, until they reach the driver (`hold`); plain
+// writes reach the driver in call order and stay in it.
 
 interface Waiter {
   /** The newest write the reader waits for. */
@@ -27,8 +28,10 @@ export class WriteOrder {
   #blocking = new Map<string, number[]>();
   /** Writes in flight of keys not known beforehand (prefix deletes). */
   #wide = new Set<number>();
-  /** Readers of one write, by its number. */
+  /** Readers of one write (or hold, numbered below 0), by its number. */
   #oneWaiters = new Map<number, (() => void)[]>();
+  /** The number of the last hold. */
+  #holds = 0;
 
   /**
    * Records a write of `keys` (absent: of keys not known beforehand, which blocks every key)
@@ -49,6 +52,20 @@ export class WriteOrder {
         if (blocking) remove(this.#blocking, keys, n);
       }
       this.#settle(n);
+    };
+  }
+
+  /**
+   * Holds later writes of `keys` back (as a blocking write would, see `beforeKey`) until the
+   * returned function is called: a write waiting for a blocking one holds the writes called
+   * after it until it reaches the driver, so that they cannot overtake it.
+   */
+  hold(keys: readonly string[]): () => void {
+    const n = --this.#holds;
+    add(this.#blocking, keys, n);
+    return () => {
+      remove(this.#blocking, keys, n);
+      this.#wakeOne(n);
     };
   }
 
@@ -85,12 +102,15 @@ export class WriteOrder {
     });
   }
 
-  #settle(n: number): void {
+  #wakeOne(n: number): void {
     const ones = this.#oneWaiters.get(n);
-    if (ones !== undefined) {
-      this.#oneWaiters.delete(n);
-      for (const wake of ones) wake();
-    }
+    if (ones === undefined) return;
+    this.#oneWaiters.delete(n);
+    for (const wake of ones) wake();
+  }
+
+  #settle(n: number): void {
+    this.#wakeOne(n);
     if (n !== this.#done) {
       this.#early.add(n);
       return;

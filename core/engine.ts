@@ -368,11 +368,15 @@ export class Engine implements Store {
     const prior = this.#priorWrites(i, keys, steps === "several");
     const now = prior === undefined && lock.tryAcquire("write");
     // A write the driver gets now, in one call, is ordered by a driver that orders its calls.
-    // One that reads first, or waits, holds later writes of its keys back until it settles.
+    // One that reads first holds later writes of its keys back until it settles; one that
+    // waits, until it reaches the driver.
+    const order = this.#order[i];
     const settled = now && steps === "one" && this.#ordered[i]
       ? undefined
-      : this.#order[i].begin(keys, steps === "several" || prior !== undefined);
+      : order.begin(keys, steps === "several");
+    const held = prior !== undefined && steps === "one" ? order.hold(keys) : undefined;
     const go = (): Promise<T> => {
+      held?.();
       let running: Promise<T>;
       try {
         running = run(this.#drivers[i]);

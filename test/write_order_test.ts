@@ -87,3 +87,15 @@ test("WriteOrder: a later write waits only for blocking writes of its key", asyn
   assert.equal(order.beforeKey("k", true), undefined, "plain writes do not hold writes back");
   plainAgain();
 });
+
+test("WriteOrder: a hold blocks later writes of its keys until released, reads never", async () => {
+  const order = new WriteOrder();
+  const write = order.begin(["k"]);
+  const release = order.hold(["k", "j"]);
+  const waits = { k: order.beforeKey("k", true), j: order.beforeKey("j", true) };
+  assert.equal(order.beforeKey("j"), undefined, "a hold is no write: reads of j do not wait");
+  release();
+  assert.deepEqual(await resolved(waits), ["j", "k"]);
+  assert.equal(order.beforeKey("k", true), undefined);
+  write();
+});
