@@ -74,9 +74,6 @@ const CONTENDED_FOR_MS = 10_000;
 /** Bytes counted per written row beyond its key and value (page and index overhead). */
 const ROW_OVERHEAD = 48;
 
-// A rowid table with a key index rather than WITHOUT ROWID: with 1 KiB values a WITHOUT ROWID
-// B-tree holds ~3 rows a page, so random inserts split pages and rewrite far more of them
-// (measured here: 3.5x the point reads and writes with the rowid layout).
 /**
  * The expiry column as read: versions before the 2^53 ms cap (core/validate.ts) could store
  * later expiry times (the server's `PXAT 9223372036854775`), which node:sqlite refuses to read
@@ -84,6 +81,9 @@ const ROW_OVERHEAD = 48;
  */
 const EXPIRES_AT = `min(expires_at, ${Number.MAX_SAFE_INTEGER})`;
 
+// A rowid table with a key index rather than WITHOUT ROWID: with 1 KiB values a WITHOUT ROWID
+// B-tree holds ~3 rows a page, so random inserts split pages and rewrite far more of them
+// (measured here: 3.5x the point reads and writes with the rowid layout).
 const SCHEMA = `
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS kv (

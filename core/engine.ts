@@ -396,12 +396,10 @@ export class Engine implements Store {
         throw error;
       });
     };
-    const running = now
-      ? go()
-      : prior === undefined
+    if (now) return go();
+    return prior === undefined
       ? lock.acquire("write").then(go)
       : prior.then(() => lock.acquire("write")).then(go);
-    return running;
   }
 
   /**
@@ -443,10 +441,8 @@ export class Engine implements Store {
   #earlierKeys(groups: ReadonlyMap<number, readonly string[]>): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
     for (const [i, keys] of groups) {
-      for (const key of keys) {
-        const w = this.#earlier(i, key);
-        if (w !== undefined) (waits ??= []).push(w);
-      }
+      const w = this.#priorWrites(i, keys, true);
+      if (w !== undefined) (waits ??= []).push(w);
     }
     return waits === undefined ? undefined : Promise.all(waits);
   }
@@ -881,11 +877,10 @@ export class Engine implements Store {
       // Reads called after commit() see it: every shard it touches counts it as in flight.
       // It waits for the writes of its keys called before it that may still be waiting.
       const keys = this.#group([...checks.keys(), ...mutations.map((m) => m.key)], (k) => k);
-      const prior = Array.from(keys, ([i, group]) => this.#priorWrites(i, group, true))
-        .filter((w) => w !== undefined);
+      const prior = this.#earlierKeys(keys);
       const settled = Array.from(keys, ([i, group]) => this.#order[i].begin(group, true));
       const run = () => commitAtomic(this.#commits, checks, mutations);
-      return (prior.length === 0 ? run() : Promise.all(prior).then(run)).finally(() => {
+      return (prior === undefined ? run() : prior.then(run)).finally(() => {
         for (const s of settled) s();
       });
     });
